@@ -1,0 +1,300 @@
+//! jinit: PID 1, supervisor and config renderer of the Jitsi Meet images.
+//!
+//! # Layout
+//! - `main`: command line and the two start-up phases (fail fast, then the loop).
+//! - `single`: `jinit -- CMD`, the tini-compatible mode.
+//! - `spec`, `duration`, `order`: the image spec as data and its dependency graph (pure).
+//! - `check`: host checks turning a spec into a plan (commands, users, `if`).
+//! - `unit`: one unit's lifecycle as a pure state machine.
+//! - `supervise`: the main loop, the only place turning unit actions into syscalls.
+//! - `spawn` (only spawner), `reap` (only waitpid(-1) caller), `signals` (signalfd intake).
+//! - `probe`: readiness checks. `control`: the control socket and its client commands.
+//! - `users`: /etc/passwd and /etc/group lookups. `log`: jinit's own log lines.
+
+mod check;
+mod control;
+mod duration;
+mod log;
+mod order;
+mod probe;
+mod reap;
+mod signals;
+mod single;
+mod spawn;
+mod spec;
+mod supervise;
+mod unit;
+mod users;
+
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit code for a spec, environment or template that cannot be used.
+const EXIT_INVALID: u8 = 2;
+
+const USAGE: &str = "\
+usage:
+  jinit [--spec PATH]              run the image spec (default $JINIT_SPEC or /etc/jinit/jinit.toml)
+  jinit -- CMD [ARGS...]           run one command as PID 1 (tini-compatible)
+  jinit check [--spec PATH]        validate the spec and environment, start nothing
+  jinit status [--json]            show every unit of the running jinit
+  jinit health                     exit 0 only when every enabled service is ready
+  jinit restart UNIT               restart one unit
+  jinit reload [UNIT]              send the reload signal (all units when none is named)
+";
+
+/// jinit's own settings, from `JINIT_*` variables.
+#[derive(Deserialize, Default)]
+struct Settings {
+    spec: Option<PathBuf>,
+}
+
+fn settings() -> Settings {
+    envy::prefixed("JINIT_").from_env().unwrap_or_default()
+}
+
+/// Orphans of our descendants are re-parented to us (not to the host's init) when we are not
+/// PID 1, so we can reap them and signal them at shutdown.
+pub fn become_subreaper() {
+    if std::process::id() != 1 {
+        // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only sets a flag on the calling process.
+        unsafe {
+            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    ExitCode::from(dispatch(&args) as u8)
+}
+
+fn dispatch(args: &[String]) -> i32 {
+    if let Some(pos) = args.iter().position(|a| a == "--") {
+        if pos == 0 {
+            if args.len() == 1 {
+                eprintln!("jinit: nothing to run after --\n{USAGE}");
+                return EXIT_INVALID as i32;
+            }
+            return single::run(&args[1..]);
+        }
+    }
+    let (cmd, rest) = match args.first().map(String::as_str) {
+        Some(c) if !c.starts_with('-') => (c, &args[1..]),
+        _ => ("run", args),
+    };
+    let result = match cmd {
+        "run" => run(rest),
+        "check" => check(rest),
+        "status" => status(rest),
+        "health" => health(rest),
+        "restart" => restart(rest),
+        "reload" => reload(rest),
+        "help" => {
+            print!("{USAGE}");
+            Ok(0)
+        }
+        other => Err(format!("unknown command {other:?}\n{USAGE}")),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprint!("jinit: {message}");
+            if !message.ends_with('\n') {
+                eprintln!();
+            }
+            EXIT_INVALID as i32
+        }
+    }
+}
+
+/// Options shared by the spec-reading commands.
+struct SpecArgs {
+    spec: PathBuf,
+    json: bool,
+    positional: Vec<String>,
+}
+
+fn parse_args(args: &[String]) -> Result<SpecArgs, String> {
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut spec = None;
+    let mut json = false;
+    let mut positional = Vec::new();
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            lexopt::Arg::Long("spec") => {
+                spec = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?))
+            }
+            lexopt::Arg::Long("json") => json = true,
+            lexopt::Arg::Long("help") | lexopt::Arg::Short('h') => {
+                return Err(USAGE.to_string());
+            }
+            lexopt::Arg::Value(v) => positional.push(v.to_string_lossy().into_owned()),
+            other => return Err(format!("{}\n{USAGE}", other.unexpected())),
+        }
+    }
+    let spec = spec
+        .or_else(|| settings().spec)
+        .unwrap_or_else(|| PathBuf::from("/etc/jinit/jinit.toml"));
+    Ok(SpecArgs {
+        spec,
+        json,
+        positional,
+    })
+}
+
+/// Phase one: everything that can be wrong with the spec or the host, reported at once.
+fn prepare(spec_path: &std::path::Path) -> Result<(spec::Spec, check::Plan), String> {
+    let spec = spec::Spec::load(spec_path).map_err(|p| p.to_string())?;
+    let ctx = check::raw_env_context();
+    let plan = check::plan(&spec, &ctx).map_err(|list| {
+        spec::Problems {
+            what: format!("the spec {}", spec_path.display()),
+            list,
+        }
+        .to_string()
+    })?;
+    Ok((spec, plan))
+}
+
+fn check(args: &[String]) -> Result<i32, String> {
+    let a = parse_args(args)?;
+    let (spec, plan) = prepare(&a.spec)?;
+    let enabled = plan.units.iter().filter(|p| p.enabled).count();
+    println!(
+        "ok: {} ({} units, {} enabled)",
+        spec.path.display(),
+        plan.units.len(),
+        enabled
+    );
+    Ok(0)
+}
+
+fn run(args: &[String]) -> Result<i32, String> {
+    let a = parse_args(args)?;
+    if !a.positional.is_empty() {
+        return Err(format!(
+            "unexpected argument {:?}\n{USAGE}",
+            a.positional[0]
+        ));
+    }
+    become_subreaper();
+    // Before any thread exists, so every thread inherits the mask (see `signals`).
+    let set = signals::block_all().map_err(|e| format!("cannot block signals: {e}"))?;
+    let (spec, plan) = prepare(&a.spec)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| format!("cannot start the event loop: {e}"))?;
+    runtime.block_on(async move {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let sfd =
+            signals::signalfd(&set, true).map_err(|e| format!("cannot create a signalfd: {e}"))?;
+        // SAFETY: the AsyncFd owns the SignalFd, whose descriptor stays open and unchanged
+        // until both are dropped together.
+        let sfd = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(sfd, tokio::io::Interest::READABLE)
+        }
+        .map_err(|e| format!("cannot watch the signalfd: {e}"))?;
+        let socket = control::socket_path();
+        let listener = control::bind(&socket).map_err(|e| {
+            format!(
+                "cannot create the control socket {}: {e} (set JINIT_SOCKET to a writable path)",
+                socket.display()
+            )
+        })?;
+        tokio::spawn(control::serve(listener, tx.clone()));
+        tokio::spawn(read_signals(sfd, tx.clone()));
+        let sup = supervise::Supervisor::new(plan, spec.shutdown_grace, Vec::new(), tx);
+        let code = sup.run(rx).await;
+        let _ = std::fs::remove_file(&socket);
+        log::info(&format!("exiting with code {code}"));
+        Ok(code)
+    })
+}
+
+async fn read_signals(
+    fd: tokio::io::unix::AsyncFd<nix::sys::signalfd::SignalFd>,
+    tx: tokio::sync::mpsc::UnboundedSender<supervise::Event>,
+) {
+    loop {
+        let Ok(mut guard) = fd.readable().await else {
+            continue;
+        };
+        loop {
+            match fd.get_ref().read_signal() {
+                Ok(Some(info)) => {
+                    if let Ok(sig) = nix::sys::signal::Signal::try_from(info.ssi_signo as i32) {
+                        let _ = tx.send(supervise::Event::Signal(sig));
+                    }
+                }
+                Ok(None) => {
+                    guard.clear_ready();
+                    break;
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    log::warn(&format!("reading signals failed: {e}"));
+                    guard.clear_ready();
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn status(args: &[String]) -> Result<i32, String> {
+    let a = parse_args(args)?;
+    let resp = control::call(&control::Request::Status)?;
+    if a.json {
+        let units = serde_json::json!({ "units": resp.units });
+        println!("{units}");
+    } else {
+        print!("{}", control::table(&resp.units));
+    }
+    Ok(0)
+}
+
+fn health(_args: &[String]) -> Result<i32, String> {
+    match control::call(&control::Request::Health) {
+        Ok(resp) => {
+            println!("{}", resp.message);
+            Ok(if resp.ok { 0 } else { 1 })
+        }
+        Err(e) => {
+            eprintln!("jinit: {e}");
+            Ok(1)
+        }
+    }
+}
+
+fn restart(args: &[String]) -> Result<i32, String> {
+    let a = parse_args(args)?;
+    let [unit] = a.positional.as_slice() else {
+        return Err(format!("restart takes one unit name\n{USAGE}"));
+    };
+    answer(control::call(&control::Request::Restart {
+        unit: unit.clone(),
+    })?)
+}
+
+fn reload(args: &[String]) -> Result<i32, String> {
+    let a = parse_args(args)?;
+    if a.positional.len() > 1 {
+        return Err(format!("reload takes at most one unit name\n{USAGE}"));
+    }
+    let unit = a.positional.first().cloned();
+    answer(control::call(&control::Request::Reload { unit })?)
+}
+
+fn answer(resp: control::Response) -> Result<i32, String> {
+    if resp.ok {
+        println!("{}", resp.message);
+        Ok(0)
+    } else {
+        eprintln!("jinit: {}", resp.message);
+        Ok(1)
+    }
+}

@@ -1,0 +1,48 @@
+//! Signal intake: blocks every catchable signal and reads them from a signalfd.
+//!
+//! Blocking happens first thing in main, before any thread exists, so every thread inherits
+//! the mask and no signal is ever delivered to a handler: they queue on the signalfd and the
+//! main loop reads them like any other event. Children get their mask reset in `spawn`.
+
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+/// Signals left alone: KILL and STOP cannot be caught, and the synchronous faults must
+/// keep their default action or a crash in jinit would hang instead of dumping.
+const UNBLOCKABLE: [Signal; 7] = [
+    Signal::SIGKILL,
+    Signal::SIGSTOP,
+    Signal::SIGSEGV,
+    Signal::SIGBUS,
+    Signal::SIGFPE,
+    Signal::SIGILL,
+    Signal::SIGTRAP,
+];
+
+pub fn catchable() -> SigSet {
+    let mut set = SigSet::all();
+    for s in UNBLOCKABLE {
+        set.remove(s);
+    }
+    set
+}
+
+/// Blocks every catchable signal in the calling thread (call before spawning threads).
+pub fn block_all() -> nix::Result<SigSet> {
+    let set = catchable();
+    nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
+    Ok(set)
+}
+
+pub fn signalfd(set: &SigSet, nonblocking: bool) -> nix::Result<SignalFd> {
+    let mut flags = SfdFlags::SFD_CLOEXEC;
+    if nonblocking {
+        flags |= SfdFlags::SFD_NONBLOCK;
+    }
+    SignalFd::with_flags(set, flags)
+}
+
+/// Signals that ask the whole container to stop.
+pub fn is_stop_request(sig: Signal) -> bool {
+    matches!(sig, Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT)
+}

@@ -1,0 +1,130 @@
+//! The only place that starts processes.
+//!
+//! Every child gets a clean slate: empty signal mask, default dispositions, its own process
+//! group (or session), dropped privileges, and no inherited descriptors beyond 0, 1 and 2.
+//! It never waits for a child: `reap` is the only caller of waitpid(-1), and the returned
+//! pid must be registered by the caller before it next reaps.
+
+use crate::users::Account;
+use nix::unistd::Pid;
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// How the child relates to the terminal and to jinit's process group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// Own session (and so own process group), no controlling terminal: supervised services.
+    Session,
+    /// Own process group, made the terminal's foreground group when there is one:
+    /// `jinit -- CMD`, like tini, so `docker run -it` still gets Ctrl-C and job control.
+    Foreground,
+}
+
+pub struct Request<'a> {
+    pub argv: &'a [String],
+    pub env: &'a [(String, String)],
+    pub cwd: Option<&'a Path>,
+    pub account: Option<&'a Account>,
+    pub group: Group,
+    /// Keep jinit's stdin (single-command mode); services get /dev/null.
+    pub inherit_stdin: bool,
+}
+
+/// Starts the process; on failure returns the shell's exit code (127 not found, 126 not
+/// executable) and the error.
+pub fn spawn(req: &Request) -> Result<Pid, (i32, io::Error)> {
+    let Some((program, args)) = req.argv.split_first() else {
+        return Err((
+            127,
+            io::Error::new(io::ErrorKind::NotFound, "empty command"),
+        ));
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    if let Some(a) = req.account {
+        cmd.env("HOME", &a.home)
+            .env("USER", &a.name)
+            .env("LOGNAME", &a.name);
+    }
+    cmd.envs(req.env.iter().map(|(k, v)| (k, v)));
+    if let Some(cwd) = req.cwd {
+        cmd.current_dir(cwd);
+    }
+    if !req.inherit_stdin {
+        cmd.stdin(Stdio::null());
+    }
+    let group = req.group;
+    let ids = req.account.map(|a| {
+        (
+            a.uid,
+            a.gid,
+            a.groups
+                .iter()
+                .map(|&g| g as libc::gid_t)
+                .collect::<Vec<_>>(),
+        )
+    });
+    // SAFETY: the closure runs in the forked child before exec and makes only
+    // async-signal-safe calls: setsid, setpgid, isatty, tcsetpgrp, getpid, sigemptyset,
+    // sigprocmask, signal, setgroups, setgid, setuid, syscall(close_range). It allocates nothing:
+    // the group list was built before fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            match group {
+                Group::Session => {
+                    if libc::setsid() < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                Group::Foreground => {
+                    if libc::setpgid(0, 0) < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    // SIGTTOU is still blocked here (inherited mask), so a background group
+                    // may take the terminal without being stopped. No terminal: nothing to do.
+                    if libc::isatty(0) == 1 {
+                        libc::tcsetpgrp(0, libc::getpid());
+                    }
+                }
+            }
+            // Children inherit the blocked mask and ignored dispositions across exec;
+            // reset both or nginx and the JVMs never see SIGTERM.
+            for sig in 1..libc::SIGRTMAX() {
+                if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
+            }
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            if let Some((uid, gid, groups)) = &ids {
+                if libc::setgroups(groups.len(), groups.as_ptr()) < 0
+                    || libc::setgid(*gid) < 0
+                    || libc::setuid(*uid) < 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            // Descriptors jinit inherited without O_CLOEXEC (from Docker or a shell) must not
+            // reach services. Mark rather than close: std's exec-error pipe is still in use.
+            const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC);
+            Ok(())
+        });
+    }
+    match cmd.spawn() {
+        // Dropping the Child neither waits nor kills: the pid now belongs to the caller.
+        Ok(child) => Ok(Pid::from_raw(child.id() as i32)),
+        Err(e) => Err((exec_error_code(&e), e)),
+    }
+}
+
+/// The shell's convention: 127 when the command is not there, 126 when it cannot run.
+pub fn exec_error_code(e: &io::Error) -> i32 {
+    match e.kind() {
+        io::ErrorKind::NotFound => 127,
+        _ => 126,
+    }
+}

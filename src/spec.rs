@@ -1,0 +1,786 @@
+//! The image spec: plain data parsed from `jinit.toml`, with every problem collected at once.
+//!
+//! Owns the vocabulary (`[jinit]`, `[service.NAME]`, `[oneshot.NAME]`, `[[render]]`) and the
+//! checks that need nothing but the file itself: unknown keys, types, durations, signal names,
+//! unknown units in `after` and dependency cycles. Checks that look at the machine (commands on
+//! PATH, users, the environment) live in `check`. Never does I/O beyond reading the file.
+
+use crate::duration;
+use crate::order;
+use nix::sys::signal::Signal;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+use toml::{Table, Value};
+
+/// One problem found in a spec, environment or template, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Key path (`service.web.after`), variable name or `template:line`.
+    pub at: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(at: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            at: at.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Every problem of one validation, reported together so an operator fixes them in one go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problems {
+    pub what: String,
+    pub list: Vec<Problem>,
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.list.len();
+        writeln!(
+            f,
+            "{} has {} problem{}:",
+            self.what,
+            n,
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.list {
+            if p.at.is_empty() {
+                writeln!(f, "  - {}", p.message)?;
+            } else {
+                writeln!(f, "  - {}: {}", p.at, p.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Service,
+    Oneshot,
+}
+
+impl Kind {
+    pub fn word(self) -> &'static str {
+        match self {
+            Kind::Service => "service",
+            Kind::Oneshot => "oneshot",
+        }
+    }
+}
+
+/// What happens when a unit's process ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    Restart,
+    Shutdown,
+    Ignore,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ready {
+    Tcp(String),
+    Http(String),
+    Exec(Vec<String>),
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct UnitSpec {
+    pub name: String,
+    pub kind: Kind,
+    pub command: Vec<String>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
+    pub after: Vec<String>,
+    /// The `if` expression, evaluated once against the environment at boot.
+    pub condition: Option<String>,
+    pub ready: Option<Ready>,
+    pub ready_timeout: Duration,
+    pub on_success: Policy,
+    pub on_failure: Policy,
+    pub stop_signal: Signal,
+    pub kill_delay: Duration,
+    pub reload_signal: Option<Signal>,
+    pub creates: Option<PathBuf>,
+    pub every: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RenderSpec {
+    pub template: String,
+    pub dest: PathBuf,
+    pub mode: Option<u32>,
+    pub owner: Option<String>,
+    pub validate: Option<Vec<String>>,
+    pub reload: Option<String>,
+    pub append: Vec<PathBuf>,
+    pub condition: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub path: PathBuf,
+    pub kill_delay: Duration,
+    pub shutdown_grace: Duration,
+    /// Schema files, relative to the templates directory.
+    pub schemas: Vec<String>,
+    /// Variables this image cannot run without, beyond the schemas' own `required`.
+    pub require: Vec<String>,
+    /// Inputs whose change triggers a re-render.
+    pub watch: Vec<PathBuf>,
+    pub renders: Vec<RenderSpec>,
+    /// Units in name order.
+    pub units: Vec<UnitSpec>,
+}
+
+pub const DEFAULT_KILL_DELAY: Duration = Duration::from_secs(10);
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Spec {
+    pub fn load(path: &Path) -> Result<Spec, Problems> {
+        let what = format!("the spec {}", path.display());
+        let text = std::fs::read_to_string(path).map_err(|e| Problems {
+            what: what.clone(),
+            list: vec![Problem::new(
+                "",
+                format!("cannot read it: {e} (give the spec with --spec PATH or JINIT_SPEC)"),
+            )],
+        })?;
+        Spec::parse(&text, path).map_err(|list| Problems { what, list })
+    }
+
+    /// Parses and checks a spec's text; returns every problem found.
+    pub fn parse(text: &str, path: &Path) -> Result<Spec, Vec<Problem>> {
+        let table: Table = match text.parse() {
+            Ok(t) => t,
+            Err(e) => return Err(vec![toml_problem(text, &e)]),
+        };
+        let mut problems = Vec::new();
+        let mut top = Fields::new(&table, "", &mut problems);
+        let jinit = top.table("jinit").cloned();
+        let services = top.table("service").cloned();
+        let oneshots = top.table("oneshot").cloned();
+        let renders = top.array_of_tables("render");
+        top.finish();
+
+        let mut spec = Spec {
+            path: path.to_path_buf(),
+            kill_delay: DEFAULT_KILL_DELAY,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            schemas: Vec::new(),
+            require: Vec::new(),
+            watch: Vec::new(),
+            renders: Vec::new(),
+            units: Vec::new(),
+        };
+        if let Some(t) = &jinit {
+            let mut f = Fields::new(t, "jinit", &mut problems);
+            spec.kill_delay = f.duration("kill-delay").unwrap_or(DEFAULT_KILL_DELAY);
+            spec.shutdown_grace = f
+                .duration("shutdown-grace")
+                .unwrap_or(DEFAULT_SHUTDOWN_GRACE);
+            spec.schemas = f.strings("schemas").unwrap_or_default();
+            spec.require = f.strings("require").unwrap_or_default();
+            spec.watch = f
+                .strings("watch")
+                .unwrap_or_default()
+                .into_iter()
+                .map(PathBuf::from)
+                .collect();
+            f.finish();
+        }
+        let kill_delay = spec.kill_delay;
+        for (kind, group) in [(Kind::Service, &services), (Kind::Oneshot, &oneshots)] {
+            let Some(group) = group else { continue };
+            for (name, value) in group {
+                let at = format!("{}.{}", kind.word(), name);
+                if let Some(unit) = parse_unit(kind, name, value, &at, kill_delay, &mut problems) {
+                    spec.units.push(unit);
+                }
+            }
+        }
+        for (i, t) in renders.iter().enumerate() {
+            let at = format!("render[{i}]");
+            spec.renders.push(parse_render(t, &at, &mut problems));
+        }
+        check_names(&spec, &services, &oneshots, &mut problems);
+        spec.units.sort_by(|a, b| a.name.cmp(&b.name));
+        if problems.is_empty() {
+            Ok(spec)
+        } else {
+            Err(problems)
+        }
+    }
+
+    pub fn unit(&self, name: &str) -> Option<&UnitSpec> {
+        self.units.iter().find(|u| u.name == name)
+    }
+}
+
+/// Unit names are unique across services and oneshots; `after` and `reload` name real units;
+/// the dependency graph has no cycle.
+fn check_names(
+    spec: &Spec,
+    services: &Option<Table>,
+    oneshots: &Option<Table>,
+    problems: &mut Vec<Problem>,
+) {
+    if let (Some(s), Some(o)) = (services, oneshots) {
+        for name in s.keys().filter(|n| o.contains_key(*n)) {
+            problems.push(Problem::new(
+                format!("oneshot.{name}"),
+                format!("a service is also called {name:?}: unit names must be unique"),
+            ));
+        }
+    }
+    for u in &spec.units {
+        for dep in &u.after {
+            if spec.unit(dep).is_none() {
+                problems.push(Problem::new(
+                    format!("{}.{}.after", u.kind.word(), u.name),
+                    format!("unknown unit {dep:?}"),
+                ));
+            } else if dep == &u.name {
+                problems.push(Problem::new(
+                    format!("{}.{}.after", u.kind.word(), u.name),
+                    "a unit cannot wait for itself",
+                ));
+            }
+        }
+    }
+    if let Some(cycle) = order::find_cycle(&spec.units) {
+        problems.push(Problem::new(
+            format!(
+                "{}.{}.after",
+                spec.unit(&cycle[0]).map_or("unit", |u| u.kind.word()),
+                cycle[0]
+            ),
+            format!("dependency cycle: {}", cycle.join(" -> ")),
+        ));
+    }
+    for (i, r) in spec.renders.iter().enumerate() {
+        if let Some(unit) = &r.reload {
+            if spec.unit(unit).is_none() {
+                problems.push(Problem::new(
+                    format!("render[{i}].reload"),
+                    format!("unknown unit {unit:?}"),
+                ));
+            }
+        }
+    }
+}
+
+fn parse_unit(
+    kind: Kind,
+    name: &str,
+    value: &Value,
+    at: &str,
+    kill_delay: Duration,
+    problems: &mut Vec<Problem>,
+) -> Option<UnitSpec> {
+    let Some(table) = value.as_table() else {
+        problems.push(Problem::new(at, "must be a table"));
+        return None;
+    };
+    if !valid_name(name) {
+        problems.push(Problem::new(
+            at,
+            "unit names use letters, digits, '-', '_' and '.' only",
+        ));
+    }
+    let mut f = Fields::new(table, at, problems);
+    let command = f.strings("command");
+    if command.is_none() && !f.problems_at("command") {
+        f.problem(
+            "command",
+            "missing: give the argv to run, e.g. [\"nginx\", \"-g\", \"daemon off;\"]",
+        );
+    }
+    if matches!(&command, Some(c) if c.is_empty()) {
+        f.problem("command", "must not be empty");
+    }
+    let (default_success, default_failure) = match kind {
+        Kind::Service => (Policy::Restart, Policy::Restart),
+        Kind::Oneshot => (Policy::Ignore, Policy::Shutdown),
+    };
+    let mut unit = UnitSpec {
+        name: name.to_string(),
+        kind,
+        command: command.unwrap_or_default(),
+        user: f.string("user"),
+        group: f.string("group"),
+        env: f.string_table("env").unwrap_or_default(),
+        cwd: f.string("cwd").map(PathBuf::from),
+        after: f.strings("after").unwrap_or_default(),
+        condition: f.string("if"),
+        ready: None,
+        ready_timeout: DEFAULT_READY_TIMEOUT,
+        on_success: f.policy("on-success").unwrap_or(default_success),
+        on_failure: f.policy("on-failure").unwrap_or(default_failure),
+        stop_signal: f.signal("stop-signal").unwrap_or(Signal::SIGTERM),
+        kill_delay: f.duration("kill-delay").unwrap_or(kill_delay),
+        reload_signal: None,
+        creates: None,
+        every: None,
+    };
+    match kind {
+        Kind::Service => {
+            unit.ready = f.ready("ready");
+            unit.ready_timeout = f.duration("ready-timeout").unwrap_or(DEFAULT_READY_TIMEOUT);
+            unit.reload_signal = f.signal("reload-signal");
+        }
+        Kind::Oneshot => {
+            unit.creates = f.string("creates").map(PathBuf::from);
+            unit.every = f.duration("every");
+            if unit.every == Some(Duration::ZERO) {
+                f.problem("every", "must be longer than zero");
+            }
+        }
+    }
+    f.finish();
+    Some(unit)
+}
+
+fn parse_render(table: &Table, at: &str, problems: &mut Vec<Problem>) -> RenderSpec {
+    let mut f = Fields::new(table, at, problems);
+    let template = f.string("template");
+    let dest = f.string("dest");
+    for (key, v) in [("template", &template), ("dest", &dest)] {
+        if v.is_none() && !f.problems_at(key) {
+            f.problem(key, "missing");
+        }
+    }
+    if matches!(&dest, Some(d) if !d.starts_with('/')) {
+        f.problem("dest", "must be an absolute path");
+    }
+    let mode = f
+        .string("mode")
+        .and_then(|m| match u32::from_str_radix(&m, 8) {
+            Ok(v) if v <= 0o7777 => Some(v),
+            _ => {
+                f.problem(
+                    "mode",
+                    format!("bad mode {m:?}: write octal digits like \"0644\""),
+                );
+                None
+            }
+        });
+    let r = RenderSpec {
+        template: template.unwrap_or_default(),
+        dest: PathBuf::from(dest.unwrap_or_default()),
+        mode,
+        owner: f.string("owner"),
+        validate: f.strings("validate"),
+        reload: f.string("reload"),
+        append: f
+            .strings("append")
+            .unwrap_or_default()
+            .into_iter()
+            .map(PathBuf::from)
+            .collect(),
+        condition: f.string("if"),
+    };
+    f.finish();
+    r
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Reads typed fields out of one TOML table, remembering which keys were used so that
+/// `finish` can report the unknown ones. Problems carry the full key path.
+struct Fields<'a> {
+    table: &'a Table,
+    at: String,
+    used: Vec<&'static str>,
+    problems: &'a mut Vec<Problem>,
+}
+
+impl<'a> Fields<'a> {
+    fn new(table: &'a Table, at: &str, problems: &'a mut Vec<Problem>) -> Self {
+        Fields {
+            table,
+            at: at.to_string(),
+            used: Vec::new(),
+            problems,
+        }
+    }
+
+    fn path(&self, key: &str) -> String {
+        if self.at.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{}", self.at, key)
+        }
+    }
+
+    fn problem(&mut self, key: &str, message: impl Into<String>) {
+        let at = self.path(key);
+        self.problems.push(Problem::new(at, message));
+    }
+
+    fn problems_at(&self, key: &str) -> bool {
+        let at = self.path(key);
+        self.problems.iter().any(|p| p.at == at)
+    }
+
+    fn get(&mut self, key: &'static str) -> Option<&'a Value> {
+        self.used.push(key);
+        self.table.get(key)
+    }
+
+    fn wrong_type(&mut self, key: &str, want: &str, got: &Value) {
+        self.problem(key, format!("must be {want}, not {}", got.type_str()));
+    }
+
+    fn string(&mut self, key: &'static str) -> Option<String> {
+        match self.get(key)? {
+            Value::String(s) => Some(s.clone()),
+            other => {
+                self.wrong_type(key, "a string", other);
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, key: &'static str) -> Option<Vec<String>> {
+        let v = self.get(key)?;
+        let items = v.as_array().and_then(|a| {
+            a.iter()
+                .map(|i| i.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+        });
+        if items.is_none() {
+            self.wrong_type(key, "a list of strings", v);
+        }
+        items
+    }
+
+    fn string_table(&mut self, key: &'static str) -> Option<Vec<(String, String)>> {
+        let v = self.get(key)?;
+        let Some(t) = v.as_table() else {
+            self.wrong_type(key, "a table of strings", v);
+            return None;
+        };
+        let mut out = Vec::new();
+        for (k, v) in t {
+            match v.as_str() {
+                Some(s) => out.push((k.clone(), s.to_string())),
+                None => {
+                    let at = format!("{key}.{k}");
+                    self.problem(&at, format!("must be a string, not {}", v.type_str()));
+                }
+            }
+        }
+        Some(out)
+    }
+
+    fn table(&mut self, key: &'static str) -> Option<&'a Table> {
+        let v = self.get(key)?;
+        match v.as_table() {
+            Some(t) => Some(t),
+            None => {
+                self.wrong_type(key, "a table", v);
+                None
+            }
+        }
+    }
+
+    fn array_of_tables(&mut self, key: &'static str) -> Vec<Table> {
+        let Some(v) = self.get(key) else {
+            return Vec::new();
+        };
+        match v.as_array() {
+            Some(a) if a.iter().all(Value::is_table) => {
+                a.iter().filter_map(|t| t.as_table().cloned()).collect()
+            }
+            _ => {
+                self.wrong_type(key, "an array of tables ([[render]])", v);
+                Vec::new()
+            }
+        }
+    }
+
+    fn duration(&mut self, key: &'static str) -> Option<Duration> {
+        let s = self.string(key)?;
+        match duration::parse(&s) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.problem(key, e);
+                None
+            }
+        }
+    }
+
+    fn signal(&mut self, key: &'static str) -> Option<Signal> {
+        let s = self.string(key)?;
+        match parse_signal(&s) {
+            Ok(sig) => Some(sig),
+            Err(e) => {
+                self.problem(key, e);
+                None
+            }
+        }
+    }
+
+    fn policy(&mut self, key: &'static str) -> Option<Policy> {
+        let s = self.string(key)?;
+        match s.as_str() {
+            "restart" => Some(Policy::Restart),
+            "shutdown" => Some(Policy::Shutdown),
+            "ignore" => Some(Policy::Ignore),
+            _ => {
+                self.problem(
+                    key,
+                    format!("unknown policy {s:?}: use \"restart\", \"shutdown\" or \"ignore\""),
+                );
+                None
+            }
+        }
+    }
+
+    fn ready(&mut self, key: &'static str) -> Option<Ready> {
+        let v = self.get(key)?;
+        let at = self.path(key);
+        let Some(t) = v.as_table() else {
+            self.wrong_type(key, "a table like { tcp = \"127.0.0.1:80\" }", v);
+            return None;
+        };
+        let mut f = Fields::new(t, &at, self.problems);
+        let found = [
+            f.string("tcp").map(Ready::Tcp),
+            f.string("http").map(Ready::Http),
+            f.strings("exec").map(Ready::Exec),
+            f.string("file").map(|p| Ready::File(PathBuf::from(p))),
+        ];
+        f.finish();
+        let mut found: Vec<Ready> = found.into_iter().flatten().collect();
+        if found.len() != 1 {
+            self.problems.push(Problem::new(
+                at,
+                "give exactly one of tcp = \"host:port\", http = \"url\", exec = [argv], file = \"path\"",
+            ));
+            return None;
+        }
+        let ready = found.pop()?;
+        match &ready {
+            Ready::Tcp(addr) if !addr.contains(':') => {
+                self.problem(key, format!("tcp address {addr:?} needs a port: \"host:port\""))
+            }
+            Ready::Http(url) if !url.starts_with("http://") => self.problem(
+                key,
+                format!("http probe {url:?} must start with http:// (plain HTTP on the service's own port)"),
+            ),
+            Ready::Exec(argv) if argv.is_empty() => self.problem(key, "exec probe must not be empty"),
+            _ => {}
+        }
+        Some(ready)
+    }
+
+    fn finish(self) {
+        for key in self.table.keys() {
+            if !self.used.contains(&key.as_str()) {
+                let mut known: Vec<&str> = self.used.clone();
+                known.sort_unstable();
+                let at = self.path(key);
+                self.problems.push(Problem::new(
+                    at,
+                    format!("unknown key (known here: {})", known.join(", ")),
+                ));
+            }
+        }
+    }
+}
+
+/// Accepts "TERM", "SIGTERM", "term" and signal numbers.
+pub fn parse_signal(text: &str) -> Result<Signal, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    if let Ok(n) = upper.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| format!("unknown signal number {n}"));
+    }
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    Signal::from_str(&full).map_err(|_| {
+        format!("unknown signal {text:?} (use a name like \"TERM\", \"QUIT\", \"HUP\", \"USR1\")")
+    })
+}
+
+/// Names a signal without its SIG prefix, the way the spec writes it.
+pub fn signal_name(sig: Signal) -> &'static str {
+    let s = sig.as_str();
+    s.strip_prefix("SIG").unwrap_or(s)
+}
+
+fn toml_problem(text: &str, e: &toml::de::Error) -> Problem {
+    let at = match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}")
+        }
+        None => String::new(),
+    };
+    Problem::new(
+        at,
+        format!("not valid TOML: {}", e.message().trim().replace('\n', "; ")),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Spec, Vec<Problem>> {
+        Spec::parse(text, Path::new("test.toml"))
+    }
+
+    fn problems(text: &str) -> Vec<String> {
+        parse(text)
+            .expect_err("spec should be refused")
+            .into_iter()
+            .map(|p| format!("{}: {}", p.at, p.message))
+            .collect()
+    }
+
+    #[test]
+    fn reads_the_whole_vocabulary() {
+        let spec = parse(
+            r#"
+            [jinit]
+            kill-delay = "3s"
+            shutdown-grace = "1s"
+            [service.web]
+            command = ["nginx", "-g", "daemon off;"]
+            user = "www-data"
+            after = ["setup"]
+            ready = { tcp = "127.0.0.1:80" }
+            ready-timeout = "5s"
+            on-success = "shutdown"
+            stop-signal = "QUIT"
+            reload-signal = "SIGHUP"
+            env = { A = "1" }
+            [oneshot.setup]
+            command = ["true"]
+            creates = "/x"
+            every = "12h"
+            if = "FOO == 'yes'"
+            [[render]]
+            template = "web/meet.conf"
+            dest = "/run/meet.conf"
+            mode = "0600"
+            reload = "web"
+            "#,
+        )
+        .expect("valid spec");
+        assert_eq!(spec.kill_delay, Duration::from_secs(3));
+        let web = spec.unit("web").unwrap();
+        assert_eq!(web.kind, Kind::Service);
+        assert_eq!(web.stop_signal, Signal::SIGQUIT);
+        assert_eq!(web.reload_signal, Some(Signal::SIGHUP));
+        assert_eq!(web.kill_delay, Duration::from_secs(3), "inherits [jinit]");
+        assert_eq!(web.on_success, Policy::Shutdown);
+        assert_eq!(web.on_failure, Policy::Restart);
+        assert_eq!(web.ready, Some(Ready::Tcp("127.0.0.1:80".into())));
+        let setup = spec.unit("setup").unwrap();
+        assert_eq!(setup.on_failure, Policy::Shutdown, "oneshot default");
+        assert_eq!(setup.every, Some(Duration::from_secs(43200)));
+        assert_eq!(spec.renders[0].mode, Some(0o600));
+    }
+
+    #[test]
+    fn reports_every_problem_with_its_key_path() {
+        let p = problems(
+            r#"
+            [jinit]
+            kill-delay = "soon"
+            [service.a]
+            command = ["x"]
+            after = ["nope"]
+            stop-signal = "SIGNOPE"
+            colour = "blue"
+            [oneshot.b]
+            ready = { tcp = "x:1" }
+            "#,
+        );
+        let all = p.join("\n");
+        assert!(
+            all.contains("jinit.kill-delay: bad duration \"soon\""),
+            "{all}"
+        );
+        assert!(
+            all.contains("service.a.after: unknown unit \"nope\""),
+            "{all}"
+        );
+        assert!(
+            all.contains("service.a.stop-signal: unknown signal"),
+            "{all}"
+        );
+        assert!(all.contains("service.a.colour: unknown key"), "{all}");
+        assert!(all.contains("oneshot.b.command: missing"), "{all}");
+        assert!(all.contains("oneshot.b.ready: unknown key"), "{all}");
+        assert_eq!(p.len(), 6, "{all}");
+    }
+
+    #[test]
+    fn names_the_cycle() {
+        let p = problems(
+            r#"
+            [service.a]
+            command = ["x"]
+            after = ["b"]
+            [service.b]
+            command = ["x"]
+            after = ["a"]
+            "#,
+        );
+        assert!(
+            p.iter()
+                .any(|l| l.contains("dependency cycle: a -> b -> a")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn malformed_toml_names_the_line() {
+        let p = problems("[service.a]\ncommand = = 1\n");
+        assert!(p[0].starts_with("line 2: not valid TOML"), "{p:?}");
+    }
+
+    #[test]
+    fn ready_needs_exactly_one_probe() {
+        let p = problems(
+            r#"
+            [service.a]
+            command = ["x"]
+            ready = { tcp = "a:1", file = "/x" }
+            "#,
+        );
+        assert!(p[0].contains("exactly one of"), "{p:?}");
+    }
+
+    #[test]
+    fn signals_by_name_or_number() {
+        assert_eq!(parse_signal("term").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("SIGQUIT").unwrap(), Signal::SIGQUIT);
+        assert_eq!(parse_signal("1").unwrap(), Signal::SIGHUP);
+        assert!(parse_signal("FOO").is_err());
+        assert_eq!(signal_name(Signal::SIGUSR1), "USR1");
+    }
+}

@@ -1,0 +1,638 @@
+//! The main loop of spec mode: the only place that turns unit actions into syscalls.
+//!
+//! Inputs arrive as `Event`s on one channel (signals, probe reports, control requests) or as
+//! deadlines (backoff, kill-delay, `every`, shutdown-grace). Each is fed to the unit state
+//! machines in `unit`; their actions are carried out here. Never exits on a runtime error:
+//! it logs and carries on. Exits only when shutdown has reaped every process.
+
+use crate::check::Plan;
+use crate::control::{Request, Response, UnitStatus};
+use crate::probe::{self, Report};
+use crate::reap::reap;
+use crate::spawn::{self, Group};
+use crate::spec::Kind;
+use crate::unit::{Action, Input, State, Unit};
+use crate::users::Account;
+use crate::{duration, log, order, signals};
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub enum Event {
+    Signal(Signal),
+    Probe(Report),
+    Control(Request, oneshot::Sender<Response>),
+}
+
+/// Who a child process belongs to.
+enum Owner {
+    Unit(usize),
+    Probe(oneshot::Sender<bool>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    /// Units are being stopped in reverse dependency order.
+    StoppingUnits,
+    /// Every unit is down; leftovers got TERM and get KILL at the deadline.
+    Leftovers {
+        kill_at: Option<Instant>,
+    },
+}
+
+pub struct Supervisor {
+    units: Vec<Unit>,
+    enabled: Vec<bool>,
+    accounts: Vec<Option<Account>>,
+    deps: Vec<Vec<usize>>,
+    dependents: Vec<Vec<usize>>,
+    pids: HashMap<Pid, Owner>,
+    probes: Vec<Option<JoinHandle<()>>>,
+    phase: Phase,
+    exit_code: Option<i32>,
+    children_left: bool,
+    shutdown_grace: Duration,
+    /// Extra environment for every unit (from JINIT_ENV_FILE), before each unit's own `env`.
+    base_env: Vec<(String, String)>,
+    tx: mpsc::UnboundedSender<Event>,
+}
+
+impl Supervisor {
+    pub fn new(
+        plan: Plan,
+        shutdown_grace: Duration,
+        base_env: Vec<(String, String)>,
+        tx: mpsc::UnboundedSender<Event>,
+    ) -> Supervisor {
+        let specs: Vec<_> = plan.units.iter().map(|p| p.spec.clone()).collect();
+        let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
+        let n = specs.len();
+        let mut sup = Supervisor {
+            deps: order::dependencies(&specs),
+            dependents: order::dependents(&specs),
+            enabled: plan.units.iter().map(|p| p.enabled).collect(),
+            accounts: plan.units.iter().map(|p| p.account.clone()).collect(),
+            units: plan
+                .units
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    Unit::new(p.spec, seed.wrapping_mul(i as u64 + 0x9e37_79b9_7f4a_7c15))
+                })
+                .collect(),
+            pids: HashMap::new(),
+            probes: (0..n).map(|_| None).collect(),
+            phase: Phase::Running,
+            exit_code: None,
+            children_left: false,
+            shutdown_grace,
+            base_env,
+            tx,
+        };
+        for i in 0..n {
+            if !sup.enabled[i] {
+                sup.units[i].state = State::Skipped;
+                log::transition(sup.units[i].name(), "waiting", "skipped", "its if is false");
+            }
+        }
+        sup
+    }
+
+    /// Runs until shutdown is complete; returns the container's exit code.
+    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Event>) -> i32 {
+        self.pump(Instant::now());
+        loop {
+            if let Some(code) = self.finished() {
+                return code;
+            }
+            let event = match self.next_deadline() {
+                Some(at) => {
+                    tokio::select! {
+                        ev = rx.recv() => ev,
+                        _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => None,
+                    }
+                }
+                None => rx.recv().await,
+            };
+            let now = Instant::now();
+            match event {
+                Some(Event::Signal(sig)) => self.on_signal(sig, now),
+                Some(Event::Probe(report)) => self.on_probe(report, now),
+                Some(Event::Control(req, reply)) => {
+                    let resp = self.on_control(req, now);
+                    let _ = reply.send(resp);
+                }
+                None => self.on_deadlines(now),
+            }
+            self.pump(now);
+        }
+    }
+
+    fn finished(&self) -> Option<i32> {
+        match self.phase {
+            Phase::Leftovers { .. } if !self.children_left => self.exit_code,
+            _ => None,
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let units = self.units.iter().filter_map(Unit::deadline);
+        let leftovers = match self.phase {
+            Phase::Leftovers { kill_at } => kill_at,
+            _ => None,
+        };
+        units.chain(leftovers).min()
+    }
+
+    fn on_signal(&mut self, sig: Signal, now: Instant) {
+        if sig == Signal::SIGCHLD {
+            let reaped = reap();
+            self.children_left = reaped.children_left;
+            for (pid, code) in reaped.ended {
+                match self.pids.remove(&pid) {
+                    Some(Owner::Unit(i)) => self.feed(i, Input::Exited(code), now),
+                    Some(Owner::Probe(reply)) => {
+                        let _ = reply.send(code == 0);
+                    }
+                    // An orphan re-parented to us: reaping it was the job.
+                    None => {}
+                }
+            }
+        } else if signals::is_stop_request(sig) {
+            if self.phase == Phase::Running {
+                log::info(&format!(
+                    "received SIG{}, stopping",
+                    crate::spec::signal_name(sig)
+                ));
+            }
+            self.begin_shutdown(0);
+        } else if sig == Signal::SIGHUP {
+            self.reload_all();
+        }
+    }
+
+    fn on_probe(&mut self, report: Report, now: Instant) {
+        match report {
+            Report::Done { unit, pid, ok } => {
+                if self.units[unit].state.pid() != Some(pid) {
+                    return; // a probe of a process that is already gone
+                }
+                self.probes[unit] = None;
+                self.feed(
+                    unit,
+                    if ok {
+                        Input::ProbeOk
+                    } else {
+                        Input::ProbeTimeout
+                    },
+                    now,
+                );
+            }
+            Report::Exec { unit, argv, reply } => {
+                let u = &self.units[unit];
+                let env = self.unit_env(unit);
+                let req = spawn::Request {
+                    argv: &argv,
+                    env: &env,
+                    cwd: u.spec.cwd.as_deref(),
+                    account: self.accounts[unit].as_ref(),
+                    group: Group::Session,
+                    inherit_stdin: false,
+                };
+                match spawn::spawn(&req) {
+                    Ok(pid) => {
+                        self.pids.insert(pid, Owner::Probe(reply));
+                    }
+                    Err(_) => {
+                        let _ = reply.send(false);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_deadlines(&mut self, now: Instant) {
+        for i in 0..self.units.len() {
+            if self.units[i].deadline().is_some_and(|d| d <= now) {
+                self.feed(i, Input::Timer, now);
+            }
+        }
+        if let Phase::Leftovers { kill_at: Some(at) } = self.phase {
+            if at <= now {
+                log::info("leftover processes did not exit within shutdown-grace: sending SIGKILL");
+                signal_leftovers(Signal::SIGKILL);
+                self.phase = Phase::Leftovers { kill_at: None };
+            }
+        }
+    }
+
+    fn on_control(&mut self, req: Request, now: Instant) -> Response {
+        match req {
+            Request::Status => Response {
+                ok: true,
+                message: String::new(),
+                units: self.status(now),
+            },
+            Request::Health => {
+                let waiting: Vec<&str> = self
+                    .units
+                    .iter()
+                    .zip(&self.enabled)
+                    .filter(|(u, on)| **on && u.spec.kind == Kind::Service)
+                    .filter(|(u, _)| !matches!(u.state, State::Ready { .. }))
+                    .map(|(u, _)| u.name())
+                    .collect();
+                let ok = waiting.is_empty() && self.phase == Phase::Running;
+                let message = if self.phase != Phase::Running {
+                    "stopping".to_string()
+                } else if ok {
+                    "healthy".to_string()
+                } else {
+                    format!("not ready: {}", waiting.join(", "))
+                };
+                Response {
+                    ok,
+                    message,
+                    units: Vec::new(),
+                }
+            }
+            Request::Restart { unit } => match self.find(&unit) {
+                Err(e) => fail(e),
+                Ok(i) if matches!(self.units[i].state, State::Waiting) => fail(format!(
+                    "{unit} has not started yet: it waits for its `after` units"
+                )),
+                Ok(_) if self.phase != Phase::Running => fail("jinit is stopping".into()),
+                Ok(i) => {
+                    self.feed(i, Input::Restart, now);
+                    ok(format!("{unit}: restarting"))
+                }
+            },
+            Request::Reload { unit: Some(unit) } => match self.find(&unit) {
+                Err(e) => fail(e),
+                Ok(i) => match self.reload(i, now) {
+                    Ok(m) => ok(m),
+                    Err(e) => fail(e),
+                },
+            },
+            Request::Reload { unit: None } => ok(self.reload_all()),
+        }
+    }
+
+    fn find(&self, name: &str) -> Result<usize, String> {
+        match self.units.iter().position(|u| u.name() == name) {
+            None => Err(format!(
+                "unknown unit {name:?} (units: {})",
+                self.units
+                    .iter()
+                    .map(Unit::name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Some(i) if !self.enabled[i] => Err(format!("{name} is disabled by its `if`")),
+            Some(i) => Ok(i),
+        }
+    }
+
+    /// Sends the unit's reload-signal; a unit without one is restarted instead.
+    fn reload(&mut self, i: usize, now: Instant) -> Result<String, String> {
+        let name = self.units[i].name().to_string();
+        let Some(pid) = self.units[i].state.pid() else {
+            return Err(format!("{name} is not running"));
+        };
+        match self.units[i].spec.reload_signal {
+            Some(sig) => {
+                signal_group(pid, sig);
+                log::info(&format!(
+                    "{name}: sent SIG{} to reload",
+                    crate::spec::signal_name(sig)
+                ));
+                Ok(format!("{name}: sent {}", crate::spec::signal_name(sig)))
+            }
+            None => {
+                self.feed(i, Input::Restart, now);
+                Ok(format!("{name}: restarting (it has no reload-signal)"))
+            }
+        }
+    }
+
+    fn reload_all(&mut self) -> String {
+        let mut done = Vec::new();
+        for u in &self.units {
+            if let (Some(sig), Some(pid)) = (u.spec.reload_signal, u.state.pid()) {
+                signal_group(pid, sig);
+                done.push(u.name().to_string());
+            }
+        }
+        let msg = if done.is_empty() {
+            "no running unit has a reload-signal".to_string()
+        } else {
+            format!("reloaded {}", done.join(", "))
+        };
+        log::info(&msg);
+        msg
+    }
+
+    fn status(&self, now: Instant) -> Vec<UnitStatus> {
+        self.units
+            .iter()
+            .map(|u| UnitStatus {
+                name: u.name().to_string(),
+                kind: u.spec.kind.word().to_string(),
+                state: u.state.word().to_string(),
+                pid: u.state.pid().map(Pid::as_raw),
+                uptime_secs: u.uptime(now).map(|d| d.as_secs_f64()),
+                restarts: u.restarts,
+                detail: match u.state {
+                    State::Exited { code } | State::Failed { code } => {
+                        Some(format!("exit code {code}"))
+                    }
+                    State::Backoff { until } => Some(format!(
+                        "restart in {}",
+                        duration::show(until.saturating_duration_since(now))
+                    )),
+                    State::Skipped
+                        if !self.enabled[self
+                            .units
+                            .iter()
+                            .position(|x| x.name() == u.name())
+                            .unwrap_or(0)] =>
+                    {
+                        Some("if is false".into())
+                    }
+                    _ => None,
+                },
+            })
+            .collect()
+    }
+
+    fn begin_shutdown(&mut self, code: i32) {
+        if self.exit_code.is_none() {
+            self.exit_code = Some(code);
+        }
+        if self.phase == Phase::Running {
+            self.phase = Phase::StoppingUnits;
+        }
+    }
+
+    /// Moves the units forward: starts what may start, or stops what may stop.
+    fn pump(&mut self, now: Instant) {
+        loop {
+            let mut changed = false;
+            for i in 0..self.units.len() {
+                let before = self.units[i].state;
+                match self.phase {
+                    Phase::Running => {
+                        if matches!(before, State::Waiting)
+                            && self.deps[i]
+                                .iter()
+                                .all(|&d| self.units[d].satisfies_dependents())
+                        {
+                            self.feed(i, Input::Start, now);
+                        }
+                    }
+                    Phase::StoppingUnits | Phase::Leftovers { .. } => {
+                        let idle = self.units[i].is_down();
+                        let dependents_down =
+                            self.dependents[i].iter().all(|&d| self.units[d].is_down());
+                        let stopping = matches!(before, State::Stopping { .. });
+                        let done = matches!(before, State::Stopped | State::Skipped);
+                        if !done && !stopping && (idle || dependents_down) {
+                            self.feed(i, Input::Stop, now);
+                        }
+                    }
+                }
+                changed |= self.units[i].state != before;
+            }
+            if !changed {
+                break;
+            }
+        }
+        if self.phase == Phase::StoppingUnits && self.units.iter().all(Unit::is_down) {
+            self.stop_probes();
+            if self.children_left_now() {
+                log::info("all units stopped; sending SIGTERM to leftover processes");
+                signal_leftovers(Signal::SIGTERM);
+                self.phase = Phase::Leftovers {
+                    kill_at: Some(now + self.shutdown_grace),
+                };
+            } else {
+                self.phase = Phase::Leftovers { kill_at: None };
+                self.children_left = false;
+            }
+        }
+    }
+
+    /// Reaps once more so the answer is current (a unit's last exit was just processed).
+    fn children_left_now(&mut self) -> bool {
+        let reaped = reap();
+        for (pid, _) in &reaped.ended {
+            self.pids.remove(pid);
+        }
+        self.children_left = reaped.children_left;
+        self.children_left
+    }
+
+    fn stop_probes(&mut self) {
+        for p in self.probes.iter_mut() {
+            if let Some(h) = p.take() {
+                h.abort();
+            }
+        }
+        for (pid, owner) in &self.pids {
+            if matches!(owner, Owner::Probe(..)) {
+                signal_group(*pid, Signal::SIGKILL);
+            }
+        }
+    }
+
+    /// Feeds one input to a unit, logs the transition and carries out the actions.
+    fn feed(&mut self, i: usize, input: Input, now: Instant) {
+        let before = self.units[i].state;
+        let actions = self.units[i].handle(input, now);
+        self.log_transition(i, before, now);
+        for action in actions {
+            self.act(i, action, now);
+        }
+    }
+
+    fn act(&mut self, i: usize, action: Action, now: Instant) {
+        match action {
+            Action::Spawn => self.spawn_unit(i, now),
+            Action::CheckCreates => {
+                let path = self.units[i].spec.creates.clone().unwrap_or_default();
+                if path.exists() {
+                    let before = self.units[i].state;
+                    self.units[i].skip();
+                    log::transition(
+                        self.units[i].name(),
+                        before.word(),
+                        "skipped",
+                        &format!("{} exists", path.display()),
+                    );
+                } else {
+                    self.spawn_unit(i, now);
+                }
+            }
+            Action::Probe => {
+                let Some(pid) = self.units[i].state.pid() else {
+                    return;
+                };
+                let Some(ready) = self.units[i].spec.ready.clone() else {
+                    return;
+                };
+                let limit = self.units[i].spec.ready_timeout;
+                let handle = tokio::spawn(probe::run(i, pid, ready, limit, self.tx.clone()));
+                if let Some(old) = self.probes[i].replace(handle) {
+                    old.abort();
+                }
+            }
+            Action::Signal(sig) => {
+                if let Some(pid) = self.units[i].state.pid() {
+                    signal_group(pid, sig);
+                }
+            }
+            Action::Shutdown(code) => {
+                if self.phase == Phase::Running {
+                    log::info(&format!(
+                        "{}: its policy stops the container (exit code {code})",
+                        self.units[i].name()
+                    ));
+                }
+                self.begin_shutdown(code);
+            }
+        }
+    }
+
+    fn unit_env(&self, i: usize) -> Vec<(String, String)> {
+        let mut env = self.base_env.clone();
+        env.extend(self.units[i].spec.env.iter().cloned());
+        env
+    }
+
+    fn spawn_unit(&mut self, i: usize, now: Instant) {
+        let env = self.unit_env(i);
+        let u = &self.units[i];
+        let req = spawn::Request {
+            argv: &u.spec.command,
+            env: &env,
+            cwd: u.spec.cwd.as_deref(),
+            account: self.accounts[i].as_ref(),
+            group: Group::Session,
+            inherit_stdin: false,
+        };
+        let result = match spawn::spawn(&req) {
+            Ok(pid) => {
+                // Registered before the next reap: the loop is single-threaded.
+                self.pids.insert(pid, Owner::Unit(i));
+                Ok(pid)
+            }
+            Err((code, e)) => {
+                log::info(&format!(
+                    "{}: cannot start {:?}: {e}",
+                    u.name(),
+                    u.spec.command[0]
+                ));
+                Err(code)
+            }
+        };
+        self.feed(i, Input::Spawned(result), now);
+    }
+
+    fn log_transition(&self, i: usize, before: State, now: Instant) {
+        let u = &self.units[i];
+        let after = u.state;
+        if before.word() == after.word() {
+            return;
+        }
+        let detail = match (before, after) {
+            (_, State::Starting { pid, .. } | State::Running { pid, .. }) => format!("pid {pid}"),
+            (State::Starting { since, .. }, State::Ready { .. }) => duration::show(now - since),
+            (_, State::Ready { pid, .. }) => format!("pid {pid}"),
+            (_, State::Backoff { until }) => format!(
+                "exit code {}, restart in {}",
+                u.last_code.unwrap_or(0),
+                duration::show(until.saturating_duration_since(now))
+            ),
+            (_, State::Exited { code } | State::Failed { code }) => format!("exit code {code}"),
+            (State::Stopping { since, .. }, State::Stopped) => duration::show(now - since),
+            (State::Starting { .. }, State::Stopping { .. }) => {
+                "not ready within ready-timeout".into()
+            }
+            _ => String::new(),
+        };
+        log::transition(u.name(), before.word(), after.word(), &detail);
+    }
+}
+
+fn ok(message: String) -> Response {
+    Response {
+        ok: true,
+        message,
+        units: Vec::new(),
+    }
+}
+
+fn fail(message: String) -> Response {
+    Response {
+        ok: false,
+        message,
+        units: Vec::new(),
+    }
+}
+
+/// Signals a unit's process group; falls back to the leader alone.
+fn signal_group(pid: Pid, sig: Signal) {
+    if killpg(pid, sig).is_err() {
+        let _ = kill(pid, sig);
+    }
+}
+
+/// Signals every process left: all of them when PID 1 (the kernel spares init), otherwise
+/// our descendants found through /proc, so a subreaper never signals outside its own tree.
+fn signal_leftovers(sig: Signal) {
+    if std::process::id() == 1 {
+        let _ = kill(Pid::from_raw(-1), sig);
+        return;
+    }
+    for pid in descendants(std::process::id() as i32) {
+        let _ = kill(Pid::from_raw(pid), sig);
+    }
+}
+
+fn descendants(root: i32) -> Vec<i32> {
+    let mut parent_of: Vec<(i32, i32)> = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // The command name may contain spaces and parentheses: parse after the last ')'.
+            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+                continue;
+            };
+            if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|s| s.parse().ok()) {
+                parent_of.push((pid, ppid));
+            }
+        }
+    }
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
