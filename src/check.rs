@@ -119,12 +119,6 @@ fn is_executable(m: &std::fs::Metadata) -> bool {
     m.permissions().mode() & 0o111 != 0
 }
 
-/// The environment as strings, for specs whose image declares no schema.
-pub fn raw_env_context() -> Value {
-    let map: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-    Value::from_serialize(&map)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

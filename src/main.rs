@@ -9,15 +9,27 @@
 //! - `supervise`: the main loop, the only place turning unit actions into syscalls.
 //! - `spawn` (only spawner), `reap` (only waitpid(-1) caller), `signals` (signalfd intake).
 //! - `probe`: readiness checks. `control`: the control socket and its client commands.
+//! - `schema`, `environ`: the variable schemas and the environment parsed by type.
+//! - `image`: spec + schemas + environment + templates, loaded and checked as one.
+//! - `render` (templates to files), `atomic` (the only file replacer), `watch` (inotify).
+//! - `docs` (env.example, README reference), `secrets` (`jinit gen-secrets`).
 //! - `users`: /etc/passwd and /etc/group lookups. `log`: jinit's own log lines.
 
+mod atomic;
 mod check;
 mod control;
+mod docs;
 mod duration;
+mod environ;
+mod fields;
+mod image;
 mod log;
 mod order;
 mod probe;
 mod reap;
+mod render;
+mod schema;
+mod secrets;
 mod signals;
 mod single;
 mod spawn;
@@ -25,6 +37,7 @@ mod spec;
 mod supervise;
 mod unit;
 mod users;
+mod watch;
 
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -41,13 +54,23 @@ usage:
   jinit status [--json]            show every unit of the running jinit
   jinit health                     exit 0 only when every enabled service is ready
   jinit restart UNIT               restart one unit
-  jinit reload [UNIT]              send the reload signal (all units when none is named)
+  jinit reload [UNIT]              re-render, then send the reload signal (all units when none is named)
+  jinit render [--spec PATH] [--templates DIR] [--root DIR] [--no-validate]
+                                   render the spec's config files without running anything
+  jinit gen-secrets [--templates DIR] [--env-file FILE]
+                                   print strong secrets, or fill the empty ones of an env file
+  jinit docs env-example|reference [--templates DIR]
+                                   print env.example or the README variable reference
+environment: JINIT_SPEC, JINIT_TEMPLATES (default /etc/jinit/templates), JINIT_ENV_FILE
+(overrides the container environment, watched), JINIT_SOCKET (default /run/jinit/jinit.sock)
 ";
 
 /// jinit's own settings, from `JINIT_*` variables.
 #[derive(Deserialize, Default)]
 struct Settings {
     spec: Option<PathBuf>,
+    templates: Option<PathBuf>,
+    env_file: Option<PathBuf>,
 }
 
 fn settings() -> Settings {
@@ -91,6 +114,9 @@ fn dispatch(args: &[String]) -> i32 {
         "health" => health(rest),
         "restart" => restart(rest),
         "reload" => reload(rest),
+        "render" => render_cmd(rest),
+        "gen-secrets" => gen_secrets(rest),
+        "docs" => docs_cmd(rest),
         "help" => {
             print!("{USAGE}");
             Ok(0)
@@ -112,21 +138,39 @@ fn dispatch(args: &[String]) -> i32 {
 /// Options shared by the spec-reading commands.
 struct SpecArgs {
     spec: PathBuf,
+    templates: PathBuf,
+    env_file: Option<PathBuf>,
+    root: Option<PathBuf>,
     json: bool,
+    no_validate: bool,
     positional: Vec<String>,
 }
 
 fn parse_args(args: &[String]) -> Result<SpecArgs, String> {
     let mut parser = lexopt::Parser::from_args(args);
     let mut spec = None;
+    let mut templates = None;
+    let mut env_file = None;
+    let mut root = None;
     let mut json = false;
+    let mut no_validate = false;
     let mut positional = Vec::new();
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
             lexopt::Arg::Long("spec") => {
                 spec = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?))
             }
+            lexopt::Arg::Long("templates") => {
+                templates = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?))
+            }
+            lexopt::Arg::Long("env-file") => {
+                env_file = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?))
+            }
+            lexopt::Arg::Long("root") => {
+                root = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?))
+            }
             lexopt::Arg::Long("json") => json = true,
+            lexopt::Arg::Long("no-validate") => no_validate = true,
             lexopt::Arg::Long("help") | lexopt::Arg::Short('h') => {
                 return Err(USAGE.to_string());
             }
@@ -134,40 +178,116 @@ fn parse_args(args: &[String]) -> Result<SpecArgs, String> {
             other => return Err(format!("{}\n{USAGE}", other.unexpected())),
         }
     }
-    let spec = spec
-        .or_else(|| settings().spec)
-        .unwrap_or_else(|| PathBuf::from("/etc/jinit/jinit.toml"));
+    let s = settings();
     Ok(SpecArgs {
-        spec,
+        spec: spec
+            .or(s.spec)
+            .unwrap_or_else(|| PathBuf::from("/etc/jinit/jinit.toml")),
+        templates: templates
+            .or(s.templates)
+            .unwrap_or_else(|| PathBuf::from(render::DEFAULT_TEMPLATES)),
+        env_file: env_file.or(s.env_file),
+        root,
         json,
+        no_validate,
         positional,
     })
 }
 
-/// Phase one: everything that can be wrong with the spec or the host, reported at once.
-fn prepare(spec_path: &std::path::Path) -> Result<(spec::Spec, check::Plan), String> {
-    let spec = spec::Spec::load(spec_path).map_err(|p| p.to_string())?;
-    let ctx = check::raw_env_context();
-    let plan = check::plan(&spec, &ctx).map_err(|list| {
-        spec::Problems {
-            what: format!("the spec {}", spec_path.display()),
-            list,
+/// Phase one: everything that can be wrong with the spec, the environment, the templates or
+/// the host, reported at once. Prints the environment's warnings.
+fn prepare(a: &SpecArgs) -> Result<(image::Image, check::Plan, Vec<render::Rendered>), String> {
+    let img = image::Image::load(&image::Paths {
+        spec: &a.spec,
+        templates: &a.templates,
+        env_file: a.env_file.as_deref(),
+        root: a.root.as_deref(),
+    })
+    .map_err(|p| p.to_string())?;
+    for w in &img.env.warnings {
+        log::warn(w);
+    }
+    let mut problems = Vec::new();
+    let plan = img.plan().map_err(|p| problems.extend(p.list));
+    let rendered = img.render().map_err(|p| problems.extend(p));
+    match (plan, rendered) {
+        (Ok(plan), Ok(rendered)) => Ok((img, plan, rendered)),
+        _ => Err(spec::Problems {
+            what: format!("the configuration of {}", a.spec.display()),
+            list: problems,
         }
-        .to_string()
-    })?;
-    Ok((spec, plan))
+        .to_string()),
+    }
 }
 
 fn check(args: &[String]) -> Result<i32, String> {
     let a = parse_args(args)?;
-    let (spec, plan) = prepare(&a.spec)?;
+    let (img, plan, rendered) = prepare(&a)?;
     let enabled = plan.units.iter().filter(|p| p.enabled).count();
     println!(
-        "ok: {} ({} units, {} enabled)",
-        spec.path.display(),
+        "ok: {} ({} units, {} enabled; {} files rendered in memory)",
+        img.spec.path.display(),
         plan.units.len(),
-        enabled
+        enabled,
+        rendered.iter().filter(|r| r.content.is_some()).count()
     );
+    Ok(0)
+}
+
+fn render_cmd(args: &[String]) -> Result<i32, String> {
+    let a = parse_args(args)?;
+    let (img, _plan, rendered) = prepare(&a)?;
+    let applied = render::apply(&img.spec, &rendered, !a.no_validate);
+    for r in &rendered {
+        let what = match (&r.content, applied.changed.contains(&r.index)) {
+            (None, true) => "removed",
+            (None, false) => "skipped",
+            (Some(_), true) => "wrote",
+            (Some(_), false) => "unchanged",
+        };
+        println!("{what:<9} {}", r.dest.display());
+    }
+    if applied.problems.is_empty() {
+        Ok(0)
+    } else {
+        Err(spec::Problems {
+            what: "rendering".into(),
+            list: applied.problems,
+        }
+        .to_string())
+    }
+}
+
+fn gen_secrets(args: &[String]) -> Result<i32, String> {
+    let a = parse_args(args)?;
+    let schema = schema::Schema::load_all(&a.templates).map_err(|p| p.to_string())?;
+    let names = secrets::names(&schema);
+    match &a.env_file {
+        Some(path) => {
+            let filled = secrets::fill(path, &names)?;
+            if filled.is_empty() {
+                println!("{}: every secret is already set", path.display());
+            } else {
+                println!("{}: generated {}", path.display(), filled.join(", "));
+            }
+        }
+        None => {
+            for n in names {
+                println!("{n}={}", secrets::generate()?);
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn docs_cmd(args: &[String]) -> Result<i32, String> {
+    let a = parse_args(args)?;
+    let schema = schema::Schema::load_all(&a.templates).map_err(|p| p.to_string())?;
+    match a.positional.first().map(String::as_str) {
+        Some("env-example") => print!("{}", docs::env_example(&schema)),
+        Some("reference") => print!("{}", docs::reference(&schema)),
+        _ => return Err(format!("docs takes env-example or reference\n{USAGE}")),
+    }
     Ok(0)
 }
 
@@ -182,7 +302,23 @@ fn run(args: &[String]) -> Result<i32, String> {
     become_subreaper();
     // Before any thread exists, so every thread inherits the mask (see `signals`).
     let set = signals::block_all().map_err(|e| format!("cannot block signals: {e}"))?;
-    let (spec, plan) = prepare(&a.spec)?;
+    let (img, plan, rendered) = prepare(&a)?;
+    let applied = render::apply(&img.spec, &rendered, true);
+    if !applied.problems.is_empty() {
+        return Err(spec::Problems {
+            what: "rendering".into(),
+            list: applied.problems,
+        }
+        .to_string());
+    }
+    let written = applied.changed.len();
+    if !rendered.is_empty() {
+        log::info(&format!(
+            "rendered {} files ({written} changed)",
+            rendered.len()
+        ));
+    }
+    let inputs = img.inputs();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -207,7 +343,16 @@ fn run(args: &[String]) -> Result<i32, String> {
         })?;
         tokio::spawn(control::serve(listener, tx.clone()));
         tokio::spawn(read_signals(sfd, tx.clone()));
-        let sup = supervise::Supervisor::new(plan, spec.shutdown_grace, Vec::new(), tx);
+        if !inputs.is_empty() {
+            match watch::Watcher::new(inputs) {
+                Ok(w) => {
+                    tokio::spawn(w.run(tx.clone()));
+                }
+                // Without inotify the config is still rendered at every boot and on `jinit reload`.
+                Err(e) => log::warn(&format!("cannot watch config inputs: {e}")),
+            }
+        }
+        let sup = supervise::Supervisor::new(plan, img, tx);
         let code = sup.run(rx).await;
         let _ = std::fs::remove_file(&socket);
         log::info(&format!("exiting with code {code}"));

@@ -128,3 +128,30 @@ pub fn exec_error_code(e: &io::Error) -> i32 {
         _ => 126,
     }
 }
+
+/// Runs a short command to completion and returns its exit code and combined output.
+/// Used for render validation (`nginx -t`) before the loop or between two events; std waits
+/// for this one pid itself, which cannot steal another child's status.
+pub fn run_captured(argv: &[String]) -> io::Result<(i32, String)> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err(io::Error::new(io::ErrorKind::NotFound, "empty command"));
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args).stdin(Stdio::null());
+    // SAFETY: only sigemptyset and sigprocmask, both async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let out = cmd.output()?;
+    let code = out.status.code().unwrap_or_else(|| {
+        128 + std::os::unix::process::ExitStatusExt::signal(&out.status).unwrap_or(0)
+    });
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    Ok((code, text))
+}

@@ -7,8 +7,10 @@
 
 use crate::check::Plan;
 use crate::control::{Request, Response, UnitStatus};
+use crate::image::Image;
 use crate::probe::{self, Report};
 use crate::reap::reap;
+use crate::render;
 use crate::spawn::{self, Group};
 use crate::spec::Kind;
 use crate::unit::{Action, Input, State, Unit};
@@ -25,6 +27,20 @@ pub enum Event {
     Signal(Signal),
     Probe(Report),
     Control(Request, oneshot::Sender<Response>),
+    /// A watched input of the rendered config changed.
+    InputChanged(std::path::PathBuf),
+}
+
+/// Re-render once the inputs have been quiet this long (editors write in bursts)...
+const DEBOUNCE: Duration = Duration::from_millis(200);
+/// ...but never wait longer than this after the first change of a burst.
+const DEBOUNCE_MAX: Duration = Duration::from_secs(2);
+
+/// A pending re-render: the first change of the burst, when to render, what changed.
+struct Pending {
+    first: Instant,
+    at: Instant,
+    paths: Vec<std::path::PathBuf>,
 }
 
 /// Who a child process belongs to.
@@ -58,16 +74,16 @@ pub struct Supervisor {
     shutdown_grace: Duration,
     /// Extra environment for every unit (from JINIT_ENV_FILE), before each unit's own `env`.
     base_env: Vec<(String, String)>,
+    /// The image's configuration, for re-rendering; None when the spec renders nothing.
+    image: Option<Image>,
+    pending: Option<Pending>,
     tx: mpsc::UnboundedSender<Event>,
 }
 
 impl Supervisor {
-    pub fn new(
-        plan: Plan,
-        shutdown_grace: Duration,
-        base_env: Vec<(String, String)>,
-        tx: mpsc::UnboundedSender<Event>,
-    ) -> Supervisor {
+    pub fn new(plan: Plan, image: Image, tx: mpsc::UnboundedSender<Event>) -> Supervisor {
+        let shutdown_grace = image.spec.shutdown_grace;
+        let base_env = image.unit_env();
         let specs: Vec<_> = plan.units.iter().map(|p| p.spec.clone()).collect();
         let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
         let n = specs.len();
@@ -91,6 +107,8 @@ impl Supervisor {
             children_left: false,
             shutdown_grace,
             base_env,
+            image: Some(image),
+            pending: None,
             tx,
         };
         for i in 0..n {
@@ -126,6 +144,7 @@ impl Supervisor {
                     let resp = self.on_control(req, now);
                     let _ = reply.send(resp);
                 }
+                Some(Event::InputChanged(path)) => self.on_input_changed(path, now),
                 None => self.on_deadlines(now),
             }
             self.pump(now);
@@ -145,7 +164,72 @@ impl Supervisor {
             Phase::Leftovers { kill_at } => kill_at,
             _ => None,
         };
-        units.chain(leftovers).min()
+        let rerender = self.pending.as_ref().map(|p| p.at);
+        units.chain(leftovers).chain(rerender).min()
+    }
+
+    fn on_input_changed(&mut self, path: std::path::PathBuf, now: Instant) {
+        let p = self.pending.get_or_insert(Pending {
+            first: now,
+            at: now,
+            paths: Vec::new(),
+        });
+        p.at = (now + DEBOUNCE).min(p.first + DEBOUNCE_MAX);
+        if !p.paths.contains(&path) {
+            p.paths.push(path);
+        }
+    }
+
+    /// Renders again; reloads (or restarts) the units whose files changed. On any problem the
+    /// files in place are kept and nothing is reloaded.
+    fn rerender(&mut self, why: &str, now: Instant) -> Result<Vec<String>, String> {
+        let Some(image) = self.image.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let result = image.reload_env().and_then(|()| image.render());
+        let rendered = match result {
+            Ok(r) => r,
+            Err(problems) => {
+                let text = problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.at, p.message))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                log::warn(&format!(
+                    "{why}: cannot render ({text}); keeping the current config"
+                ));
+                return Err(text);
+            }
+        };
+        let applied = render::apply(&image.spec, &rendered, true);
+        for p in &applied.problems {
+            log::warn(&format!("{why}: {}: {}", p.at, p.message));
+        }
+        let mut units: Vec<String> = Vec::new();
+        let mut files = Vec::new();
+        for &i in &applied.changed {
+            let entry = &image.spec.renders[i];
+            files.push(entry.dest.display().to_string());
+            if let Some(u) = &entry.reload {
+                if !units.contains(u) {
+                    units.push(u.clone());
+                }
+            }
+        }
+        if files.is_empty() {
+            log::info(&format!("{why}: config unchanged"));
+        } else {
+            log::info(&format!("{why}: rewrote {}", files.join(", ")));
+        }
+        self.base_env = image.unit_env();
+        for name in &units {
+            if let Ok(i) = self.find(name) {
+                if self.units[i].state.pid().is_some() {
+                    let _ = self.reload(i, now);
+                }
+            }
+        }
+        Ok(units)
     }
 
     fn on_signal(&mut self, sig: Signal, now: Instant) {
@@ -170,7 +254,7 @@ impl Supervisor {
                 ));
             }
             self.begin_shutdown(0);
-        } else if sig == Signal::SIGHUP {
+        } else if sig == Signal::SIGHUP && self.rerender("SIGHUP", now).is_ok() {
             self.reload_all();
         }
     }
@@ -219,6 +303,15 @@ impl Supervisor {
         for i in 0..self.units.len() {
             if self.units[i].deadline().is_some_and(|d| d <= now) {
                 self.feed(i, Input::Timer, now);
+            }
+        }
+        if self.pending.as_ref().is_some_and(|p| p.at <= now) {
+            if let Some(p) = self.pending.take() {
+                if self.phase == Phase::Running {
+                    let shown: Vec<String> =
+                        p.paths.iter().map(|p| p.display().to_string()).collect();
+                    let _ = self.rerender(&format!("changed: {}", shown.join(", ")), now);
+                }
             }
         }
         if let Phase::Leftovers { kill_at: Some(at) } = self.phase {
@@ -278,7 +371,10 @@ impl Supervisor {
                     Err(e) => fail(e),
                 },
             },
-            Request::Reload { unit: None } => ok(self.reload_all()),
+            Request::Reload { unit: None } => match self.rerender("reload requested", now) {
+                Ok(_) => ok(self.reload_all()),
+                Err(e) => fail(format!("cannot render, config kept: {e}")),
+            },
         }
     }
 
@@ -305,7 +401,9 @@ impl Supervisor {
         };
         match self.units[i].spec.reload_signal {
             Some(sig) => {
-                signal_group(pid, sig);
+                // Like systemd's ExecReload=kill -HUP $MAINPID: the main process decides what
+                // a reload means for its helpers (nginx's workers must not see HUP).
+                let _ = kill(pid, sig);
                 log::info(&format!(
                     "{name}: sent SIG{} to reload",
                     crate::spec::signal_name(sig)
@@ -323,7 +421,7 @@ impl Supervisor {
         let mut done = Vec::new();
         for u in &self.units {
             if let (Some(sig), Some(pid)) = (u.spec.reload_signal, u.state.pid()) {
-                signal_group(pid, sig);
+                let _ = kill(pid, sig);
                 done.push(u.name().to_string());
             }
         }

@@ -1,0 +1,671 @@
+//! The environment, parsed once by type against the schema.
+//!
+//! Every variable is read here and nowhere else: booleans have one spelling table, an empty
+//! value means unset, secrets may come from `NAME_FILE`, renamed variables feed their
+//! replacement, removed ones only warn. All problems are collected and reported together.
+//! Reads files only for `NAME_FILE` secrets; never logs a secret's value.
+
+use crate::schema::{Kind, Schema, Type, Var};
+use crate::spec::Problem;
+use minijinja::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Published example passwords (old env.example files, docs, tutorials): refused as secrets.
+const EXAMPLE_SECRETS: [&str; 14] = [
+    "passw0rd",
+    "s3cr37",
+    "changeme",
+    "change-me",
+    "changeit",
+    "password",
+    "secret",
+    "jitsi",
+    "admin",
+    "example",
+    "letmein",
+    "123456",
+    "12345678",
+    "qwerty",
+];
+pub const MIN_SECRET_LEN: usize = 16;
+
+/// One typed value, as templates see it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Typed {
+    Unset,
+    Bool(bool),
+    Int(i64),
+    Str(String),
+    List(Vec<String>),
+}
+
+impl Typed {
+    pub fn to_value(&self) -> Value {
+        match self {
+            Typed::Unset => Value::from(()),
+            Typed::Bool(b) => Value::from(*b),
+            Typed::Int(i) => Value::from(*i),
+            Typed::Str(s) => Value::from(s.clone()),
+            Typed::List(l) => Value::from(l.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    /// Every declared variable, typed (Unset when not given and no default).
+    pub values: BTreeMap<String, Typed>,
+    /// The raw environment (process environment with the env file on top).
+    pub raw: BTreeMap<String, String>,
+    pub warnings: Vec<String>,
+    /// Paths read for `NAME_FILE` secrets, to watch for changes.
+    pub secret_files: Vec<std::path::PathBuf>,
+}
+
+impl Environment {
+    /// The context for templates and `if` expressions: raw strings, typed values on top.
+    pub fn context(&self) -> Value {
+        let mut map: BTreeMap<String, Value> = self
+            .raw
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.clone())))
+            .collect();
+        for (k, v) in &self.values {
+            map.insert(k.clone(), v.to_value());
+        }
+        Value::from_serialize(&map)
+    }
+
+    #[cfg(test)]
+    pub fn get(&self, name: &str) -> Option<&Typed> {
+        self.values.get(name)
+    }
+}
+
+/// Parses one value of a type; the error names the accepted forms.
+pub fn parse_value(ty: &Type, text: &str) -> Result<Typed, String> {
+    let t = text.trim();
+    match ty {
+        Type::Bool => match t.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(Typed::Bool(true)),
+            "0" | "false" | "no" | "off" => Ok(Typed::Bool(false)),
+            _ => Err(format!(
+                "{text:?} is not a boolean (use 1/0, true/false, yes/no or on/off)"
+            )),
+        },
+        Type::Int => t
+            .parse::<i64>()
+            .map(Typed::Int)
+            .map_err(|_| format!("{text:?} is not a whole number")),
+        Type::Port => match t.parse::<i64>() {
+            Ok(p) if (1..=65535).contains(&p) => Ok(Typed::Int(p)),
+            _ => Err(format!("{text:?} is not a port number (1-65535)")),
+        },
+        Type::List => Ok(Typed::List(
+            t.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+        )),
+        Type::Url => {
+            let ok = t.split_once("://").is_some_and(|(scheme, rest)| {
+                !scheme.is_empty()
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                    && !rest.is_empty()
+                    && !rest.starts_with('/')
+                    && !t.contains(char::is_whitespace)
+            });
+            if ok {
+                Ok(Typed::Str(t.to_string()))
+            } else {
+                Err(format!(
+                    "{text:?} is not a URL (write e.g. https://meet.example.com)"
+                ))
+            }
+        }
+        Type::Host => {
+            if is_host(t) {
+                Ok(Typed::Str(t.to_string()))
+            } else {
+                Err(format!(
+                    "{text:?} is not a host name or IP address (no scheme, port or path)"
+                ))
+            }
+        }
+        Type::Enum(values) => {
+            if values.iter().any(|v| v == t) {
+                Ok(Typed::Str(t.to_string()))
+            } else {
+                Err(format!("{text:?} is not one of: {}", values.join(", ")))
+            }
+        }
+        Type::Duration => crate::duration::parse(t).map(|_| Typed::Str(t.to_string())),
+        Type::Path => {
+            if t.starts_with('/') {
+                Ok(Typed::Str(t.to_string()))
+            } else {
+                Err(format!("{text:?} is not an absolute path"))
+            }
+        }
+        // Strings and secrets are taken verbatim: spaces may matter in a password.
+        Type::String | Type::Secret => Ok(Typed::Str(text.to_string())),
+    }
+}
+
+fn is_host(t: &str) -> bool {
+    if t.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let inner = t.strip_prefix('[').and_then(|s| s.strip_suffix(']'));
+    if inner.is_some_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok()) {
+        return true;
+    }
+    !t.is_empty()
+        && t.len() <= 253
+        && t.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+}
+
+/// Reads the process environment with an optional env file on top.
+pub fn raw_environment(
+    env_file: Option<&std::path::Path>,
+) -> Result<BTreeMap<String, String>, Problem> {
+    let mut raw: BTreeMap<String, String> = std::env::vars().collect();
+    if let Some(path) = env_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Problem::new(
+                "JINIT_ENV_FILE",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        raw.extend(parse_env_file(&text));
+    }
+    Ok(raw)
+}
+
+/// `KEY=value` lines as docker-compose reads `.env`: comments, blank lines, optional quotes.
+pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                return None;
+            }
+            let line = line.strip_prefix("export ").unwrap_or(line);
+            let (k, v) = line.split_once('=')?;
+            let v = v.trim();
+            let v = if v.len() >= 2
+                && ((v.starts_with('"') && v.ends_with('"'))
+                    || (v.starts_with('\'') && v.ends_with('\'')))
+            {
+                &v[1..v.len() - 1]
+            } else {
+                v
+            };
+            Some((k.trim().to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+/// Validates the raw environment against the schema; `require` lists the variables this
+/// image cannot run without.
+pub fn resolve(
+    schema: &Schema,
+    raw: &BTreeMap<String, String>,
+    require: &[String],
+) -> Result<Environment, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut env = Environment {
+        raw: raw.clone(),
+        ..Environment::default()
+    };
+    // Given values: NAME, or NAME_FILE for secrets; empty means unset.
+    let mut given: BTreeMap<&str, String> = BTreeMap::new();
+    for v in &schema.vars {
+        match read_given(v, raw, &mut env, &mut problems) {
+            Some(text) => {
+                given.insert(&v.name, text);
+            }
+            None => {}
+        }
+    }
+    // Renamed and removed variables.
+    for v in &schema.vars {
+        let Some(text) = given.get(v.name.as_str()).cloned() else {
+            continue;
+        };
+        match &v.kind {
+            Kind::ReplacedBy(new) => {
+                if given.contains_key(new.as_str()) {
+                    env.warnings.push(format!(
+                        "{} is deprecated and ignored because {new} is set; remove {} from your .env",
+                        v.name, v.name
+                    ));
+                } else {
+                    env.warnings.push(format!(
+                        "{} is deprecated: its value is used for {new}; rename it in your .env",
+                        v.name
+                    ));
+                    given.insert(new.as_str(), text);
+                }
+            }
+            Kind::Removed(why) => env.warnings.push(format!(
+                "{} no longer does anything and is ignored: {why}",
+                v.name
+            )),
+            Kind::Value { .. } => {}
+        }
+    }
+    for v in &schema.vars {
+        let Kind::Value { ty, default, .. } = &v.kind else {
+            continue;
+        };
+        let text = given
+            .get(v.name.as_str())
+            .cloned()
+            .or_else(|| default.clone());
+        let typed = match text {
+            None => Typed::Unset,
+            Some(t) => match parse_value(ty, &t) {
+                Ok(typed) => typed,
+                Err(e) => {
+                    let shown = if v.is_secret() {
+                        "the value".to_string()
+                    } else {
+                        e
+                    };
+                    problems.push(Problem::new(&v.name, shown));
+                    Typed::Unset
+                }
+            },
+        };
+        env.values.insert(v.name.clone(), typed);
+    }
+    check_required(schema, require, &mut env, &mut problems);
+    if problems.is_empty() {
+        Ok(env)
+    } else {
+        Err(problems)
+    }
+}
+
+fn read_given(
+    v: &Var,
+    raw: &BTreeMap<String, String>,
+    env: &mut Environment,
+    problems: &mut Vec<Problem>,
+) -> Option<String> {
+    let direct = raw.get(&v.name).filter(|s| !s.is_empty());
+    if !v.is_secret() {
+        return direct.cloned();
+    }
+    let file_var = format!("{}_FILE", v.name);
+    let file = raw.get(&file_var).filter(|s| !s.is_empty());
+    match (direct, file) {
+        (Some(_), Some(_)) => {
+            problems.push(Problem::new(
+                &v.name,
+                format!("both {} and {file_var} are set: keep one", v.name),
+            ));
+            None
+        }
+        (Some(d), None) => Some(d.clone()),
+        (None, Some(path)) => {
+            let path = std::path::PathBuf::from(path);
+            env.secret_files.push(path.clone());
+            match std::fs::read_to_string(&path) {
+                // Secret files conventionally end with a newline that is not part of it.
+                Ok(s) => {
+                    Some(s.trim_end_matches(['\n', '\r']).to_string()).filter(|s| !s.is_empty())
+                }
+                Err(e) => {
+                    problems.push(Problem::new(
+                        &file_var,
+                        format!("cannot read {}: {e}", path.display()),
+                    ));
+                    None
+                }
+            }
+        }
+        (None, None) => None,
+    }
+}
+
+fn check_required(
+    schema: &Schema,
+    require: &[String],
+    env: &mut Environment,
+    problems: &mut Vec<Problem>,
+) {
+    let ctx = env.context();
+    let required_here: BTreeSet<&str> = require.iter().map(String::as_str).collect();
+    for name in &required_here {
+        if schema.get(name).is_none() {
+            problems.push(Problem::new(
+                *name,
+                "listed in the spec's `require` but declared in no loaded schema",
+            ));
+        }
+    }
+    for v in &schema.vars {
+        let Kind::Value {
+            ty,
+            required,
+            required_if,
+            external,
+            ..
+        } = &v.kind
+        else {
+            continue;
+        };
+        let needed = *required
+            || required_here.contains(v.name.as_str())
+            || match required_if {
+                None => false,
+                Some(expr) => match crate::check::condition(expr, &ctx) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        problems.push(Problem::new(&v.name, format!("required-if: {e}")));
+                        false
+                    }
+                },
+            };
+        if !needed {
+            continue;
+        }
+        let value = env.values.get(&v.name).cloned().unwrap_or(Typed::Unset);
+        let because = required_if
+            .as_ref()
+            .filter(|_| !*required && !required_here.contains(v.name.as_str()))
+            .map(|e| format!(" (because {e})"))
+            .unwrap_or_default();
+        match (ty, value) {
+            (Type::Secret, Typed::Unset) if !external => problems.push(Problem::new(
+                &v.name,
+                format!("required secret is empty{because}; {}", GEN_HINT),
+            )),
+            (Type::Secret, Typed::Str(s)) if !external => {
+                if let Some(why) = weak(&s) {
+                    problems.push(Problem::new(&v.name, format!("{why}; {GEN_HINT}")));
+                }
+            }
+            (_, Typed::Unset) => problems.push(Problem::new(
+                &v.name,
+                format!(
+                    "required but not set{because}{}",
+                    if v.description.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", v.description)
+                    }
+                ),
+            )),
+            _ => {}
+        }
+    }
+}
+
+const GEN_HINT: &str = "generate strong secrets with `./gen-secrets.sh` (fills the empty secrets of .env) or `jinit gen-secrets`";
+
+/// Why a secret is too weak, without ever showing it.
+pub fn weak(secret: &str) -> Option<String> {
+    let lower = secret.to_ascii_lowercase();
+    if EXAMPLE_SECRETS.contains(&lower.as_str()) {
+        return Some("is a published example value that attackers try first".into());
+    }
+    if secret.chars().count() < MIN_SECRET_LEN {
+        return Some(format!(
+            "is shorter than {MIN_SECRET_LEN} characters ({} given)",
+            secret.chars().count()
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn schema() -> Schema {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("s.toml"),
+            r#"
+            [var.ENABLE_LE]
+            type = "bool"
+            default = false
+            [var.LE_DOMAIN]
+            type = "host"
+            required-if = "ENABLE_LE"
+            [var.HTTP_PORT]
+            type = "port"
+            default = 8000
+            [var.NAMES]
+            type = "list"
+            [var.AUTH]
+            type = "enum"
+            values = ["internal", "jwt"]
+            default = "internal"
+            [var.URL]
+            type = "url"
+            [var.PASS]
+            type = "secret"
+            required = true
+            [var.SIP_PASS]
+            type = "secret"
+            external = true
+            [var.OLD_PORT]
+            replaced-by = "HTTP_PORT"
+            [var.GONE]
+            removed = "use nothing"
+            "#,
+        )
+        .unwrap();
+        Schema::load(dir.path(), &["s.toml".into()]).unwrap()
+    }
+
+    fn raw(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        let mut m: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        m.entry("PASS".into())
+            .or_insert_with(|| "a-strong-secret-of-32-characters".into());
+        m
+    }
+
+    fn errors(pairs: &[(&str, &str)]) -> String {
+        resolve(&schema(), &raw(pairs), &[])
+            .expect_err("should be refused")
+            .iter()
+            .map(|p| format!("{}: {}", p.at, p.message))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn booleans_have_one_spelling_table() {
+        for (text, want) in [
+            ("1", true),
+            ("TRUE", true),
+            ("Yes", true),
+            ("on", true),
+            ("0", false),
+            ("False", false),
+            ("no", false),
+            ("OFF", false),
+        ] {
+            assert_eq!(
+                parse_value(&Type::Bool, text).unwrap(),
+                Typed::Bool(want),
+                "{text}"
+            );
+        }
+        let e = parse_value(&Type::Bool, "maybe").unwrap_err();
+        assert!(e.contains("1/0, true/false, yes/no or on/off"), "{e}");
+    }
+
+    #[test]
+    fn typed_values_and_defaults() {
+        let env = resolve(
+            &schema(),
+            &raw(&[("NAMES", "a, b,,c"), ("ENABLE_LE", "")]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(env.get("HTTP_PORT"), Some(&Typed::Int(8000)));
+        assert_eq!(
+            env.get("ENABLE_LE"),
+            Some(&Typed::Bool(false)),
+            "empty means unset"
+        );
+        assert_eq!(
+            env.get("NAMES"),
+            Some(&Typed::List(vec!["a".into(), "b".into(), "c".into()]))
+        );
+        assert_eq!(env.get("URL"), Some(&Typed::Unset));
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_at_once() {
+        let all = errors(&[
+            ("ENABLE_LE", "maybe"),
+            ("HTTP_PORT", "80000"),
+            ("AUTH", "ldap"),
+            ("URL", "meet.example.com"),
+        ]);
+        assert!(
+            all.contains("ENABLE_LE: \"maybe\" is not a boolean"),
+            "{all}"
+        );
+        assert!(
+            all.contains("HTTP_PORT: \"80000\" is not a port number"),
+            "{all}"
+        );
+        assert!(
+            all.contains("AUTH: \"ldap\" is not one of: internal, jwt"),
+            "{all}"
+        );
+        assert!(
+            all.contains("URL: \"meet.example.com\" is not a URL"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn required_if_names_its_reason() {
+        let all = errors(&[("ENABLE_LE", "true")]);
+        assert!(
+            all.contains("LE_DOMAIN: required but not set (because ENABLE_LE)"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn weak_and_example_secrets_are_refused_without_showing_them() {
+        let all = errors(&[("PASS", "passw0rd")]);
+        assert!(all.contains("PASS: is a published example value"), "{all}");
+        assert!(!all.contains("passw0rd"), "{all}");
+        let all = errors(&[("PASS", "short-one")]);
+        assert!(all.contains("shorter than 16 characters"), "{all}");
+        let all = errors(&[("PASS", "")]);
+        assert!(all.contains("PASS: required secret is empty"), "{all}");
+        assert!(all.contains("gen-secrets"), "{all}");
+        // A third party's password is not ours to judge.
+        resolve(&schema(), &raw(&[("SIP_PASS", "1234")]), &[]).unwrap();
+    }
+
+    #[test]
+    fn secrets_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pass");
+        std::fs::write(&f, "from-a-file-and-long-enough\n").unwrap();
+        let mut r = raw(&[]);
+        r.remove("PASS");
+        r.insert("PASS_FILE".into(), f.display().to_string());
+        let env = resolve(&schema(), &r, &[]).unwrap();
+        assert_eq!(
+            env.get("PASS"),
+            Some(&Typed::Str("from-a-file-and-long-enough".into()))
+        );
+        assert_eq!(env.secret_files, vec![f.clone()]);
+        r.insert("PASS".into(), "x".repeat(20));
+        let e = resolve(&schema(), &r, &[]).unwrap_err();
+        assert!(e[0].message.contains("both PASS and PASS_FILE"), "{e:?}");
+        r.remove("PASS");
+        r.insert("PASS_FILE".into(), "/nonexistent/secret".into());
+        let e = resolve(&schema(), &r, &[]).unwrap_err();
+        assert_eq!(e[0].at, "PASS_FILE");
+        assert!(
+            e[0].message.contains("cannot read /nonexistent/secret"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn renamed_and_removed_variables_warn() {
+        let env = resolve(&schema(), &raw(&[("OLD_PORT", "9000"), ("GONE", "1")]), &[]).unwrap();
+        assert_eq!(env.get("HTTP_PORT"), Some(&Typed::Int(9000)));
+        let w = env.warnings.join("\n");
+        assert!(
+            w.contains("OLD_PORT is deprecated: its value is used for HTTP_PORT"),
+            "{w}"
+        );
+        assert!(
+            w.contains("GONE no longer does anything and is ignored: use nothing"),
+            "{w}"
+        );
+        let env = resolve(
+            &schema(),
+            &raw(&[("OLD_PORT", "9000"), ("HTTP_PORT", "9001")]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(env.get("HTTP_PORT"), Some(&Typed::Int(9001)));
+        assert!(env.warnings[0].contains("ignored because HTTP_PORT is set"));
+    }
+
+    #[test]
+    fn spec_require_makes_variables_mandatory() {
+        let e = resolve(&schema(), &raw(&[]), &["URL".into(), "NOPE".into()]).unwrap_err();
+        let all: Vec<String> = e
+            .iter()
+            .map(|p| format!("{}: {}", p.at, p.message))
+            .collect();
+        assert!(
+            all.iter()
+                .any(|l| l.starts_with("URL: required but not set")),
+            "{all:?}"
+        );
+        assert!(
+            all.iter()
+                .any(|l| l.starts_with("NOPE: listed in the spec")),
+            "{all:?}"
+        );
+    }
+
+    #[test]
+    fn env_file_syntax() {
+        let pairs = parse_env_file("# c\n\nA=1\nexport B = \"two words\"\nC='x'\nbad line\n");
+        assert_eq!(
+            pairs,
+            vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "two words".into()),
+                ("C".into(), "x".into())
+            ]
+        );
+        let _ = Path::new("");
+    }
+}

@@ -1,0 +1,125 @@
+//! An image's configuration, loaded and checked as one: spec, variable schemas, environment,
+//! templates. Everything wrong with any of them is reported together before anything starts.
+
+use crate::check::{self, Plan};
+use crate::environ::{self, Environment};
+use crate::render::{self, Rendered};
+use crate::schema::Schema;
+use crate::spec::{Problem, Problems, Spec};
+use std::path::{Path, PathBuf};
+
+pub struct Image {
+    pub spec: Spec,
+    pub schema: Schema,
+    pub env_file: Option<PathBuf>,
+    pub env: Environment,
+    jinja: Option<minijinja::Environment<'static>>,
+    root: Option<PathBuf>,
+}
+
+pub struct Paths<'a> {
+    pub spec: &'a Path,
+    pub templates: &'a Path,
+    pub env_file: Option<&'a Path>,
+    /// `jinit render --root`: prefix for every file the spec names.
+    pub root: Option<&'a Path>,
+}
+
+impl Image {
+    pub fn load(p: &Paths) -> Result<Image, Problems> {
+        let spec = Spec::load(p.spec)?;
+        let what = format!("the configuration of {}", p.spec.display());
+        let schema = if spec.schemas.is_empty() {
+            Schema::default()
+        } else {
+            Schema::load(p.templates, &spec.schemas)?
+        };
+        let mut problems = Vec::new();
+        let env = match environ::raw_environment(p.env_file) {
+            Err(e) => {
+                problems.push(e);
+                Environment::default()
+            }
+            Ok(raw) => match environ::resolve(&schema, &raw, &spec.require) {
+                Ok(env) => env,
+                Err(list) => {
+                    problems.extend(list);
+                    Environment {
+                        raw,
+                        ..Environment::default()
+                    }
+                }
+            },
+        };
+        let jinja = if spec.renders.is_empty() {
+            None
+        } else {
+            match render::environment(p.templates, p.root) {
+                Ok(j) => Some(j),
+                Err(list) => {
+                    problems.extend(list);
+                    None
+                }
+            }
+        };
+        if !problems.is_empty() {
+            return Err(Problems {
+                what,
+                list: problems,
+            });
+        }
+        Ok(Image {
+            spec,
+            schema,
+            env_file: p.env_file.map(Path::to_path_buf),
+            env,
+            jinja,
+            root: p.root.map(Path::to_path_buf),
+        })
+    }
+
+    /// Decides which units run and as whom.
+    pub fn plan(&self) -> Result<Plan, Problems> {
+        check::plan(&self.spec, &self.env.context()).map_err(|list| Problems {
+            what: format!("the spec {}", self.spec.path.display()),
+            list,
+        })
+    }
+
+    pub fn render(&self) -> Result<Vec<Rendered>, Vec<Problem>> {
+        match &self.jinja {
+            None => Ok(Vec::new()),
+            Some(j) => render::render(&self.spec, j, &self.env, self.root.as_deref()),
+        }
+    }
+
+    /// Reads the environment again (env file, `_FILE` secrets); keeps the old one on error.
+    pub fn reload_env(&mut self) -> Result<(), Vec<Problem>> {
+        let raw = environ::raw_environment(self.env_file.as_deref()).map_err(|e| vec![e])?;
+        self.env = environ::resolve(&self.schema, &raw, &self.spec.require)?;
+        Ok(())
+    }
+
+    /// Variables of the env file, passed to every unit (they override the container's).
+    pub fn unit_env(&self) -> Vec<(String, String)> {
+        let Some(path) = &self.env_file else {
+            return Vec::new();
+        };
+        std::fs::read_to_string(path)
+            .map(|t| environ::parse_env_file(&t))
+            .unwrap_or_default()
+    }
+
+    /// Inputs whose change calls for a re-render.
+    pub fn inputs(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = self.spec.watch.clone();
+        for r in &self.spec.renders {
+            out.extend(r.append.iter().cloned());
+        }
+        out.extend(self.env.secret_files.iter().cloned());
+        out.extend(self.env_file.iter().cloned());
+        out.sort();
+        out.dedup();
+        out
+    }
+}

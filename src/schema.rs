@@ -1,0 +1,397 @@
+//! Variable schemas: what each environment variable of a component means, as data.
+//!
+//! One source of truth for validation, rendering, `env.example` and the README's variable
+//! reference. A variable is declared once across all schema files. Pure parsing, no env access.
+
+use crate::fields::Fields;
+use crate::spec::{Problem, Problems};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use toml::{Table, Value};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Type {
+    Bool,
+    Int,
+    Port,
+    String,
+    List,
+    Url,
+    Host,
+    Enum(Vec<String>),
+    /// A password of ours: may come from NAME_FILE, never logged, checked for strength when
+    /// required and filled by `jinit gen-secrets`.
+    Secret,
+    Duration,
+    Path,
+}
+
+impl Type {
+    pub fn word(&self) -> &'static str {
+        match self {
+            Type::Bool => "bool",
+            Type::Int => "int",
+            Type::Port => "port",
+            Type::String => "string",
+            Type::List => "list",
+            Type::Url => "url",
+            Type::Host => "host",
+            Type::Enum(_) => "enum",
+            Type::Secret => "secret",
+            Type::Duration => "duration",
+            Type::Path => "path",
+        }
+    }
+}
+
+/// What a declared name is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Value {
+        ty: Type,
+        /// The default, written as it would be in the environment.
+        default: Option<String>,
+        required: bool,
+        required_if: Option<String>,
+        /// A secret given by a third party (SIP or LDAP password): no strength rules, not generated.
+        external: bool,
+    },
+    /// Renamed: the old name's value is used for the new one, with a warning.
+    ReplacedBy(String),
+    /// The feature is gone; setting it only produces this message.
+    Removed(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Var {
+    pub name: String,
+    pub kind: Kind,
+    pub description: String,
+    pub section: String,
+    pub example: Option<String>,
+    /// The schema file that declares it, for messages and docs.
+    pub file: PathBuf,
+}
+
+impl Var {
+    pub fn ty(&self) -> Option<&Type> {
+        match &self.kind {
+            Kind::Value { ty, .. } => Some(ty),
+            _ => None,
+        }
+    }
+
+    pub fn is_secret(&self) -> bool {
+        matches!(self.ty(), Some(Type::Secret))
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Schema {
+    /// In declaration order: files in the order given, variables in file order.
+    pub vars: Vec<Var>,
+}
+
+impl Schema {
+    /// Loads schema files (paths relative to `dir`) and checks them together.
+    pub fn load(dir: &Path, files: &[String]) -> Result<Schema, Problems> {
+        let mut problems = Vec::new();
+        let mut schema = Schema::default();
+        for f in files {
+            let path = dir.join(f);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => schema.add(&text, &path, &mut problems),
+                Err(e) => problems.push(Problem::new(
+                    path.display().to_string(),
+                    format!("cannot read schema: {e}"),
+                )),
+            }
+        }
+        schema.check(&mut problems);
+        if problems.is_empty() {
+            Ok(schema)
+        } else {
+            Err(Problems {
+                what: "the variable schemas".into(),
+                list: problems,
+            })
+        }
+    }
+
+    /// Every `schema.toml` one level below `dir` (`templates/<component>/schema.toml`), with
+    /// `common` first: the whole project's variables, for docs and `gen-secrets`.
+    pub fn load_all(dir: &Path) -> Result<Schema, Problems> {
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .map_err(|e| Problems {
+                what: format!("the templates directory {}", dir.display()),
+                list: vec![Problem::new("", e.to_string())],
+            })?
+            .flatten()
+            .filter(|e| e.path().join("schema.toml").is_file())
+            .map(|e| format!("{}/schema.toml", e.file_name().to_string_lossy()))
+            .collect();
+        files.sort_by_key(|f| (!f.starts_with("common/"), f.clone()));
+        Schema::load(dir, &files)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Var> {
+        self.vars.iter().find(|v| v.name == name)
+    }
+
+    fn add(&mut self, text: &str, path: &Path, problems: &mut Vec<Problem>) {
+        let file = path.display().to_string();
+        let table: Table = match text.parse() {
+            Ok(t) => t,
+            Err(e) => {
+                let line = e
+                    .span()
+                    .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+                    .unwrap_or(0);
+                problems.push(Problem::new(
+                    format!("{file}:{line}"),
+                    format!("not valid TOML: {}", e.message().trim().replace('\n', "; ")),
+                ));
+                return;
+            }
+        };
+        let mut top = Fields::new(&table, "", problems);
+        let vars = top.table("var").cloned().unwrap_or_default();
+        top.finish();
+        for (name, value) in &vars {
+            let at = format!("{file}: var.{name}");
+            let Some(t) = value.as_table() else {
+                problems.push(Problem::new(at, "must be a table"));
+                continue;
+            };
+            if let Some(var) = parse_var(name, t, &at, path, problems) {
+                if let Some(other) = self.get(name) {
+                    problems.push(Problem::new(
+                        at,
+                        format!("declared again (first in {})", other.file.display()),
+                    ));
+                } else {
+                    self.vars.push(var);
+                }
+            }
+        }
+    }
+
+    fn check(&self, problems: &mut Vec<Problem>) {
+        for v in &self.vars {
+            if let Kind::ReplacedBy(new) = &v.kind {
+                match self.get(new).map(|n| &n.kind) {
+                    Some(Kind::Value { .. }) => {}
+                    _ => problems.push(Problem::new(
+                        format!("{}: var.{}.replaced-by", v.file.display(), v.name),
+                        format!("{new:?} is not a declared variable"),
+                    )),
+                }
+            }
+        }
+    }
+}
+
+fn parse_var(
+    name: &str,
+    t: &Table,
+    at: &str,
+    file: &Path,
+    problems: &mut Vec<Problem>,
+) -> Option<Var> {
+    let mut f = Fields::new(t, at, problems);
+    let description = f.string("description").unwrap_or_default();
+    let section = f.string("section").unwrap_or_else(|| "Other".into());
+    let example = f.string("example");
+    let replaced_by = f.string("replaced-by");
+    let removed = f.string("removed");
+    let ty_word = f.string("type");
+    let values = f.strings("values");
+    let default = f.value("default").cloned();
+    let required = f.bool("required").unwrap_or(false);
+    let required_if = f.string("required-if");
+    let external = f.bool("external").unwrap_or(false);
+    let kind = match (replaced_by, removed, ty_word) {
+        (Some(new), None, None) => Kind::ReplacedBy(new),
+        (None, Some(msg), None) => Kind::Removed(msg),
+        (None, None, Some(word)) => {
+            let ty = match word.as_str() {
+                "bool" => Type::Bool,
+                "int" => Type::Int,
+                "port" => Type::Port,
+                "string" => Type::String,
+                "list" => Type::List,
+                "url" => Type::Url,
+                "host" => Type::Host,
+                "secret" => Type::Secret,
+                "duration" => Type::Duration,
+                "path" => Type::Path,
+                "enum" => match &values {
+                    Some(v) if !v.is_empty() => Type::Enum(v.clone()),
+                    _ => {
+                        f.problem("values", "an enum needs a non-empty list of values");
+                        Type::Enum(Vec::new())
+                    }
+                },
+                other => {
+                    f.problem("type", format!("unknown type {other:?}"));
+                    Type::String
+                }
+            };
+            let default = default.and_then(|d| match default_text(&d) {
+                Some(text) => match crate::environ::parse_value(&ty, &text) {
+                    Ok(_) => Some(text),
+                    Err(e) => {
+                        f.problem("default", e);
+                        None
+                    }
+                },
+                None => {
+                    f.problem("default", "must be a string, integer or boolean");
+                    None
+                }
+            });
+            if required_if.is_some() && required {
+                f.problem(
+                    "required-if",
+                    "give either required or required-if, not both",
+                );
+            }
+            Kind::Value {
+                ty,
+                default,
+                required,
+                required_if,
+                external,
+            }
+        }
+        _ => {
+            f.problem(
+                "type",
+                "give exactly one of type, replaced-by (renamed variable) or removed (feature gone)",
+            );
+            f.finish();
+            return None;
+        }
+    };
+    f.finish();
+    Some(Var {
+        name: name.to_string(),
+        kind,
+        description,
+        section,
+        example,
+        file: file.to_path_buf(),
+    })
+}
+
+fn default_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Integer(i) => Some(i.to_string()),
+        Value::Boolean(b) => Some(b.to_string()),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .map(|v| v.join(",")),
+        _ => None,
+    }
+}
+
+/// Variables grouped by section, sections in order of first appearance.
+pub fn by_section(schema: &Schema) -> Vec<(String, Vec<&Var>)> {
+    let mut order: Vec<String> = Vec::new();
+    let mut groups: BTreeMap<String, Vec<&Var>> = BTreeMap::new();
+    for v in &schema.vars {
+        if !order.contains(&v.section) {
+            order.push(v.section.clone());
+        }
+        groups.entry(v.section.clone()).or_default().push(v);
+    }
+    order
+        .into_iter()
+        .map(|s| {
+            let vars = groups.remove(&s).unwrap_or_default();
+            (s, vars)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Schema, Vec<String>> {
+        let mut problems = Vec::new();
+        let mut s = Schema::default();
+        s.add(text, Path::new("t/schema.toml"), &mut problems);
+        s.check(&mut problems);
+        if problems.is_empty() {
+            Ok(s)
+        } else {
+            Err(problems
+                .into_iter()
+                .map(|p| format!("{}: {}", p.at, p.message))
+                .collect())
+        }
+    }
+
+    #[test]
+    fn reads_types_defaults_and_deprecations() {
+        let s = load(
+            r#"
+            [var.HTTP_PORT]
+            type = "port"
+            default = 8000
+            [var.ENABLE_X]
+            type = "bool"
+            default = false
+            [var.MODE]
+            type = "enum"
+            values = ["a", "b"]
+            default = "a"
+            [var.OLD]
+            replaced-by = "HTTP_PORT"
+            [var.GONE]
+            removed = "nothing uses it"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(s.vars.len(), 5);
+        let Kind::Value { default, .. } = &s.get("HTTP_PORT").unwrap().kind else {
+            panic!()
+        };
+        assert_eq!(default.as_deref(), Some("8000"));
+        assert_eq!(
+            s.get("OLD").unwrap().kind,
+            Kind::ReplacedBy("HTTP_PORT".into())
+        );
+    }
+
+    #[test]
+    fn reports_bad_declarations_together() {
+        let p = load(
+            r#"
+            [var.A]
+            type = "port"
+            default = 70000
+            [var.B]
+            type = "enum"
+            [var.C]
+            replaced-by = "NOPE"
+            [var.D]
+            type = "colour"
+            [var.E]
+            type = "bool"
+            colour = "x"
+            "#,
+        )
+        .unwrap_err();
+        let all = p.join("\n");
+        assert!(all.contains("var.A.default"), "{all}");
+        assert!(all.contains("var.B.values"), "{all}");
+        assert!(all.contains("\"NOPE\" is not a declared variable"), "{all}");
+        assert!(all.contains("unknown type \"colour\""), "{all}");
+        assert!(all.contains("var.E.colour: unknown key"), "{all}");
+    }
+}

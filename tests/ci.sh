@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The one command that runs every test of this repository (README.md, "Tests").
+# Installs what it needs (Debian packages), builds jinit, runs the cargo tests (unit and
+# integration, with real processes), checks that the release binary is static, and stops
+# everything it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "installing test dependencies"
+need=()
+for pkg in tini catatonit s6 nginx-light prosody lua5.4 util-linux procps file; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+# Debian's prosody package starts a system prosody on install; our tests run their own.
+if command -v service >/dev/null && pgrep -x prosody >/dev/null 2>&1; then service prosody stop || true; fi
+
+step "formatting"
+cargo fmt --all -- --check
+
+step "cargo test"
+cargo test --all-targets 2>&1
+
+step "static release binary"
+RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target x86_64-unknown-linux-gnu
+bin=target/x86_64-unknown-linux-gnu/release/jinit
+file "$bin"
+file "$bin" | grep -Eq "static(-pie)? linked|statically linked" || { echo "FAIL: $bin is not static"; exit 1; }
+size=$(stat -c %s "$bin")
+echo "size: $size bytes"
+[ "$size" -le $((5 * 1024 * 1024)) ] || { echo "FAIL: $bin is larger than 5 MB"; exit 1; }
+"$bin" -- true
+
+echo
+echo "all tests passed"
