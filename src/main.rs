@@ -240,6 +240,7 @@ fn render_cmd(args: &[String]) -> Result<i32, String> {
     let applied = render::apply(&img.spec, &rendered, !a.no_validate);
     for r in &rendered {
         let what = match (&r.content, applied.changed.contains(&r.index)) {
+            _ if applied.failed.contains(&r.index) => "failed",
             (None, true) => "removed",
             (None, false) => "skipped",
             (Some(_), true) => "wrote",

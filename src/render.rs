@@ -28,6 +28,8 @@ pub struct Rendered {
 pub struct Applied {
     /// Indices of entries whose file changed on disk.
     pub changed: Vec<usize>,
+    /// Indices of entries that could not be written (their old file is kept).
+    pub failed: Vec<usize>,
     pub problems: Vec<Problem>,
 }
 
@@ -46,6 +48,15 @@ pub fn environment(dir: &Path, root: Option<&Path>) -> Result<Jinja<'static>, Ve
     env.set_keep_trailing_newline(true);
     // Config files are not HTML: escaping is explicit, with |lua, |hocon or |tojson.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    // Config languages (HOCON, JavaScript, Lua) spell booleans in lower case, not Python's way.
+    env.set_formatter(|out, state, value| {
+        if value.kind() == ValueKind::Bool {
+            out.write_str(if value.is_true() { "true" } else { "false" })
+                .map_err(|_| Error::new(ErrorKind::WriteFailure, "cannot write output"))
+        } else {
+            minijinja::escape_formatter(out, state, value)
+        }
+    });
     env.add_filter("lua", lua);
     env.add_filter("hocon", hocon);
     env.add_filter("b64encode", b64encode);
@@ -213,6 +224,7 @@ pub fn apply(spec: &Spec, rendered: &[Rendered], validate: bool) -> Applied {
                 let owner = match entry.owner.as_deref().map(parse_owner).transpose() {
                     Ok(o) => o,
                     Err(e) => {
+                        applied.failed.push(r.index);
                         applied.problems.push(Problem::new(at, e));
                         continue;
                     }
@@ -234,9 +246,12 @@ pub fn apply(spec: &Spec, rendered: &[Rendered], validate: bool) -> Applied {
         match result {
             Ok(Change::Written) => applied.changed.push(r.index),
             Ok(Change::Unchanged) => {}
-            Err(e) => applied
-                .problems
-                .push(Problem::new(at, format!("{e}; the previous file is kept"))),
+            Err(e) => {
+                applied.failed.push(r.index);
+                applied
+                    .problems
+                    .push(Problem::new(at, format!("{e}; the previous file is kept")));
+            }
         }
     }
     applied
@@ -374,6 +389,12 @@ mod tests {
         let env = env.unwrap();
         let t = env.get_template("c/t.conf").unwrap();
         t.render(ctx).map_err(|e| template_problem(&e, "c/t.conf"))
+    }
+
+    #[test]
+    fn booleans_render_in_lower_case() {
+        let ctx = Value::from_serialize(serde_json::json!({"B": true, "F": false}));
+        assert_eq!(render_text("{{ B }} {{ F }}", ctx).unwrap(), "true false");
     }
 
     #[test]

@@ -1,0 +1,434 @@
+//! `[[render]]` and the environment: typed variables, strict templates, atomic writes, and
+//! every bad input the operator can produce, each with a clear message and the old file intact.
+
+mod support;
+use support::*;
+
+const SCHEMA: &str = r#"
+[var.HTTP_PORT]
+type = "port"
+default = 8000
+[var.ENABLE_X]
+type = "bool"
+default = false
+[var.WORKERS]
+type = "int"
+default = 2
+[var.PUBLIC_URL]
+type = "url"
+[var.AUTH_TYPE]
+type = "enum"
+values = ["internal", "jwt", "ldap"]
+default = "internal"
+[var.NAMES]
+type = "list"
+default = "a,b"
+[var.DOMAIN]
+type = "host"
+required = true
+[var.PASS]
+type = "secret"
+required = true
+[var.OLD_DOMAIN]
+replaced-by = "DOMAIN"
+[var.GONE_SECRET]
+removed = "Jicofo logs in as a client now; use PASS."
+"#;
+
+const TEMPLATE: &str = "port {{ HTTP_PORT }};\n{% if ENABLE_X %}x on;\n{% endif %}workers {{ WORKERS }};\nnames {{ NAMES|join(' ') }};\ndomain {{ DOMAIN }};\npass {{ PASS|lua }};\nauth {{ AUTH_TYPE }};\n";
+
+fn image(s: &Scratch, validate: Option<&str>) {
+    s.write("tpl/web/schema.toml", SCHEMA);
+    s.write("tpl/web/site.conf", TEMPLATE);
+    let validate = validate
+        .map(|v| format!("validate = {v}\n"))
+        .unwrap_or_default();
+    s.write(
+        "spec.toml",
+        &s.fill(&format!(
+            "[jinit]\nschemas = [\"web/schema.toml\"]\n[[render]]\ntemplate = \"web/site.conf\"\ndest = \"{{dir}}/out/site.conf\"\nmode = \"0640\"\nappend = [\"{{dir}}/config/custom-site.conf\"]\n{validate}"
+        )),
+    );
+}
+
+fn render(s: &Scratch, env: &[(&str, &str)]) -> std::process::Output {
+    let spec = s.path("spec.toml");
+    let tpl = s.path("tpl");
+    s.jinit(
+        &[
+            "render",
+            "--spec",
+            &path_str(&spec),
+            "--templates",
+            &path_str(&tpl),
+        ],
+        env,
+    )
+}
+
+const GOOD: [(&str, &str); 2] = [
+    ("DOMAIN", "meet.example.com"),
+    ("PASS", "a-long-enough-secret-123"),
+];
+
+fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    let mut v: Vec<(&str, &str)> = GOOD.to_vec();
+    for (k, val) in extra {
+        v.retain(|(kk, _)| kk != k);
+        v.push((k, val));
+    }
+    v
+}
+
+#[test]
+fn renders_typed_values_defaults_and_custom_appends() {
+    let s = Scratch::new();
+    image(&s, None);
+    s.write("config/custom-site.conf", "custom on;\n");
+    let out = render(&s, &with(&[("ENABLE_X", "Yes"), ("NAMES", "x, y ,z")]));
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        s.read("out/site.conf"),
+        "port 8000;\nx on;\nworkers 2;\nnames x y z;\ndomain meet.example.com;\npass \"a-long-enough-secret-123\";\nauth internal;\ncustom on;\n"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(s.path("out/site.conf"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640);
+    // Rendering again with the same inputs leaves the file alone.
+    let out = render(&s, &with(&[("ENABLE_X", "Yes"), ("NAMES", "x, y ,z")]));
+    assert!(text(&out).contains("unchanged"), "{}", text(&out));
+}
+
+#[test]
+fn root_prefixes_destinations_and_inputs() {
+    let s = Scratch::new();
+    image(&s, None);
+    let root = s.path("root");
+    let spec = s.path("spec.toml");
+    let tpl = s.path("tpl");
+    let dest = format!("{}/out/site.conf", s.dir.path().display());
+    std::fs::create_dir_all(
+        root.join(format!("{}/config", s.dir.path().display()).trim_start_matches('/')),
+    )
+    .unwrap();
+    std::fs::write(
+        root.join(
+            format!("{}/config/custom-site.conf", s.dir.path().display()).trim_start_matches('/'),
+        ),
+        "from root;\n",
+    )
+    .unwrap();
+    let out = s.jinit(
+        &[
+            "render",
+            "--spec",
+            &path_str(&spec),
+            "--templates",
+            &path_str(&tpl),
+            "--root",
+            &path_str(&root),
+        ],
+        &GOOD,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let rendered = std::fs::read_to_string(root.join(dest.trim_start_matches('/'))).unwrap();
+    assert!(rendered.ends_with("from root;\n"), "{rendered}");
+    assert!(
+        !s.path("out/site.conf").exists(),
+        "nothing written outside the root"
+    );
+}
+
+/// Renders a good file first, then a bad input: the message must name the problem and the
+/// good file must be untouched.
+fn refused(extra: &[(&'static str, &'static str)], expect: &[&str]) {
+    let s = Scratch::new();
+    image(&s, None);
+    assert!(render(&s, &GOOD).status.success());
+    let before = s.read("out/site.conf");
+    let out = render(&s, &with(extra));
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    for e in expect {
+        assert!(t.contains(e), "expected {e:?} in:\n{t}");
+    }
+    assert_eq!(s.read("out/site.conf"), before, "previous config intact");
+}
+
+#[test]
+fn malformed_values_name_the_variable_and_accepted_forms() {
+    refused(
+        &[("ENABLE_X", "maybe")],
+        &["ENABLE_X: \"maybe\" is not a boolean (use 1/0, true/false, yes/no or on/off)"],
+    );
+    refused(
+        &[("WORKERS", "two")],
+        &["WORKERS: \"two\" is not a whole number"],
+    );
+    refused(
+        &[("HTTP_PORT", "0")],
+        &["HTTP_PORT: \"0\" is not a port number (1-65535)"],
+    );
+    refused(
+        &[("PUBLIC_URL", "meet.example.com")],
+        &["PUBLIC_URL: \"meet.example.com\" is not a URL"],
+    );
+    refused(
+        &[("AUTH_TYPE", "kerberos")],
+        &["AUTH_TYPE: \"kerberos\" is not one of: internal, jwt, ldap"],
+    );
+    refused(
+        &[("DOMAIN", "https://meet.example.com/")],
+        &["DOMAIN: \"https://meet.example.com/\" is not a host name"],
+    );
+}
+
+#[test]
+fn all_problems_are_reported_together() {
+    refused(
+        &[("ENABLE_X", "2"), ("HTTP_PORT", "http"), ("DOMAIN", "")],
+        &[
+            "has 3 problems",
+            "ENABLE_X:",
+            "HTTP_PORT:",
+            "DOMAIN: required but not set",
+        ],
+    );
+}
+
+#[test]
+fn secrets_weak_example_empty_and_file_conflicts() {
+    refused(
+        &[("PASS", "passw0rd")],
+        &["PASS: is a published example value", "gen-secrets"],
+    );
+    refused(
+        &[("PASS", "s3cr37")],
+        &["PASS: is a published example value"],
+    );
+    refused(
+        &[("PASS", "tooshort")],
+        &["PASS: is shorter than 16 characters"],
+    );
+    refused(&[("PASS", "")], &["PASS: required secret is empty"]);
+    let s = Scratch::new();
+    image(&s, None);
+    let f = s.write("secret", "a-long-enough-secret-from-file\n");
+    let fs = path_str(&f);
+    let both = [
+        ("DOMAIN", "d"),
+        ("PASS", "a-long-enough-secret-123"),
+        ("PASS_FILE", fs.as_str()),
+    ];
+    let t = text(&render(&s, &both));
+    assert!(
+        t.contains("both PASS and PASS_FILE are set: keep one"),
+        "{t}"
+    );
+    let out = render(&s, &[("DOMAIN", "d"), ("PASS_FILE", fs.as_str())]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(s
+        .read("out/site.conf")
+        .contains("pass \"a-long-enough-secret-from-file\";"));
+    let t = text(&render(
+        &s,
+        &[("DOMAIN", "d"), ("PASS_FILE", "/nonexistent/pass")],
+    ));
+    assert!(
+        t.contains("PASS_FILE: cannot read /nonexistent/pass"),
+        "{t}"
+    );
+}
+
+#[test]
+fn secrets_never_appear_in_output() {
+    let s = Scratch::new();
+    image(&s, None);
+    let out = render(
+        &s,
+        &with(&[("PASS", "passw0rd-but-this-is-long"), ("ENABLE_X", "nope")]),
+    );
+    let t = text(&out);
+    assert!(!t.contains("passw0rd-but-this-is-long"), "{t}");
+}
+
+#[test]
+fn renamed_and_removed_variables_warn_and_still_work() {
+    let s = Scratch::new();
+    image(&s, None);
+    let out = render(
+        &s,
+        &[
+            ("OLD_DOMAIN", "old.example.com"),
+            ("PASS", "a-long-enough-secret-123"),
+            ("GONE_SECRET", "x"),
+        ],
+    );
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("OLD_DOMAIN is deprecated: its value is used for DOMAIN"),
+        "{t}"
+    );
+    assert!(
+        t.contains(
+            "GONE_SECRET no longer does anything and is ignored: Jicofo logs in as a client now"
+        ),
+        "{t}"
+    );
+    assert!(s.read("out/site.conf").contains("domain old.example.com;"));
+}
+
+#[test]
+fn template_errors_name_template_and_line() {
+    let s = Scratch::new();
+    image(&s, None);
+    assert!(render(&s, &GOOD).status.success());
+    let before = s.read("out/site.conf");
+    s.write("tpl/web/site.conf", "ok\n{{ UNDECLARED_THING }}\n");
+    let t = text(&render(&s, &GOOD));
+    assert!(t.contains("web/site.conf:2: "), "{t}");
+    assert!(t.contains("undefined"), "{t}");
+    s.write("tpl/web/site.conf", "ok\nok\n{% if HTTP_PORT %}\n");
+    let t = text(&render(&s, &GOOD));
+    assert!(t.contains("web/site.conf:"), "{t}");
+    assert!(
+        t.contains("unexpected end of input") || t.contains("endif"),
+        "{t}"
+    );
+    assert_eq!(s.read("out/site.conf"), before);
+}
+
+#[test]
+fn failed_validation_keeps_the_previous_file() {
+    let s = Scratch::new();
+    // The validator accepts only files mentioning port 8000.
+    image(&s, Some(r#"["grep", "-q", "port 8000", "{}"]"#));
+    assert!(render(&s, &GOOD).status.success());
+    let before = s.read("out/site.conf");
+    let out = render(&s, &with(&[("HTTP_PORT", "9000")]));
+    let t = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("validation `grep -q port 8000"), "{t}");
+    assert!(t.contains("the previous file is kept"), "{t}");
+    assert_eq!(s.read("out/site.conf"), before);
+    let stray: Vec<_> = std::fs::read_dir(s.path("out"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(stray.len(), 1, "no temporary file left: {stray:?}");
+    // --no-validate skips it.
+    let spec = s.path("spec.toml");
+    let tpl = s.path("tpl");
+    let out = s.jinit(
+        &[
+            "render",
+            "--spec",
+            &path_str(&spec),
+            "--templates",
+            &path_str(&tpl),
+            "--no-validate",
+        ],
+        &with(&[("HTTP_PORT", "9000")]),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// Runs a shell script in a private mount namespace (root only), so tmpfs mounts vanish after.
+fn in_mount_ns(script: &str) -> std::process::Output {
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-ec", script]);
+    run_with_timeout(cmd, std::time::Duration::from_secs(30))
+}
+
+#[test]
+fn unwritable_destination_and_full_disk_keep_the_old_file() {
+    let s = Scratch::new();
+    image(&s, None);
+    assert!(render(&s, &GOOD).status.success());
+    let spec = path_str(&s.path("spec.toml"));
+    let tpl = path_str(&s.path("tpl"));
+    let out_dir = path_str(&s.path("out"));
+    // Read-only file system.
+    let script = format!(
+        "mount -o remount,ro --bind {out_dir} {out_dir} 2>/dev/null || {{ mount --bind {out_dir} {out_dir}; mount -o remount,ro,bind {out_dir}; }}\n\
+         DOMAIN=d PASS=a-long-enough-secret-123 HTTP_PORT=9000 {} render --spec {spec} --templates {tpl} || echo \"exit=$?\"\n\
+         cat {out_dir}/site.conf",
+        JINIT
+    );
+    let t = text(&in_mount_ns(&script));
+    assert!(t.contains("Read-only file system"), "{t}");
+    assert!(t.contains("the previous file is kept"), "{t}");
+    assert!(t.contains("exit=2"), "{t}");
+    assert!(t.contains("port 8000;"), "old content still there: {t}");
+    // Disk full: a tiny tmpfs holding the old file, then a render too large for it.
+    s.write(
+        "tpl/web/big.conf",
+        "{% for i in range(20000) %}line {{ i }} of a large file\n{% endfor %}",
+    );
+    s.write(
+        "spec-big.toml",
+        &s.fill("[[render]]\ntemplate = \"web/big.conf\"\ndest = \"{dir}/full/big.conf\"\n"),
+    );
+    let full = path_str(&s.path("full"));
+    std::fs::create_dir_all(&full).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o size=64k tmpfs {full}\n\
+         echo 'old content' > {full}/big.conf\n\
+         {} render --spec {} --templates {tpl} || echo \"exit=$?\"\n\
+         cat {full}/big.conf; echo LISTING; ls -a {full}",
+        JINIT,
+        path_str(&s.path("spec-big.toml"))
+    );
+    let t = text(&in_mount_ns(&script));
+    assert!(t.contains("No space left on device"), "{t}");
+    assert!(t.contains("the previous file is kept"), "{t}");
+    assert!(t.contains("old content"), "{t}");
+    let listing = t
+        .split("LISTING")
+        .nth(1)
+        .unwrap_or_default()
+        .split("jinit:")
+        .next()
+        .unwrap_or_default();
+    assert!(!listing.contains(".tmp"), "temporary file removed: {t}");
+}
+
+#[test]
+fn check_validates_environment_and_templates_without_writing() {
+    let s = Scratch::new();
+    image(&s, None);
+    let spec = path_str(&s.path("spec.toml"));
+    let tpl = path_str(&s.path("tpl"));
+    let out = s.jinit(&["check", "--spec", &spec, "--templates", &tpl], &GOOD);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("1 files rendered in memory"),
+        "{}",
+        text(&out)
+    );
+    assert!(!s.path("out/site.conf").exists());
+    let out = s.jinit(
+        &["check", "--spec", &spec, "--templates", &tpl],
+        &with(&[("ENABLE_X", "perhaps")]),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("ENABLE_X"), "{}", text(&out));
+}
+
+#[test]
+fn render_condition_false_removes_a_stale_file() {
+    let s = Scratch::new();
+    image(&s, None);
+    let spec = s.read("spec.toml") + "if = \"ENABLE_X\"\n";
+    s.write("spec.toml", &spec);
+    assert!(render(&s, &with(&[("ENABLE_X", "1")])).status.success());
+    assert!(s.path("out/site.conf").exists());
+    let out = render(&s, &with(&[("ENABLE_X", "0")]));
+    assert!(text(&out).contains("removed"), "{}", text(&out));
+    assert!(!s.path("out/site.conf").exists());
+}
