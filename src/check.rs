@@ -43,7 +43,8 @@ pub fn plan(spec: &Spec, ctx: &Value) -> Result<Plan, Vec<Problem>> {
                 Ok(b) => b,
                 Err(e) => {
                     problems.push(Problem::new(format!("{at}.if"), e));
-                    false
+                    // Check the rest of the unit too: the operator fixes everything at once.
+                    true
                 }
             },
         };

@@ -26,15 +26,21 @@ pub struct Paths<'a> {
 }
 
 impl Image {
-    pub fn load(p: &Paths) -> Result<Image, Problems> {
-        let spec = Spec::load(p.spec)?;
-        let what = format!("the configuration of {}", p.spec.display());
+    /// Loads everything it can; returns the image with every problem found so far (spec,
+    /// schemas, environment, templates), or an error when nothing usable was read.
+    pub fn load(p: &Paths) -> Result<(Image, Vec<Problem>), Problems> {
+        let (spec, mut problems) = Spec::load(p.spec)?;
         let schema = if spec.schemas.is_empty() {
             Schema::default()
         } else {
-            Schema::load(p.templates, &spec.schemas)?
+            match Schema::load(p.templates, &spec.schemas) {
+                Ok(s) => s,
+                Err(e) => {
+                    problems.extend(e.list);
+                    Schema::default()
+                }
+            }
         };
-        let mut problems = Vec::new();
         let env = match environ::raw_environment(p.env_file) {
             Err(e) => {
                 problems.push(e);
@@ -62,28 +68,20 @@ impl Image {
                 }
             }
         };
-        if !problems.is_empty() {
-            return Err(Problems {
-                what,
-                list: problems,
-            });
-        }
-        Ok(Image {
+        let image = Image {
             spec,
             schema,
             env_file: p.env_file.map(Path::to_path_buf),
             env,
             jinja,
             root: p.root.map(Path::to_path_buf),
-        })
+        };
+        Ok((image, problems))
     }
 
     /// Decides which units run and as whom.
-    pub fn plan(&self) -> Result<Plan, Problems> {
-        check::plan(&self.spec, &self.env.context()).map_err(|list| Problems {
-            what: format!("the spec {}", self.spec.path.display()),
-            list,
-        })
+    pub fn plan(&self) -> Result<Plan, Vec<Problem>> {
+        check::plan(&self.spec, &self.env.context())
     }
 
     pub fn render(&self) -> Result<Vec<Rendered>, Vec<Problem>> {

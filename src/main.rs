@@ -197,7 +197,7 @@ fn parse_args(args: &[String]) -> Result<SpecArgs, String> {
 /// Phase one: everything that can be wrong with the spec, the environment, the templates or
 /// the host, reported at once. Prints the environment's warnings.
 fn prepare(a: &SpecArgs) -> Result<(image::Image, check::Plan, Vec<render::Rendered>), String> {
-    let img = image::Image::load(&image::Paths {
+    let (img, mut problems) = image::Image::load(&image::Paths {
         spec: &a.spec,
         templates: &a.templates,
         env_file: a.env_file.as_deref(),
@@ -207,11 +207,15 @@ fn prepare(a: &SpecArgs) -> Result<(image::Image, check::Plan, Vec<render::Rende
     for w in &img.env.warnings {
         log::warn(w);
     }
-    let mut problems = Vec::new();
-    let plan = img.plan().map_err(|p| problems.extend(p.list));
-    let rendered = img.render().map_err(|p| problems.extend(p));
+    let plan = img.plan().map_err(|p| problems.extend(p));
+    // Rendering with a broken environment would only repeat its problems as template errors.
+    let rendered = if problems.is_empty() {
+        img.render().map_err(|p| problems.extend(p))
+    } else {
+        Err(())
+    };
     match (plan, rendered) {
-        (Ok(plan), Ok(rendered)) => Ok((img, plan, rendered)),
+        (Ok(plan), Ok(rendered)) if problems.is_empty() => Ok((img, plan, rendered)),
         _ => Err(spec::Problems {
             what: format!("the configuration of {}", a.spec.display()),
             list: problems,

@@ -3,21 +3,32 @@
 use crate::spec::UnitSpec;
 use std::collections::BTreeMap;
 
-/// Returns a dependency cycle as unit names, first name repeated at the end (`a -> b -> a`).
+/// Returns every dependency cycle as unit names, first name repeated at the end
+/// (`a -> b -> a`); units of a reported cycle are not reported again in another.
 /// Unknown names in `after` are ignored here; the spec reports them separately.
-pub fn find_cycle(units: &[UnitSpec]) -> Option<Vec<String>> {
+pub fn find_cycles(units: &[UnitSpec]) -> Vec<Vec<String>> {
     let index: BTreeMap<&str, &UnitSpec> = units.iter().map(|u| (u.name.as_str(), u)).collect();
     // 0 = unvisited, 1 = on the current path, 2 = finished.
     let mut mark: BTreeMap<&str, u8> = BTreeMap::new();
     let mut names: Vec<&str> = index.keys().copied().collect();
     names.sort_unstable();
+    let mut cycles = Vec::new();
     for start in names {
         let mut path: Vec<&str> = Vec::new();
         if let Some(cycle) = visit(start, &index, &mut mark, &mut path) {
-            return Some(cycle);
+            // Close the cycle's units (and the path that led to it) so the search goes on.
+            for name in path
+                .iter()
+                .chain(cycle.iter().map(|s| s.as_str()).collect::<Vec<_>>().iter())
+            {
+                if let Some((k, _)) = index.get_key_value(*name) {
+                    mark.insert(k, 2);
+                }
+            }
+            cycles.push(cycle);
         }
     }
-    None
+    cycles
 }
 
 fn visit<'a>(
@@ -110,7 +121,7 @@ mod tests {
             after = ["b", "c"]
             "#,
         );
-        assert_eq!(find_cycle(&u), None);
+        assert!(find_cycles(&u).is_empty());
         assert_eq!(dependents(&u)[0], vec![1, 2]);
         assert_eq!(dependencies(&u)[3], vec![1, 2]);
     }
@@ -131,8 +142,19 @@ mod tests {
         u[1].after = vec!["a".into()];
         u[2].after = vec!["b".into()];
         assert_eq!(
-            find_cycle(&u),
-            Some(vec!["a".into(), "c".into(), "b".into(), "a".into()])
+            find_cycles(&u),
+            vec![vec!["a".to_string(), "c".into(), "b".into(), "a".into()]]
         );
+        // A second, separate cycle is reported too.
+        let mut more = u.clone();
+        let mut x = u[0].clone();
+        x.name = "x".into();
+        x.after = vec!["y".into()];
+        let mut y = u[0].clone();
+        y.name = "y".into();
+        y.after = vec!["x".into()];
+        more.push(x);
+        more.push(y);
+        assert_eq!(find_cycles(&more).len(), 2);
     }
 }

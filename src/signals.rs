@@ -7,24 +7,12 @@
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-/// Signals left alone: KILL and STOP cannot be caught, and the synchronous faults must
-/// keep their default action or a crash in jinit would hang instead of dumping.
-const UNBLOCKABLE: [Signal; 7] = [
-    Signal::SIGKILL,
-    Signal::SIGSTOP,
-    Signal::SIGSEGV,
-    Signal::SIGBUS,
-    Signal::SIGFPE,
-    Signal::SIGILL,
-    Signal::SIGTRAP,
-];
-
+/// Every signal (KILL and STOP cannot be blocked; the kernel ignores them here). The fault
+/// signals are included so that a `kill -SEGV` from outside is forwarded like tini's peers
+/// forward it: a real fault in jinit is still fatal, because the kernel unblocks a
+/// synchronous fault signal to deliver it.
 pub fn catchable() -> SigSet {
-    let mut set = SigSet::all();
-    for s in UNBLOCKABLE {
-        set.remove(s);
-    }
-    set
+    SigSet::all()
 }
 
 /// Blocks every catchable signal in the calling thread (call before spawning threads).

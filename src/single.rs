@@ -8,7 +8,6 @@ use crate::reap::reap;
 use crate::signals;
 use crate::spawn::{self, Group, Request};
 use nix::errno::Errno;
-use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 
 pub fn run(argv: &[String]) -> i32 {
@@ -51,24 +50,26 @@ pub fn run(argv: &[String]) -> i32 {
                 continue;
             }
         };
-        let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
-            continue;
-        };
-        if sig == Signal::SIGCHLD {
+        let signo = info.ssi_signo as i32;
+        if signo == libc::SIGCHLD {
             let reaped = reap();
             if let Some((_, code)) = reaped.ended.iter().find(|(pid, _)| *pid == child) {
                 return *code;
             }
             continue;
         }
-        forward(child, sig);
+        forward(child, signo);
     }
 }
 
 /// Sends the signal to the child's process group; falls back to the child alone if the
-/// group is gone (the child may have moved itself to another group).
-fn forward(child: Pid, sig: Signal) {
-    if killpg(child, sig).is_err() {
-        let _ = kill(child, sig);
+/// group is gone (the child may have moved itself to another group). Raw numbers, because
+/// real-time signals have no name in nix.
+fn forward(child: Pid, signo: i32) {
+    // SAFETY: kill(2) with a pid we own and a signal number the kernel gave us.
+    unsafe {
+        if libc::kill(-child.as_raw(), signo) != 0 {
+            libc::kill(child.as_raw(), signo);
+        }
     }
 }

@@ -148,7 +148,10 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Spec {
-    pub fn load(path: &Path) -> Result<Spec, Problems> {
+    /// Reads and parses a spec. Fails only when there is nothing to go on (unreadable file,
+    /// malformed TOML); otherwise returns the best-effort spec with its problems, so later
+    /// checks (commands, users, environment) can report theirs in the same run.
+    pub fn load(path: &Path) -> Result<(Spec, Vec<Problem>), Problems> {
         let what = format!("the spec {}", path.display());
         let text = std::fs::read_to_string(path).map_err(|e| Problems {
             what: what.clone(),
@@ -157,11 +160,19 @@ impl Spec {
                 format!("cannot read it: {e} (give the spec with --spec PATH or JINIT_SPEC)"),
             )],
         })?;
-        Spec::parse(&text, path).map_err(|list| Problems { what, list })
+        Spec::parse_lenient(&text, path).map_err(|list| Problems { what, list })
     }
 
     /// Parses and checks a spec's text; returns every problem found.
+    #[cfg(test)]
     pub fn parse(text: &str, path: &Path) -> Result<Spec, Vec<Problem>> {
+        match Spec::parse_lenient(text, path)? {
+            (spec, problems) if problems.is_empty() => Ok(spec),
+            (_, problems) => Err(problems),
+        }
+    }
+
+    fn parse_lenient(text: &str, path: &Path) -> Result<(Spec, Vec<Problem>), Vec<Problem>> {
         let table: Table = match text.parse() {
             Ok(t) => t,
             Err(e) => return Err(vec![toml_problem(text, &e)]),
@@ -216,11 +227,7 @@ impl Spec {
         }
         check_names(&spec, &services, &oneshots, &mut problems);
         spec.units.sort_by(|a, b| a.name.cmp(&b.name));
-        if problems.is_empty() {
-            Ok(spec)
-        } else {
-            Err(problems)
-        }
+        Ok((spec, problems))
     }
 
     pub fn unit(&self, name: &str) -> Option<&UnitSpec> {
@@ -259,7 +266,7 @@ fn check_names(
             }
         }
     }
-    if let Some(cycle) = order::find_cycle(&spec.units) {
+    for cycle in order::find_cycles(&spec.units) {
         problems.push(Problem::new(
             format!(
                 "{}.{}.after",

@@ -20,7 +20,10 @@ required = true
 /// `web` records every SIGHUP; `java` has no reload-signal and records each start.
 fn image(s: &Scratch) {
     s.write("tpl/c/schema.toml", SCHEMA);
-    s.write("tpl/c/web.conf", "greeting {{ GREETING }};\nx {{ ENABLE_X }};\n");
+    s.write(
+        "tpl/c/web.conf",
+        "greeting {{ GREETING }};\nx {{ ENABLE_X }};\n",
+    );
     s.write("tpl/c/java.conf", "pass {{ PASS|hocon }}\n");
     std::fs::create_dir_all(s.path("config")).unwrap();
     s.write(
@@ -65,16 +68,31 @@ fn custom_file_change_reloads_only_the_unit_whose_file_changed() {
     image(&s);
     let spec = path_str(&s.path("spec.toml"));
     let tpl = path_str(&s.path("tpl"));
-    let run = s.start(&["--spec", &spec, "--templates", &tpl], &[("PASS_FILE", &path_str(&s.write("pass", "first-secret-long-enough\n")))]);
+    let run = s.start(
+        &["--spec", &spec, "--templates", &tpl],
+        &[(
+            "PASS_FILE",
+            &path_str(&s.write("pass", "first-secret-long-enough\n")),
+        )],
+    );
     run.wait_log("web: waiting -> starting", 10);
     wait_until(10, "web ready", || s.path("web-up").exists(), || run.log());
     assert_eq!(s.read("out/web.conf"), "greeting hello;\nx false;\n");
 
     s.write("config/custom-web.conf", "custom 1;\n");
     run.wait_log("rewrote", 10);
-    wait_until(10, "a SIGHUP to web", || lines(&s, "hups") == 1, || run.log());
+    wait_until(
+        10,
+        "a SIGHUP to web",
+        || lines(&s, "hups") == 1,
+        || run.log(),
+    );
     assert!(s.read("out/web.conf").ends_with("custom 1;\n"));
-    assert_eq!(lines(&s, "java-starts"), 1, "java untouched: its file did not change");
+    assert_eq!(
+        lines(&s, "java-starts"),
+        1,
+        "java untouched: its file did not change"
+    );
 
     // The same bytes again: nothing to do.
     s.write("config/custom-web.conf", "custom 1;\n");
@@ -83,8 +101,16 @@ fn custom_file_change_reloads_only_the_unit_whose_file_changed() {
 
     // A changed secret file restarts the unit without a reload-signal.
     s.write("pass", "second-secret-long-enough\n");
-    wait_until(10, "java restarted", || lines(&s, "java-starts") == 2, || run.log());
-    assert_eq!(s.read("out/java.conf"), "pass \"second-secret-long-enough\"\n");
+    wait_until(
+        10,
+        "java restarted",
+        || lines(&s, "java-starts") == 2,
+        || run.log(),
+    );
+    assert_eq!(
+        s.read("out/java.conf"),
+        "pass \"second-secret-long-enough\"\n"
+    );
     assert_eq!(lines(&s, "hups"), 1, "web untouched");
     assert_eq!(run.stop(), 0);
 }
@@ -98,18 +124,35 @@ fn env_file_overrides_and_bad_values_keep_the_last_good_config() {
     let tpl = path_str(&s.path("tpl"));
     let run = s.start(
         &["--spec", &spec, "--templates", &tpl],
-        &[("JINIT_ENV_FILE", &path_str(&env_file)), ("GREETING", "hello"), ("PASS", "a-long-enough-secret-123")],
+        &[
+            ("JINIT_ENV_FILE", &path_str(&env_file)),
+            ("GREETING", "hello"),
+            ("PASS", "a-long-enough-secret-123"),
+        ],
     );
     wait_until(10, "web ready", || s.path("web-up").exists(), || run.log());
-    assert!(s.read("out/web.conf").starts_with("greeting bonjour;"), "env file wins over the container environment");
+    assert!(
+        s.read("out/web.conf").starts_with("greeting bonjour;"),
+        "env file wins over the container environment"
+    );
 
     std::fs::write(&env_file, "GREETING=hallo\nENABLE_X=on\n").unwrap();
-    wait_until(10, "re-render", || s.read("out/web.conf") == "greeting hallo;\nx true;\n", || run.log());
+    wait_until(
+        10,
+        "re-render",
+        || s.read("out/web.conf") == "greeting hallo;\nx true;\n",
+        || run.log(),
+    );
     wait_until(10, "reload", || lines(&s, "hups") == 1, || run.log());
 
     std::fs::write(&env_file, "GREETING=hallo\nENABLE_X=sometimes\n").unwrap();
     run.wait_log("keeping the current config", 10);
-    assert!(run.log().contains("ENABLE_X: \"sometimes\" is not a boolean"), "{}", run.log());
+    assert!(
+        run.log()
+            .contains("ENABLE_X: \"sometimes\" is not a boolean"),
+        "{}",
+        run.log()
+    );
     assert_eq!(s.read("out/web.conf"), "greeting hallo;\nx true;\n");
     assert_eq!(lines(&s, "hups"), 1, "no reload after a failed render");
     assert_eq!(run.stop(), 0);
@@ -121,7 +164,10 @@ fn reload_command_forces_a_render_and_a_reload() {
     image(&s);
     let spec = path_str(&s.path("spec.toml"));
     let tpl = path_str(&s.path("tpl"));
-    let run = s.start(&["--spec", &spec, "--templates", &tpl], &[("PASS", "a-long-enough-secret-123")]);
+    let run = s.start(
+        &["--spec", &spec, "--templates", &tpl],
+        &[("PASS", "a-long-enough-secret-123")],
+    );
     wait_until(10, "web ready", || s.path("web-up").exists(), || run.log());
     // Someone edits a rendered file by hand; `jinit reload` puts the rendered one back.
     std::fs::write(s.path("out/web.conf"), "tampered\n").unwrap();
@@ -138,10 +184,16 @@ fn boot_refuses_bad_config_before_starting_anything() {
     image(&s);
     let spec = path_str(&s.path("spec.toml"));
     let tpl = path_str(&s.path("tpl"));
-    let out = s.jinit(&["--spec", &spec, "--templates", &tpl], &[("PASS", "changeme"), ("ENABLE_X", "2")]);
+    let out = s.jinit(
+        &["--spec", &spec, "--templates", &tpl],
+        &[("PASS", "changeme"), ("ENABLE_X", "2")],
+    );
     assert_eq!(out.status.code(), Some(2));
     let t = text(&out);
     assert!(t.contains("PASS: is a published example value"), "{t}");
     assert!(t.contains("ENABLE_X: \"2\" is not a boolean"), "{t}");
-    assert!(!s.path("web-up").exists() && !s.path("java-starts").exists(), "nothing started");
+    assert!(
+        !s.path("web-up").exists() && !s.path("java-starts").exists(),
+        "nothing started"
+    );
 }

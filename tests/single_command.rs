@@ -1,0 +1,156 @@
+//! `jinit -- CMD [ARGS...]`: tini-compatible single-command mode, as a subreaper and as PID 1.
+//!
+//! Exit codes pass through (128+N for signal N, 127 missing, 126 not executable), every
+//! catchable signal is forwarded to the child's process group, and the child starts clean.
+
+#[macro_use]
+mod common;
+use common::*;
+
+use std::os::unix::fs::PermissionsExt;
+
+both_modes!(
+    exit_codes_pass_through,
+    death_by_signal_is_128_plus_n,
+    missing_command_is_127,
+    not_executable_is_126,
+    every_catchable_signal_reaches_the_child,
+    signals_reach_the_whole_process_group,
+    child_starts_clean,
+);
+
+fn exit_codes_pass_through(mode: Mode) {
+    let sb = Sandbox::new();
+    for code in 0..=255 {
+        let out = Jinit::command(&sb, ["sh", "-c", "exit $1", "sh", &code.to_string()])
+            .mode(mode)
+            .run(secs(5));
+        assert_eq!(
+            out.code, code,
+            "child exited {code}; jinit stderr:\n{}",
+            out.stderr
+        );
+    }
+}
+
+fn death_by_signal_is_128_plus_n(mode: Mode) {
+    let sb = Sandbox::new();
+    // Signals whose default action terminates (some with a core dump, disabled by ulimit).
+    for sig in [
+        1, 2, 3, 6, 9, 10, 11, 12, 13, 14, 15, 24, 26, 27, 29, 30, 31, 34, 50, 64,
+    ] {
+        let script = format!("ulimit -c 0; kill -{sig} $$; sleep 10");
+        let out = Jinit::command(&sb, ["sh", "-c", &script])
+            .mode(mode)
+            .run(secs(5));
+        assert_eq!(
+            out.code,
+            128 + sig,
+            "child killed by signal {sig}; jinit stderr:\n{}",
+            out.stderr
+        );
+    }
+}
+
+fn missing_command_is_127(mode: Mode) {
+    let sb = Sandbox::new();
+    for argv in [["no-such-command-jinit-test"], ["/nonexistent/bin/tool"]] {
+        let out = Jinit::command(&sb, argv).mode(mode).run(secs(5));
+        assert_eq!(out.code, 127, "{argv:?}; stderr:\n{}", out.stderr);
+        assert!(
+            out.stderr.contains(argv[0]),
+            "message names the command:\n{}",
+            out.stderr
+        );
+    }
+}
+
+fn not_executable_is_126(mode: Mode) {
+    let sb = Sandbox::new();
+    let script = sb.write("not-executable.sh", "#!/bin/sh\nexit 0\n");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let script = script.to_str().unwrap().to_string();
+    let dir = sb.dir().to_str().unwrap().to_string();
+    for argv in [script, dir] {
+        let out = Jinit::command(&sb, [&argv]).mode(mode).run(secs(5));
+        assert_eq!(out.code, 126, "{argv}; stderr:\n{}", out.stderr);
+    }
+}
+
+/// Sends each signal to jinit in turn and waits until every `roles` process recorded it;
+/// reports all signals that were not forwarded at once.
+fn forward_each_signal(mode: Mode, fork: bool) {
+    let sb = Sandbox::new();
+    let recorder = sb.write("recorder.py", SIGNAL_RECORDER);
+    let rec = sb.p("signals");
+    let mut argv = vec![
+        PYTHON.to_string(),
+        recorder.to_str().unwrap().into(),
+        rec.clone(),
+    ];
+    let mut roles = vec!["parent"];
+    if fork {
+        argv.push("fork".into());
+        roles.push("child");
+    }
+    // Generous: a signal that never arrives costs its full 2 s wait.
+    let mut jinit = Jinit::command(&sb, &argv)
+        .mode(mode)
+        .timeout(secs(200))
+        .spawn();
+    for role in &roles {
+        sb.wait_line("signals", &format!("{role} ready"), secs(10));
+    }
+    let mut missing = Vec::new();
+    for sig in forwardable_signals() {
+        // Standard signals coalesce while pending: send the next only once this one arrived.
+        jinit.signal(sig);
+        let deadline = std::time::Instant::now() + secs(2);
+        let arrived = |role: &&str| sb.count("signals", &format!("{role} {sig}")) > 0;
+        while !roles.iter().all(arrived) && std::time::Instant::now() < deadline {
+            std::thread::sleep(millis(10));
+        }
+        for role in roles.iter().filter(|r| !arrived(r)) {
+            missing.push(format!("{sig} ({role})"));
+        }
+        if jinit.has_exited() {
+            panic!(
+                "jinit exited with {} on signal {sig}; not forwarded before: {missing:?}",
+                jinit.wait_exit(secs(1))
+            );
+        }
+    }
+    assert!(missing.is_empty(), "signals not forwarded: {missing:?}");
+    sb.touch("signals.done");
+    jinit.signal(libc::SIGUSR1);
+    assert_eq!(jinit.wait_exit(secs(5)), 0, "stderr:\n{}", jinit.stderr());
+}
+
+fn every_catchable_signal_reaches_the_child(mode: Mode) {
+    forward_each_signal(mode, false);
+}
+
+fn signals_reach_the_whole_process_group(mode: Mode) {
+    forward_each_signal(mode, true);
+}
+
+fn child_starts_clean(mode: Mode) {
+    let sb = Sandbox::new();
+    let mut jinit = Jinit::command(&sb, ["sleep", "1000"]).mode(mode).spawn();
+    let child = jinit.child_named("sleep", secs(5));
+    let st = stat(child).unwrap();
+    assert_eq!(st.pgid, child, "child leads its own process group");
+    assert_eq!(
+        status_field(child, "SigBlk").unwrap(),
+        "0000000000000000",
+        "signal mask"
+    );
+    assert_eq!(
+        status_field(child, "SigIgn").unwrap(),
+        "0000000000000000",
+        "ignored signals"
+    );
+    assert_eq!(fds(child), vec![0, 1, 2], "no leaked file descriptors");
+    jinit.signal(libc::SIGTERM);
+    assert_eq!(jinit.wait_exit(secs(5)), 128 + libc::SIGTERM);
+}
