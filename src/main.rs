@@ -15,7 +15,9 @@
 //! - `docs` (env.example, README reference), `secrets` (`jinit gen-secrets`).
 //! - `users`: /etc/passwd and /etc/group lookups. `log`: jinit's own log lines.
 
+mod acme;
 mod atomic;
+mod cert;
 mod check;
 mod control;
 mod docs;
@@ -61,6 +63,8 @@ usage:
                                    print strong secrets, or fill the empty ones of an env file
   jinit docs env-example|reference [--templates DIR]
                                    print env.example or the README variable reference
+  jinit acme [--storage DIR] [--webroot DIR] [--once] [--retry-min DUR] [--check-interval DUR]
+                                   obtain and renew the Let's Encrypt certificate (HTTP-01)
 environment: JINIT_SPEC, JINIT_TEMPLATES (default /etc/jinit/templates), JINIT_ENV_FILE
 (overrides the container environment, watched), JINIT_SOCKET (default /run/jinit/jinit.sock)
 ";
@@ -117,6 +121,7 @@ fn dispatch(args: &[String]) -> i32 {
         "render" => render_cmd(rest),
         "gen-secrets" => gen_secrets(rest),
         "docs" => docs_cmd(rest),
+        "acme" => acme_cmd(rest),
         "help" => {
             print!("{USAGE}");
             Ok(0)
@@ -398,13 +403,67 @@ async fn read_signals(
 fn status(args: &[String]) -> Result<i32, String> {
     let a = parse_args(args)?;
     let resp = control::call(&control::Request::Status)?;
+    // `jinit acme` leaves its state beside the socket; secrets never appear in either.
+    let cert: Option<acme::Status> = std::fs::read(acme::status_path())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
     if a.json {
-        let units = serde_json::json!({ "units": resp.units });
-        println!("{units}");
+        let out = serde_json::json!({ "units": resp.units, "certificate": cert });
+        println!("{out}");
     } else {
         print!("{}", control::table(&resp.units));
+        if let Some(c) = cert {
+            let t = |s: Option<u64>| {
+                s.map(|s| {
+                    acme::show_time(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s))
+                })
+                .unwrap_or_else(|| "-".into())
+            };
+            println!(
+                "\ncertificate {}: expires {}, renewal from {}, next check {}",
+                c.domain,
+                t(c.not_after),
+                t(c.renew_at),
+                t(c.next_check)
+            );
+            if let Some(e) = c.last_error {
+                println!("last error: {e}");
+            }
+        }
     }
     Ok(0)
+}
+
+fn acme_cmd(args: &[String]) -> Result<i32, String> {
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut opts = acme::Options {
+        storage: PathBuf::from(acme::DEFAULT_STORAGE),
+        webroot: PathBuf::from(acme::DEFAULT_WEBROOT),
+        once: false,
+        retry_min: std::time::Duration::from_secs(120),
+        check_max: std::time::Duration::from_secs(12 * 3600),
+    };
+    let text = |p: &mut lexopt::Parser| -> Result<String, String> {
+        p.value()
+            .map_err(|e| e.to_string())?
+            .into_string()
+            .map_err(|_| "not UTF-8".to_string())
+    };
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            lexopt::Arg::Long("storage") => opts.storage = PathBuf::from(text(&mut parser)?),
+            lexopt::Arg::Long("webroot") => opts.webroot = PathBuf::from(text(&mut parser)?),
+            lexopt::Arg::Long("once") => opts.once = true,
+            lexopt::Arg::Long("retry-min") => {
+                opts.retry_min = duration::parse(&text(&mut parser)?)?
+            }
+            lexopt::Arg::Long("check-interval") => {
+                opts.check_max = duration::parse(&text(&mut parser)?)?
+            }
+            other => return Err(format!("{}\n{USAGE}", other.unexpected())),
+        }
+    }
+    Ok(acme::run(opts))
 }
 
 fn health(_args: &[String]) -> Result<i32, String> {

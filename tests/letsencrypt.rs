@@ -1,0 +1,684 @@
+//! Let's Encrypt through `jinit acme`, against a real ACME server on loopback: Debian's pebble
+//! with pebble-challtestsrv as its DNS, and Debian's nginx serving the HTTP-01 challenges
+//! while it keeps running. A TLS client (curl) that trusts only pebble's root checks what
+//! nginx serves.
+
+mod support;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+const DOMAIN: &str = "meet.jitsi.test";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed when the test ends, whatever happens.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// pebble + pebble-challtestsrv on free ports, with a CA of the test's own for pebble's TLS.
+struct Pebble {
+    s: Scratch,
+    dir_url: String,
+    mgmt: u16,
+    /// The port pebble validates HTTP-01 on: nginx's HTTP port.
+    http_port: u16,
+    dns: u16,
+    dns_mgmt: u16,
+    procs: Vec<Proc>,
+}
+
+impl Pebble {
+    fn new() -> Pebble {
+        let s = Scratch::new();
+        // A test CA and a certificate for pebble's own HTTPS listener.
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "jinit test CA");
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params =
+            rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        s.write("test-ca.pem", &ca_cert.pem());
+        s.write("pebble-cert.pem", &cert.pem());
+        s.write("pebble-key.pem", &key.serialize_pem());
+        let (listen, mgmt, http_port, dns, dns_mgmt, tls) = (
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+        );
+        s.write(
+            "pebble.json",
+            &format!(
+                r#"{{"pebble": {{"listenAddress": "127.0.0.1:{listen}", "managementListenAddress": "127.0.0.1:{mgmt}",
+                "certificate": "{c}", "privateKey": "{k}", "httpPort": {http_port}, "tlsPort": {tls},
+                "ocspResponderURL": "", "externalAccountBindingRequired": false}}}}"#,
+                c = s.path("pebble-cert.pem").display(),
+                k = s.path("pebble-key.pem").display()
+            ),
+        );
+        let mut p = Pebble {
+            dir_url: format!("https://127.0.0.1:{listen}/dir"),
+            mgmt,
+            http_port,
+            dns,
+            dns_mgmt,
+            procs: Vec::new(),
+            s,
+        };
+        p.start_dns();
+        p.start();
+        p
+    }
+
+    fn start_dns(&mut self) {
+        let log = std::fs::File::create(self.s.path("challtestsrv.log")).unwrap();
+        let child = Command::new("pebble-challtestsrv")
+            .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
+            .args(["-dns01", &format!("127.0.0.1:{}", self.dns)])
+            .args(["-management", &format!("127.0.0.1:{}", self.dns_mgmt)])
+            .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("pebble-challtestsrv (apt-get install pebble)");
+        self.procs.push(Proc(child));
+        wait_until(
+            10,
+            "challtestsrv",
+            || std::net::TcpStream::connect(("127.0.0.1", self.dns_mgmt)).is_ok(),
+            || self.s.read("challtestsrv.log"),
+        );
+    }
+
+    /// Starts pebble (again); returns once its directory answers.
+    fn start(&mut self) {
+        let log = std::fs::File::create(self.s.path("pebble.log")).unwrap();
+        let child = Command::new("pebble")
+            .args(["-config", &path_str(&self.s.path("pebble.json"))])
+            .args(["-dnsserver", &format!("127.0.0.1:{}", self.dns)])
+            .env("PEBBLE_VA_NOSLEEP", "1")
+            .env("PEBBLE_WFE_NONCEREJECT", "0")
+            .env("PEBBLE_AUTHZREUSE", "0")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("pebble (apt-get install pebble)");
+        self.procs.push(Proc(child));
+        let port = self
+            .dir_url
+            .split(':')
+            .nth(2)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .parse::<u16>()
+            .unwrap();
+        wait_until(
+            10,
+            "pebble",
+            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            || self.s.read("pebble.log"),
+        );
+    }
+
+    /// Stops pebble only (DNS stays).
+    fn stop(&mut self) {
+        self.procs.pop();
+    }
+
+    /// Makes every name unresolvable (the challenge server answers with no address).
+    fn break_dns(&self) {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-d",
+                r#"{"ip":""}"#,
+                &format!("http://127.0.0.1:{}/set-default-ipv4", self.dns_mgmt),
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+
+    /// Pebble's current root, for a TLS client that trusts nothing else.
+    fn root(&self) -> PathBuf {
+        let path = self.s.path("pebble-root.pem");
+        let out = Command::new("curl")
+            .args(["-sf", "--cacert", &path_str(&self.s.path("test-ca.pem"))])
+            .arg(format!("https://127.0.0.1:{}/roots/0", self.mgmt))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "cannot fetch pebble's root");
+        std::fs::write(&path, &out.stdout).unwrap();
+        path
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("ENABLE_LETSENCRYPT".into(), "1".into()),
+            ("LETSENCRYPT_DOMAIN".into(), DOMAIN.into()),
+            ("LETSENCRYPT_EMAIL".into(), "ops@jitsi.test".into()),
+            ("LETSENCRYPT_ACME_SERVER".into(), self.dir_url.clone()),
+            (
+                "SSL_CERT_FILE".into(),
+                path_str(&self.s.path("test-ca.pem")),
+            ),
+        ]
+    }
+}
+
+/// A web "image": jinit running nginx (HTTP for challenges, HTTPS with the self-signed
+/// certificate until the first issued one exists) and `jinit acme` as a service.
+struct Web {
+    s: Scratch,
+    https_port: u16,
+}
+
+impl Web {
+    fn new(p: &Pebble) -> Web {
+        let s = Scratch::new();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec![DOMAIN.into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        s.write("selfsigned/cert.crt", &cert.pem());
+        s.write("selfsigned/cert.key", &key.serialize_pem());
+        std::fs::create_dir_all(s.path("webroot")).unwrap();
+        std::fs::create_dir_all(s.path("tmp")).unwrap();
+        let https_port = free_port();
+        let le = s.path(&format!("storage/acme-certs/{DOMAIN}"));
+        s.write(
+            "tpl/web/nginx.conf",
+            &format!(
+                r#"user root;
+pid {d}/nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/tmp/body;
+  proxy_temp_path {d}/tmp/proxy;
+  fastcgi_temp_path {d}/tmp/fastcgi;
+  uwsgi_temp_path {d}/tmp/uwsgi;
+  scgi_temp_path {d}/tmp/scgi;
+  server {{
+    listen 127.0.0.1:{http};
+    location ^~ /.well-known/acme-challenge/ {{ root {d}/webroot; default_type text/plain; }}
+    location / {{ return 200 "http\n"; }}
+  }}
+  server {{
+    listen 127.0.0.1:{https} ssl;
+{{% if file_exists("{le}/fullchain.pem") %}}
+    ssl_certificate {le}/fullchain.pem;
+    ssl_certificate_key {le}/key.pem;
+{{% else %}}
+    ssl_certificate {d}/selfsigned/cert.crt;
+    ssl_certificate_key {d}/selfsigned/cert.key;
+{{% endif %}}
+    location / {{ return 200 "https\n"; }}
+  }}
+}}
+"#,
+                d = s.dir.path().display(),
+                http = p.http_port,
+                https = https_port,
+                le = le.display()
+            ),
+        );
+        s.write(
+            "spec.toml",
+            &s.fill(&format!(
+                r#"
+[jinit]
+kill-delay = "5s"
+watch = ["{{dir}}/storage/acme-certs"]
+
+[[render]]
+template = "web/nginx.conf"
+dest = "{{dir}}/run/nginx.conf"
+validate = ["nginx", "-t", "-q", "-c", "{{}}"]
+reload = "nginx"
+
+[service.nginx]
+command = ["nginx", "-c", "{{dir}}/run/nginx.conf", "-g", "daemon off;"]
+ready = {{ tcp = "127.0.0.1:{http}" }}
+reload-signal = "HUP"
+stop-signal = "QUIT"
+
+[service.acme]
+command = ["{jinit}", "acme", "--storage", "{{dir}}/storage", "--webroot", "{{dir}}/webroot", "--retry-min", "300ms"]
+after = ["nginx"]
+if = "ENABLE_LETSENCRYPT == '1'"
+"#,
+                http = p.http_port,
+                jinit = JINIT
+            )),
+        );
+        Web { s, https_port }
+    }
+
+    fn start(&self, p: &Pebble) -> Running {
+        let env = p.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let spec = path_str(&self.s.path("spec.toml"));
+        let tpl = path_str(&self.s.path("tpl"));
+        self.s.start(&["--spec", &spec, "--templates", &tpl], &env)
+    }
+
+    /// jinit with nginx only: the acme service's `if` is false.
+    fn start_nginx_only(&self, p: &Pebble) -> Running {
+        let env = p.env();
+        let env: Vec<(&str, &str)> = env
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str(),
+                    if k == "ENABLE_LETSENCRYPT" {
+                        "0"
+                    } else {
+                        v.as_str()
+                    },
+                )
+            })
+            .collect();
+        let spec = path_str(&self.s.path("spec.toml"));
+        let tpl = path_str(&self.s.path("tpl"));
+        let run = self.s.start(&["--spec", &spec, "--templates", &tpl], &env);
+        run.wait_log("nginx: starting -> ready", 20);
+        run
+    }
+
+    fn acme_once(&self, p: &Pebble) -> std::process::Output {
+        let env = p.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let storage = path_str(&self.s.path("storage"));
+        let webroot = path_str(&self.s.path("webroot"));
+        self.s.jinit(
+            &[
+                "acme",
+                "--once",
+                "--storage",
+                &storage,
+                "--webroot",
+                &webroot,
+            ],
+            &env,
+        )
+    }
+
+    fn chain(&self) -> Vec<u8> {
+        std::fs::read(
+            self.s
+                .path(&format!("storage/acme-certs/{DOMAIN}/fullchain.pem")),
+        )
+        .unwrap_or_default()
+    }
+
+    /// GET over HTTPS trusting only `ca`; Ok(body) or Err(curl's message).
+    fn get(&self, ca: &Path) -> Result<String, String> {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "5", "--cacert", &path_str(ca)])
+            .args([
+                "--resolve",
+                &format!("{DOMAIN}:{}:127.0.0.1", self.https_port),
+            ])
+            .arg(format!("https://{DOMAIN}:{}/", self.https_port))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// Puts a certificate for DOMAIN in storage that is due: 90 days of lifetime, 10 left.
+    fn plant_due_certificate(&self) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec![DOMAIN.into()]).unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(80);
+        params.not_after = now + time::Duration::days(10);
+        let cert = params.self_signed(&key).unwrap();
+        self.s.write(
+            &format!("storage/acme-certs/{DOMAIN}/fullchain.pem"),
+            &cert.pem(),
+        );
+        self.s.write(
+            &format!("storage/acme-certs/{DOMAIN}/key.pem"),
+            &key.serialize_pem(),
+        );
+    }
+}
+
+#[test]
+fn first_issuance_with_nginx_running_then_nginx_serves_it() {
+    let p = Pebble::new();
+    let web = Web::new(&p);
+    let run = web.start(&p);
+    run.wait_log("nginx: starting -> ready", 20);
+    let root = p.root();
+    assert!(
+        web.get(&root).is_err(),
+        "self-signed at first: not trusted by pebble's root"
+    );
+    run.wait_log("new certificate for meet.jitsi.test saved", 30);
+    // Old nginx workers finish their connections after the reload: wait until only new ones answer.
+    wait_until(
+        20,
+        "nginx serving the issued certificate",
+        || (0..5).all(|_| web.get(&root).is_ok()),
+        || run.log(),
+    );
+    assert_eq!(web.get(&root), Ok("https\n".to_string()));
+    let log = run.log();
+    assert!(log.contains("reloaded nginx"), "{log}");
+    assert!(
+        !log.contains("nginx: ready -> "),
+        "nginx kept running (no restart): {log}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let key = web.s.path(&format!("storage/acme-certs/{DOMAIN}/key.pem"));
+    assert_eq!(
+        std::fs::metadata(key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let status = web.s.jinit(&["status"], &[]);
+    assert!(
+        text(&status).contains("certificate meet.jitsi.test: expires"),
+        "{}",
+        text(&status)
+    );
+    assert_eq!(run.stop(), 0);
+}
+
+#[test]
+fn valid_certificate_is_not_reissued_and_a_restart_does_not_reissue() {
+    let p = Pebble::new();
+    let web = Web::new(&p);
+    let run = web.start(&p);
+    run.wait_log("new certificate for meet.jitsi.test saved", 30);
+    assert_eq!(run.stop(), 0);
+    let first = web.chain();
+    // A container restart: the same storage, a new jinit.
+    let run = web.start(&p);
+    run.wait_log("is valid until", 30);
+    assert_eq!(web.chain(), first);
+    assert_eq!(run.stop(), 0);
+    let out = web.acme_once(&p);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("is valid until"), "{}", text(&out));
+    assert_eq!(web.chain(), first, "not re-issued");
+}
+
+#[test]
+fn due_certificate_is_renewed_while_nginx_keeps_answering() {
+    let p = Pebble::new();
+    let web = Web::new(&p);
+    web.plant_due_certificate();
+    let old = web.chain();
+    // Nginx starts with the planted (due) certificate; acme runs below, by hand.
+    let run = web.start_nginx_only(&p);
+    // Hammer nginx over HTTPS during the renewal and the reload.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (port, flag) = (web.https_port, stop.clone());
+    let hammer = std::thread::spawn(move || {
+        let (mut ok, mut failed) = (0u32, Vec::new());
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            let out = Command::new("curl")
+                .args([
+                    "-sSk",
+                    "--max-time",
+                    "5",
+                    "--resolve",
+                    &format!("{DOMAIN}:{port}:127.0.0.1"),
+                ])
+                .arg(format!("https://{DOMAIN}:{port}/"))
+                .output()
+                .unwrap();
+            if out.status.success() && out.stdout == b"https\n" {
+                ok += 1;
+            } else {
+                failed.push(String::from_utf8_lossy(&out.stderr).into_owned());
+            }
+        }
+        (ok, failed)
+    });
+    let out = web.acme_once(&p);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("is due for renewal"), "{}", text(&out));
+    assert_ne!(web.chain(), old, "renewed");
+    // acme --once asked jinit (JINIT_SOCKET) to reload: nginx now serves the new one.
+    let root = p.root();
+    wait_until(
+        20,
+        "renewed certificate served",
+        || web.get(&root).is_ok(),
+        || run.log(),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = hammer.join().unwrap();
+    assert!(ok > 5, "the load ran ({ok} requests)");
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed during the swap: {:?}",
+        failed.len(),
+        ok as usize + failed.len(),
+        failed
+    );
+    assert_eq!(run.stop(), 0);
+}
+
+#[test]
+fn ca_down_keeps_the_old_certificate_and_succeeds_once_it_is_back() {
+    let mut p = Pebble::new();
+    p.stop();
+    let web = Web::new(&p);
+    let run = web.start(&p);
+    run.wait_log("cannot talk to the ACME server", 30);
+    run.wait_log("next try in", 5);
+    let log = run.log();
+    assert!(log.contains("Connection refused"), "{log}");
+    assert!(
+        !log.contains("acme: waiting -> ") || log.matches("acme: starting").count() <= 1,
+        "no restart loop: {log}"
+    );
+    // Nginx still serves the self-signed certificate.
+    let out = Command::new("curl")
+        .args([
+            "-sSk",
+            "--resolve",
+            &format!("{DOMAIN}:{}:127.0.0.1", web.https_port),
+        ])
+        .arg(format!("https://{DOMAIN}:{}/", web.https_port))
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"https\n");
+    let started = Instant::now();
+    p.start();
+    run.wait_log("new certificate for meet.jitsi.test saved", 60);
+    let root = p.root();
+    wait_until(
+        20,
+        "issued certificate served",
+        || web.get(&root).is_ok(),
+        || run.log(),
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_eq!(run.stop(), 0);
+}
+
+#[test]
+fn failed_challenge_and_unresolvable_domain_are_explained() {
+    let p = Pebble::new();
+    let web = Web::new(&p);
+    // Challenge files written where nginx does not serve them.
+    let env = p.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let storage = path_str(&web.s.path("storage"));
+    let wrong = path_str(&web.s.path("not-served"));
+    let nginx = web.start_nginx_only(&p);
+    let out = web.s.jinit(
+        &["acme", "--once", "--storage", &storage, "--webroot", &wrong],
+        &env,
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("validation of meet.jitsi.test failed"), "{t}");
+    assert!(t.contains("404"), "the CA's own words: {t}");
+    drop(nginx);
+    // A name that does not resolve.
+    p.break_dns();
+    let storage2 = path_str(&web.s.path("storage2"));
+    let out = web.s.jinit(
+        &[
+            "acme",
+            "--once",
+            "--storage",
+            &storage2,
+            "--webroot",
+            &wrong,
+        ],
+        &env,
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("validation of meet.jitsi.test failed") || t.contains("meet.jitsi.test"),
+        "{t}"
+    );
+    assert!(!web
+        .s
+        .path(&format!("storage2/acme-certs/{DOMAIN}/fullchain.pem"))
+        .exists());
+}
+
+#[test]
+fn two_containers_sharing_storage_issue_once() {
+    let p = Pebble::new();
+    let web = Web::new(&p);
+    let _nginx = web.start_nginx_only(&p);
+    let env = p.env();
+    let storage = path_str(&web.s.path("storage"));
+    let webroot = path_str(&web.s.path("webroot"));
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let mut cmd = Command::new(JINIT);
+            cmd.args([
+                "acme",
+                "--once",
+                "--storage",
+                &storage,
+                "--webroot",
+                &webroot,
+            ]);
+            cmd.env_clear()
+                .env("PATH", std::env::var("PATH").unwrap())
+                .env("JINIT_SOCKET", web.s.path("jinit.sock"));
+            for (k, v) in &env {
+                cmd.env(k, v);
+            }
+            cmd.stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<String> = runs
+        .into_iter()
+        .map(|c| text(&c.wait_with_output().unwrap()))
+        .collect();
+    let issued = outs
+        .iter()
+        .filter(|t| t.contains("new certificate for"))
+        .count();
+    assert_eq!(issued, 1, "exactly one issuance: {outs:#?}");
+    assert_eq!(
+        outs.iter().filter(|t| t.contains("is valid until")).count(),
+        1,
+        "{outs:#?}"
+    );
+}
+
+#[test]
+fn bad_settings_and_unreachable_ca_are_clear() {
+    let s = Scratch::new();
+    let storage = path_str(&s.path("storage"));
+    let out = s.jinit(
+        &["acme", "--once", "--storage", &storage],
+        &[("ENABLE_LETSENCRYPT", "true")],
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains("LETSENCRYPT_DOMAIN: required"), "{t}");
+    assert!(t.contains("LETSENCRYPT_EMAIL: required"), "{t}");
+    let out = s.jinit(
+        &[
+            "acme",
+            "--once",
+            "--storage",
+            &storage,
+            "--webroot",
+            &storage,
+        ],
+        &[
+            ("ENABLE_LETSENCRYPT", "yes"),
+            ("LETSENCRYPT_DOMAIN", DOMAIN),
+            ("LETSENCRYPT_EMAIL", "ops@jitsi.test"),
+            (
+                "LETSENCRYPT_ACME_SERVER",
+                &format!("https://127.0.0.1:{}/dir", free_port()),
+            ),
+        ],
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("cannot talk to the ACME server"), "{t}");
+    let p = Pebble::new();
+    let mut env = p.env();
+    env.retain(|(k, _)| k != "LETSENCRYPT_EMAIL");
+    env.push(("LETSENCRYPT_EMAIL".into(), "ops@@jitsi.test".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = s.jinit(
+        &[
+            "acme",
+            "--once",
+            "--storage",
+            &storage,
+            "--webroot",
+            &storage,
+        ],
+        &env,
+    );
+    let t = text(&out);
+    assert!(
+        t.contains("the CA rejects LETSENCRYPT_EMAIL=ops@@jitsi.test"),
+        "{t}"
+    );
+}
