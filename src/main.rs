@@ -202,6 +202,15 @@ fn parse_args(args: &[String]) -> Result<SpecArgs, String> {
 /// Phase one: everything that can be wrong with the spec, the environment, the templates or
 /// the host, reported at once. Prints the environment's warnings.
 fn prepare(a: &SpecArgs) -> Result<(image::Image, check::Plan, Vec<render::Rendered>), String> {
+    prepare_with(a, true)
+}
+
+/// `host`: also check the units against this machine (commands, users). `jinit render` does
+/// not, so an image's config renders on a machine without its programs.
+fn prepare_with(
+    a: &SpecArgs,
+    host: bool,
+) -> Result<(image::Image, check::Plan, Vec<render::Rendered>), String> {
     let (img, mut problems) = image::Image::load(&image::Paths {
         spec: &a.spec,
         templates: &a.templates,
@@ -212,7 +221,11 @@ fn prepare(a: &SpecArgs) -> Result<(image::Image, check::Plan, Vec<render::Rende
     for w in &img.env.warnings {
         log::warn(w);
     }
-    let plan = img.plan().map_err(|p| problems.extend(p));
+    let plan = if host {
+        img.plan().map_err(|p| problems.extend(p))
+    } else {
+        Ok(check::Plan { units: Vec::new() })
+    };
     // Rendering with a broken environment would only repeat its problems as template errors.
     let rendered = if problems.is_empty() {
         img.render().map_err(|p| problems.extend(p))
@@ -245,7 +258,7 @@ fn check(args: &[String]) -> Result<i32, String> {
 
 fn render_cmd(args: &[String]) -> Result<i32, String> {
     let a = parse_args(args)?;
-    let (img, _plan, rendered) = prepare(&a)?;
+    let (img, _plan, rendered) = prepare_with(&a, false)?;
     let applied = render::apply(&img.spec, &rendered, !a.no_validate);
     for r in &rendered {
         let what = match (&r.content, applied.changed.contains(&r.index)) {
