@@ -78,7 +78,9 @@ fn temp_path(dest: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    dest.with_file_name(format!(".{name}.jinit-{}.tmp", std::process::id()))
+    // The real name stays the suffix: validators pick their parser by extension
+    // (`prosodyctl check config` wants `.cfg.lua`).
+    dest.with_file_name(format!(".jinit-tmp-{}.{name}", std::process::id()))
 }
 
 fn write_temp(tmp: &Path, content: &[u8], opts: &Options) -> Result<(), String> {

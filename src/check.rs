@@ -32,11 +32,48 @@ pub fn condition(expr: &str, ctx: &Value) -> Result<bool, String> {
         .map_err(|e| format!("cannot evaluate {expr:?}: {}", e))
 }
 
+/// Expands `{{ VAR }}` in one argv or env string with the typed environment (strict).
+/// Strings without template syntax are returned as they are.
+pub fn expand(text: &str, ctx: &Value) -> Result<String, String> {
+    if !text.contains("{{") && !text.contains("{%") {
+        return Ok(text.to_string());
+    }
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.render_str(text, ctx).map_err(|e| {
+        let detail = e
+            .detail()
+            .map(str::to_string)
+            .unwrap_or_else(|| e.kind().to_string());
+        format!("cannot expand {text:?}: {detail}")
+    })
+}
+
+/// Expands every templated string of an enabled unit: command, env values, exec probe.
+fn expand_unit(u: &mut UnitSpec, at: &str, ctx: &Value, problems: &mut Vec<Problem>) {
+    let mut one = |text: &mut String, key: String| match expand(text, ctx) {
+        Ok(t) => *text = t,
+        Err(e) => problems.push(Problem::new(format!("{at}.{key}"), e)),
+    };
+    for (i, arg) in u.command.iter_mut().enumerate() {
+        one(arg, format!("command[{i}]"));
+    }
+    for (k, v) in u.env.iter_mut() {
+        one(v, format!("env.{k}"));
+    }
+    if let Some(crate::spec::Ready::Exec(argv)) = &mut u.ready {
+        for (i, arg) in argv.iter_mut().enumerate() {
+            one(arg, format!("ready.exec[{i}]"));
+        }
+    }
+}
+
 pub fn plan(spec: &Spec, ctx: &Value) -> Result<Plan, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut units = Vec::new();
     for u in &spec.units {
         let at = format!("{}.{}", u.kind.word(), u.name);
+        let mut u = u.clone();
         let enabled = match &u.condition {
             None => true,
             Some(expr) => match condition(expr, ctx) {
@@ -50,6 +87,7 @@ pub fn plan(spec: &Spec, ctx: &Value) -> Result<Plan, Vec<Problem>> {
         };
         let mut account = None;
         if enabled {
+            expand_unit(&mut u, &at, ctx, &mut problems);
             match users::resolve(u.user.as_deref(), u.group.as_deref()) {
                 Ok(a) => account = a,
                 Err(e) => {
@@ -58,13 +96,13 @@ pub fn plan(spec: &Spec, ctx: &Value) -> Result<Plan, Vec<Problem>> {
                 }
             }
             if let Some(argv0) = u.command.first() {
-                if let Err(e) = resolve_command(argv0, u) {
+                if let Err(e) = resolve_command(argv0, &u) {
                     problems.push(Problem::new(format!("{at}.command"), e));
                 }
             }
             if let Some(crate::spec::Ready::Exec(argv)) = &u.ready {
                 if let Some(argv0) = argv.first() {
-                    if let Err(e) = resolve_command(argv0, u) {
+                    if let Err(e) = resolve_command(argv0, &u) {
                         problems.push(Problem::new(format!("{at}.ready.exec"), e));
                     }
                 }
@@ -79,7 +117,7 @@ pub fn plan(spec: &Spec, ctx: &Value) -> Result<Plan, Vec<Problem>> {
             }
         }
         units.push(Planned {
-            spec: u.clone(),
+            spec: u,
             enabled,
             account,
         });
@@ -123,6 +161,22 @@ fn is_executable(m: &std::fs::Metadata) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn argv_expands_with_the_typed_environment() {
+        let ctx = Value::from_serialize(serde_json::json!({"PORT": 20000, "USER": "focus"}));
+        assert_eq!(
+            expand("--min-port={{ PORT }}", &ctx).unwrap(),
+            "--min-port=20000"
+        );
+        assert_eq!(
+            expand("plain {not a template}", &ctx).unwrap(),
+            "plain {not a template}"
+        );
+        assert!(expand("{{ NOPE }}", &ctx)
+            .unwrap_err()
+            .contains("undefined"));
+    }
 
     #[test]
     fn conditions_are_strict() {

@@ -47,13 +47,20 @@ pub fn env_example(schema: &Schema) -> String {
             if *ty == Type::Secret {
                 facts.push(format!("or {}_FILE=/path", v.name));
             }
+            if v.example.is_some() && !(*ty == Type::Secret && !external) {
+                facts.push(match default {
+                    Some(d) => format!("default {d}; an example below"),
+                    None => "unset by default; an example below".into(),
+                });
+            }
             out.push_str(&format!("# ({})\n", facts.join("; ")));
             if *ty == Type::Secret && !external {
                 out.push_str(SECRET_MARK);
                 out.push('\n');
                 out.push_str(&format!("{}=\n", v.name));
             } else if let Some(example) = &v.example {
-                out.push_str(&format!("{}={}\n", v.name, example));
+                // Commented out: copying env.example must not switch anything on.
+                out.push_str(&format!("#{}={}\n", v.name, example));
             } else {
                 out.push_str(&format!(
                     "#{}={}\n",

@@ -380,10 +380,16 @@ fn check_required(
                     }
                 },
             };
+        let value = env.values.get(&v.name).cloned().unwrap_or(Typed::Unset);
         if !needed {
+            // A secret of ours that is given must be strong even where it is optional.
+            if let (Type::Secret, Typed::Str(s), false) = (ty, &value, *external) {
+                if let Some(why) = weak(s) {
+                    problems.push(Problem::new(&v.name, format!("{why}; {GEN_HINT}")));
+                }
+            }
             continue;
         }
-        let value = env.values.get(&v.name).cloned().unwrap_or(Typed::Unset);
         let because = required_if
             .as_ref()
             .filter(|_| !*required && !required_here.contains(v.name.as_str()))
@@ -584,6 +590,28 @@ mod tests {
         assert!(all.contains("gen-secrets"), "{all}");
         // A third party's password is not ours to judge.
         resolve(&schema(), &raw(&[("SIP_PASS", "1234")]), &[]).unwrap();
+        // An optional secret of ours, once given, must be strong too.
+        let mut s = schema();
+        s.vars.push(crate::schema::Var {
+            name: "OPT".into(),
+            kind: Kind::Value {
+                ty: Type::Secret,
+                default: None,
+                required: false,
+                required_if: None,
+                external: false,
+            },
+            description: String::new(),
+            section: String::new(),
+            example: None,
+            file: "t".into(),
+        });
+        assert!(
+            resolve(&s, &raw(&[]), &[]).is_ok(),
+            "unset optional secret is fine"
+        );
+        let e = resolve(&s, &raw(&[("OPT", "passw0rd")]), &[]).unwrap_err();
+        assert!(e[0].message.contains("published example"), "{e:?}");
     }
 
     #[test]

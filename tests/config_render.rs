@@ -395,7 +395,10 @@ fn unwritable_destination_and_full_disk_keep_the_old_file() {
         .split("jinit:")
         .next()
         .unwrap_or_default();
-    assert!(!listing.contains(".tmp"), "temporary file removed: {t}");
+    assert!(
+        !listing.contains(".jinit-tmp-"),
+        "temporary file removed: {t}"
+    );
 }
 
 #[test]

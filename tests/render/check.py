@@ -1,0 +1,971 @@
+"""Render every image's configuration for a matrix of environments and feed the results
+to the real parsers: nginx -t (and a live nginx), luac5.4 -p and prosodyctl check config,
+pyhocon (keys checked against ../shared/reference/*.conf), node (config.js keys checked
+against jitsi-meet-config-keys.txt) and a Java-properties parser (keys checked against
+Jigasi's sample). Also checks the schemas themselves (seed variables covered, each
+variable declared once, template names declared) and that `prosodyctl register`
+overwrites a changed password.
+
+    python3 tests/render/check.py [-k FILTER] [-v]
+
+Needs: nginx, prosody, lua5.4, openssl, node, curl (Debian) and minijinja, pyhocon,
+javaproperties, slixmpp (PyPI). Uses jinit_render.py until `jinit render` exists. Ends with the
+line "N passed, N failed".
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import traceback
+from pathlib import Path
+
+import javaproperties
+from pyhocon import ConfigFactory, ConfigTree
+
+sys.path.insert(0, str(Path(__file__).parent))
+import jinit_render as jr  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATES = REPO / "templates"
+IMAGES = REPO / "images"
+SHARED = Path(os.environ.get("JINIT_SHARED", REPO.parent / "shared"))
+REFERENCE = SHARED / "reference"
+HERE = Path(__file__).parent
+# prosodyctl binaries to check against, e.g. PROSODYCTL=prosodyctl:/opt/prosody13/prosodyctl
+PROSODYCTLS = os.environ.get("PROSODYCTL", "prosodyctl").split(":")
+
+SECRETS = {
+    "JICOFO_AUTH_PASSWORD": "focus-secret-0123456789",
+    "JVB_AUTH_PASSWORD": "jvb-secret-0123456789ab",
+}
+JIGASI = {
+    "JIGASI_XMPP_PASSWORD": "jigasi\\secret = #0123456789",
+    "JIGASI_SIP_URI": "test@sip2sip.info",
+    "JIGASI_SIP_PASSWORD": "sip pass=with:odd#chars",
+    "JIGASI_SIP_SERVER": "sip2sip.info",
+}
+
+# name -> (environment, files to create under the root before rendering)
+MATRIX: dict[str, tuple[dict[str, str], dict[str, str]]] = {
+    "defaults": ({}, {}),
+    "auth-internal-guests": ({"ENABLE_AUTH": "1", "ENABLE_GUESTS": "true", "AUTH_TYPE": "internal"}, {}),
+    "jwt": ({"ENABLE_AUTH": "true", "AUTH_TYPE": "jwt", "JWT_APP_ID": "my_app",
+             "JWT_APP_SECRET": "a-long-jwt-secret-0123456789", "JWT_ACCEPTED_ISSUERS": "web, app",
+             "JWT_ACCEPTED_AUDIENCES": "server1", "TOKEN_AUTH_URL": "https://auth.example.com/login?room={room}",
+             "JWT_ENABLE_DOMAIN_VERIFICATION": "1"}, {}),
+    "jwt-asap-guests": ({"ENABLE_AUTH": "1", "ENABLE_GUESTS": "1", "AUTH_TYPE": "jwt", "JWT_APP_ID": "my_app",
+                         "JWT_ASAP_KEYSERVER": "https://keys.example.com/asap", "JWT_ALLOW_EMPTY": "1",
+                         "JWT_TOKEN_AUTH_MODULE": "token_verification"}, {}),
+    "ldap": ({"ENABLE_AUTH": "1", "AUTH_TYPE": "ldap", "LDAP_URL": "ldaps://ldap.example.com/",
+              "LDAP_BASE": "DC=example,DC=com", "LDAP_BINDDN": "CN=bind,DC=example,DC=com",
+              "LDAP_BINDPW": 'pa"ss\\word', "LDAP_FILTER": "(sAMAccountName=%u)", "LDAP_AUTH_METHOD": "custom",
+              "LDAP_USE_TLS": "1", "LDAP_START_TLS": "0", "LDAP_TLS_CIPHERS": "SECURE256:SECURE128",
+              "LDAP_TLS_CHECK_PEER": "0", "LDAP_TLS_CACERT_FILE": "/etc/ssl/certs/ca-certificates.crt",
+              "LDAP_TLS_CACERT_DIR": "/etc/ssl/certs", "LDAP_VERSION": "3"}, {}),
+    "letsencrypt": ({"ENABLE_LETSENCRYPT": "1", "LETSENCRYPT_DOMAIN": "meet.example.com",
+                     "LETSENCRYPT_EMAIL": "alice@example.com", "ENABLE_HTTP_REDIRECT": "1",
+                     "HTTP_PORT": "80", "HTTPS_PORT": "443", "PUBLIC_URL": "https://meet.example.com/"},
+                    {"storage/acme-certs/meet.example.com/fullchain.pem": "@cert",
+                     "storage/acme-certs/meet.example.com/key.pem": "@key"}),
+    "letsencrypt-pending": ({"ENABLE_LETSENCRYPT": "1", "LETSENCRYPT_DOMAIN": "meet.example.com",
+                             "LETSENCRYPT_USE_STAGING": "1", "ENABLE_HTTP_REDIRECT": "1"}, {}),
+    "https-disabled": ({"DISABLE_HTTPS": "1", "ENABLE_HTTP_REDIRECT": "1", "ENABLE_HSTS": "1"}, {}),
+    "ipv6-off": ({"ENABLE_IPV6": "0", "ENABLE_XMPP_WEBSOCKET": "0", "ENABLE_SUBDOMAINS": "0"}, {}),
+    "jigasi": (dict(JIGASI, ENABLE_AUTH="1", JIGASI_ENABLE_SDES_SRTP="1", JIGASI_SIP_TRANSPORT="TLS",
+                    JIGASI_SIP_PORT="5061", JIGASI_HEALTH_CHECK_SIP_URI="keepalive",
+                    JIGASI_SIP_DEFAULT_ROOM="siptest"), {}),
+    "nat": ({"JVB_ADVERTISE_IPS": "192.168.1.10, 203.0.113.7", "JVB_STUN_SERVERS": "stun1.example.com:3478,stun2.example.com:443",
+             "ENABLE_OCTO": "1", "JVB_OCTO_REGION": "eu-west", "JICOFO_OCTO_REGION": "eu-west",
+             "OCTO_BRIDGE_SELECTION_STRATEGY": "RegionBasedBridgeSelectionStrategy", "JVB_INSTANCE_ID": "jvb-1"}, {}),
+    "nat-legacy": ({"DOCKER_HOST_ADDRESS": "192.168.1.10", "JVB_DISABLE_STUN": "1", "JVB_LOCAL_ADDRESS": "172.18.0.5",
+                    "XMPP_RECORDER_DOMAIN": "recorder.meet.jitsi", "JICOFO_COMPONENT_SECRET": "s3cr37",
+                    "JVB_TCP_HARVESTER_DISABLED": "true", "JVB_TCP_PORT": "4443", "JVB_ENABLE_APIS": "rest,colibri"}, {}),
+    "everything": ({"TURN_HOST": "turn.example.com", "TURNS_HOST": "turns.example.com", "TURN_TRANSPORT": "udp",
+                    "TURN_CREDENTIALS": "turn-secret-0123456789", "GLOBAL_MODULES": "mod_statistics, alert",
+                    "XMPP_MODULES": "info", "XMPP_MUC_MODULES": "mod_info,", "XMPP_INTERNAL_MUC_MODULES": "alert",
+                    "GLOBAL_CONFIG": 'statistics = "internal";\\nstatistics_interval = 60;', "MAX_PARTICIPANTS": "50",
+                    "PUBLIC_URL": "https://meet.example.com", "ETHERPAD_URL_BASE": "http://etherpad.meet.jitsi:9001/",
+                    "TOOLBAR_BUTTONS": "microphone, camera,hangup", "DEFAULT_LANGUAGE": "de", "DISABLE_POLLS": "1",
+                    "ENABLE_LOBBY": "0", "ENABLE_BREAKOUT_ROOMS": "0", "ENABLE_AV_MODERATION": "0",
+                    "ENABLE_END_CONFERENCE": "0", "JICOFO_ENABLE_HEALTH_CHECKS": "1", "MAX_BRIDGE_PARTICIPANTS": "80",
+                    "JICOFO_CONF_INITIAL_PARTICIPANT_WAIT_TIMEOUT": "20s", "JICOFO_CONF_SINGLE_PARTICIPANT_TIMEOUT": "30s",
+                    "JICOFO_CONF_MAX_AUDIO_SENDERS": "10", "JICOFO_CONF_MAX_VIDEO_SENDERS": "20", "ENABLE_CODEC_OPUS_RED": "1",
+                    "COLIBRI_REST_ENABLED": "1", "SHUTDOWN_REST_ENABLED": "1", "LOG_LEVEL": "debug",
+                    "XMPP_DOMAIN": "meet.internal", "XMPP_MUC_DOMAIN": "conference.meet.internal",
+                    "PROSODY_C2S_REQUIRE_ENCRYPTION": "0", "ENABLE_AUTH": "1", "AUTH_TYPE": "internal",
+                    "ENABLE_RECORDING": "1", "ENABLE_LIVESTREAMING": "1", "JIBRI_XMPP_PASSWORD": "jibri-secret-0123456789",
+                    "JIBRI_RECORDER_PASSWORD": "recorder-secret-0123456789", "JIBRI_PENDING_TIMEOUT": "90s",
+                    "JIBRI_REQUEST_RETRIES": "2"},
+                   {"config/custom-config.js": "config.disableChat = true;\n",
+                    "config/custom-interface_config.js": "interfaceConfig.APP_NAME = 'Meet';\n",
+                    "config/nginx/custom-meet.conf": "location = /custom-probe { return 204; }\n",
+                    "config/keys/cert.crt": "@cert", "config/keys/cert.key": "@key",
+                    "config/custom-jicofo.conf": "jicofo.conference.max-ssrcs-per-user = 30\n",
+                    "config/custom-jvb.conf": "videobridge.cc.jvb-last-n = 20\n",
+                    "config/custom-sip-communicator.properties": "org.jitsi.jigasi.ENABLE_SIP=true\n",
+                    "config/custom-logging.properties": "org.jitsi.level = FINE\n",
+                    "config/custom-site.cfg.lua": "-- operator addition\n",
+                    "usr/share/jitsi-meet/interface_config.js": "var interfaceConfig = { APP_NAME: 'Jitsi Meet' };\n"}),
+}
+
+CONFIG_KEYS = set((REFERENCE / "jitsi-meet-config-keys.txt").read_text().split())
+MUC_CLIENT_KEYS = {"HOSTNAME", "PORT", "DOMAIN", "USERNAME", "PASSWORD", "MUC_JIDS", "MUC_NICKNAME",
+                   "DISABLE_CERTIFICATE_VERIFICATION", "IQ_HANDLER_MODE", "SECURITY_MODE"}
+STATIC_MAPPING_KEYS = {"local-address", "public-address", "local-port", "public-port", "name"}
+# SIP account properties that Jigasi's sample does not show (jitsi's ProtocolProviderFactory
+# constants): the SIP server's port and transport, which the seed variables JIGASI_SIP_PORT
+# and JIGASI_SIP_TRANSPORT need.
+EXTRA_ACCOUNT_PROPERTIES = {"PREFERRED_TRANSPORT"}
+
+
+class Failed(Exception):
+    pass
+
+
+def run(argv, **kw):
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, **kw)
+
+
+# nginx and Prosody run unprivileged in the images; the checks run them as `nobody`.
+UNPRIVILEGED = "nobody"
+
+
+def as_unprivileged(argv: list[str]) -> list[str]:
+    return ["runuser", "-u", UNPRIVILEGED, "--", *argv] if os.geteuid() == 0 else argv
+
+
+def give_to_unprivileged(path: Path) -> None:
+    if os.geteuid() == 0:
+        shutil.chown(path, UNPRIVILEGED)
+        for p in path.rglob("*"):
+            shutil.chown(p, UNPRIVILEGED)
+
+
+def make_cert(directory: Path) -> tuple[str, str]:
+    key, crt = directory / "k.pem", directory / "c.pem"
+    if not crt.exists():
+        r = run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test",
+                 "-keyout", str(key), "-out", str(crt)])
+        if r.returncode:
+            raise Failed(r.stderr)
+    return crt.read_text(), key.read_text()
+
+
+def prepare_root(root: Path, files: dict[str, str], cert: tuple[str, str]) -> None:
+    for rel, content in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(cert[0] if content == "@cert" else cert[1] if content == "@key" else content)
+
+
+def find_jinit() -> str | None:
+    """The jinit binary, when built: its `render` then produces the files that are checked."""
+    if os.environ.get("JINIT"):
+        return os.environ["JINIT"]
+    for build in ("release", "debug"):
+        p = REPO / "target" / build / "jinit"
+        if p.is_file():
+            return str(p)
+    return None
+
+
+JINIT = find_jinit()
+
+
+def normalize(text: str) -> str:
+    return re.sub(r'",\s+"', '","', text).rstrip("\n")
+
+
+def render(image: str, env: dict[str, str], root: Path) -> dict:
+    """Render with the stand-in, then (when built) with `jinit render`, which must agree.
+
+    The stand-in also renders the units' argv ({{ VAR }} in commands) and reports the
+    deprecation warnings; the files left for the parsers are jinit's own when it could
+    render them (it refuses on hosts without the image's programs, e.g. jicofo.sh).
+    """
+    environ = dict(SECRETS, **env)
+    spec = IMAGES / image / "jinit.toml"
+    result = jr.render_spec(spec, TEMPLATES, root, environ)
+    if JINIT is None:
+        return result
+    ours = {dest: path.read_text() for dest, path in result["files"].items()}
+    r = subprocess.run([JINIT, "render", "--spec", str(spec), "--templates", str(TEMPLATES), "--root", str(root),
+                        "--no-validate"], env=dict(environ, PATH=os.environ["PATH"]),
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode:
+        if "command not found" in r.stderr:
+            return result
+        raise Failed(f"jinit render failed where the stand-in did not:\n{r.stderr}")
+    for dest, text in ours.items():
+        theirs = result["files"][dest].read_text()
+        # The two engines' tojson differ only in the blank after a comma.
+        if normalize(theirs) != normalize(text):
+            raise Failed(f"jinit render and the stand-in disagree on {dest}")
+    return result
+
+
+# ---------------------------------------------------------------- nginx
+
+def rewrite_paths(text: str, root: Path, ports: dict[str, int] | None = None) -> str:
+    """Point the absolute paths of a rendered nginx file into the scratch root."""
+    for prefix in ("/run/web/", "/storage/", "/config/", "/usr/share/jitsi-meet"):
+        text = re.sub(r"(?<=[\s\"'])" + re.escape(prefix), str(root) + prefix, text)
+    for old, new in (ports or {}).items():
+        text = re.sub(rf"(?<=listen )(\[::\]:)?{old}\b", lambda m: (m.group(1) or "") + str(new), text)
+        if old == "upstream":
+            text = re.sub(r'set \$xmpp_http "[^"]*";', f'set $xmpp_http "http://127.0.0.1:{new}";', text)
+    return text.replace("meet.conf;", "meet.test.conf;")
+
+
+def nginx_files(root: Path, ports=None) -> Path:
+    conf_dir = root / "run/web/config/nginx"
+    (conf_dir / "meet.test.conf").write_text(rewrite_paths((conf_dir / "meet.conf").read_text(), root, ports))
+    test_conf = conf_dir / "nginx.test.conf"
+    test_conf.write_text(rewrite_paths((conf_dir / "nginx.conf").read_text(), root, ports))
+    return test_conf
+
+
+def check_nginx(root: Path, selfsigned: tuple[str, str]) -> None:
+    """nginx -t, as the unprivileged user, with the self-signed certificate in place."""
+    keys = root / "storage/keys"
+    keys.mkdir(parents=True, exist_ok=True)
+    (keys / "cert.crt").write_text(selfsigned[0])
+    (keys / "cert.key").write_text(selfsigned[1])
+    conf = nginx_files(root)
+    log = nginx_log(root)
+    with log.open("r+") as out:
+        r = subprocess.run(as_unprivileged(["nginx", "-t", "-q", "-c", str(conf)]), stdout=out, stderr=out,
+                           timeout=60)
+    if r.returncode:
+        raise Failed("nginx -t:\n" + log.read_text() + "\n" + conf.read_text())
+
+
+def nginx_log(root: Path) -> Path:
+    """A log file the unprivileged nginx can reopen as /dev/stdout and /dev/stderr.
+
+    nginx opens /dev/stdout by path (access_log), which re-opens file descriptor 1: that
+    works when the descriptor belongs to nginx's user, as a container's stdio does (runc
+    hands it to the container user) and as pipes jinit creates do. A pipe created here by
+    root would not be, so the checks log to a file owned by that user instead.
+    """
+    log = root / "nginx.log"
+    log.write_text("")
+    give_to_unprivileged(root)
+    return log
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def curl(url: str, *extra: str) -> tuple[int, dict[str, str], str]:
+    r = run(["curl", "-sk", "-o", "-", "-D", "/dev/stderr", "--max-time", "5", *extra, url])
+    status, headers = 0, {}
+    for line in r.stderr.splitlines():
+        if line.startswith("HTTP/"):
+            status = int(line.split()[1])
+        elif ":" in line:
+            k, _, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+    return status, headers, r.stdout
+
+
+class FakeProsody:
+    """An HTTP server standing in for Prosody's BOSH/WebSocket endpoint: records requests."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        seen = self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                seen.append((self.path, self.headers.get("Host"), self.headers.get("Upgrade")))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            do_POST = do_GET
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def nginx_live(root: Path, name: str, env: dict[str, str]) -> None:
+    """Start nginx on free ports with the rendered configuration and probe it."""
+    http, https = free_port(), free_port()
+    upstream = FakeProsody()
+    app = root / "usr/share/jitsi-meet"
+    (app / "static").mkdir(parents=True, exist_ok=True)
+    (app / "index.html").write_text("<html>app</html>")
+    (app / "static/404.html").write_text("missing")
+    (root / "run/web/acme-challenge").mkdir(parents=True, exist_ok=True)
+    (root / "run/web/acme-challenge/tok123").write_text("tok123.thumb")
+    conf = nginx_files(root, {"8000": http, "8443": https, "upstream": upstream.port})
+    log = nginx_log(root)
+    out = log.open("r+")
+    proc = subprocess.Popen(as_unprivileged(["nginx", "-c", str(conf), "-g", "daemon off;"]),
+                            stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", http), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise Failed("nginx did not start: " + log.read_text())
+                time.sleep(0.05)
+        st, _, body = curl(f"http://127.0.0.1:{http}/.well-known/acme-challenge/tok123")
+        if st != 200 or body != "tok123.thumb":
+            raise Failed(f"ACME challenge not served over HTTP: {st} {body!r}")
+        redirect = env.get("ENABLE_HTTP_REDIRECT") == "1" and env.get("DISABLE_HTTPS") != "1"
+        st, hdr, body = curl(f"http://127.0.0.1:{http}/someroom")
+        if redirect:
+            want = "https://127.0.0.1" + ("" if env.get("HTTPS_PORT") == "443" else ":" + env.get("HTTPS_PORT", "8443"))
+            if st != 301 or hdr.get("location") != want + "/someroom":
+                raise Failed(f"expected a redirect to {want}/someroom, got {st} {hdr.get('location')}")
+        elif st != 200 or "app" not in body:
+            raise Failed(f"room page over HTTP: {st} {body!r}")
+        base = f"http://127.0.0.1:{http}" if env.get("DISABLE_HTTPS") == "1" else f"https://127.0.0.1:{https}"
+        st, hdr, body = curl(base + "/config.js")
+        if st != 200 or "var config" not in body:
+            raise Failed(f"/config.js: {st}")
+        if env.get("ENABLE_SUBDOMAINS", "1") == "1":
+            st, _, body = curl(base + "/tenant1/config.js")
+            if st != 200 or 'var subdir = \'tenant1/\'' not in body:
+                raise Failed(f"/tenant1/config.js: SSI not applied ({st}): {body[:400]!r}")
+        if env.get("DISABLE_HTTPS") != "1":
+            st, hdr, _ = curl(base + "/someroom")
+            if st != 200:
+                raise Failed(f"room page over HTTPS: {st}")
+            if "strict-transport-security" not in hdr:
+                raise Failed("no HSTS header over HTTPS")
+        st, hdr, _ = curl(f"http://127.0.0.1:{http}/.well-known/acme-challenge/tok123")
+        if "strict-transport-security" in hdr:
+            raise Failed("HSTS header sent over plain HTTP")
+        if name == "everything":
+            st, _, _ = curl(base + "/custom-probe")
+            if st != 204:
+                raise Failed(f"custom-meet.conf location not active: {st}")
+        # BOSH and WebSocket reach Prosody with its virtual host as Host, tenants included.
+        domain = env.get("XMPP_DOMAIN", "meet.jitsi")
+        probes = [("/http-bind?room=r1", "/http-bind?room=r1", None)]
+        if env.get("ENABLE_SUBDOMAINS", "1") == "1":
+            probes.append(("/tenant1/http-bind?room=r2", "/http-bind?room=r2", None))
+        if env.get("ENABLE_XMPP_WEBSOCKET", "1") == "1":
+            probes.append(("/xmpp-websocket?room=r3", "/xmpp-websocket?room=r3", "websocket"))
+        for path, want, upgrade in probes:
+            upstream.seen.clear()
+            extra = ["--http1.1", "-H", "Connection: Upgrade", "-H", "Upgrade: websocket"] if upgrade else []
+            st, _, body = curl(base + path, *extra)
+            if st != 200 or upstream.seen != [(want, domain, upgrade)]:
+                raise Failed(f"{path} proxied as {upstream.seen} ({st}), want {[(want, domain, upgrade)]}")
+    finally:
+        upstream.close()
+        proc.terminate()
+        proc.wait(10)
+        out.close()
+
+
+def wait_port(port: int, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise Failed(f"port {port} never opened:\n{log.read_text()[-3000:]}") from None
+            time.sleep(0.05)
+
+
+def xmpp_login(port: int, jid: str, password: str) -> bool:
+    """Log in with slixmpp (STARTTLS, certificate not verified, as the Java clients do)."""
+    code = f"""
+import asyncio, ssl, sys, slixmpp
+c = slixmpp.ClientXMPP({jid!r}, {password!r})
+c.ssl_context.check_hostname = False
+c.ssl_context.verify_mode = ssl.CERT_NONE
+ok = asyncio.get_event_loop().create_future()
+c.add_event_handler("session_start", lambda _: ok.done() or ok.set_result(True))
+c.add_event_handler("failed_auth", lambda _: ok.done() or ok.set_result(False))
+c.connect("127.0.0.1", {port})
+loop = asyncio.get_event_loop()
+try:
+    result = loop.run_until_complete(asyncio.wait_for(ok, 10))
+except asyncio.TimeoutError:
+    result = False
+c.disconnect()
+sys.exit(0 if result else 1)
+"""
+    r = run([sys.executable, "-c", code])
+    if r.returncode and os.environ.get("CHECK_DEBUG"):
+        print(r.stdout, r.stderr)
+    return r.returncode == 0
+
+
+def check_stack(work: Path) -> None:
+    """Rendered Prosody behind rendered nginx: a browser's BOSH session gets SASL ANONYMOUS;
+    Jicofo's account logs in over STARTTLS; a password changed in .env replaces the old one."""
+    c2s, bosh, http, https = free_port(), free_port(), free_port(), free_port()
+    env = {"XMPP_PORT": str(c2s), "PROSODY_HTTP_PORT": str(bosh), "XMPP_BOSH_URL_BASE": f"http://127.0.0.1:{bosh}"}
+    proot, wroot = work / "prosody", work / "web"
+    result = render("prosody", env, proot)
+    data = proot / "data"
+    (data / "certs").mkdir(parents=True)
+    (proot / "config").mkdir()
+    cfg = proot / "run/prosody/config/prosody.cfg.lua"
+    cfg.write_text(cfg.read_text().replace("/var/lib/prosody", str(data))
+                   .replace('Include "/config/', f'Include "{proot}/config/'))
+    for unit in ("xmpp-cert", "register-focus", "register-jvb"):
+        argv = [a.replace("/var/lib/prosody", str(data)).replace("/run/prosody/config", str(cfg.parent))
+                for a in result["commands"][unit]["argv"]]
+        give_to_unprivileged(work)
+        r = run(as_unprivileged(argv))
+        if r.returncode:
+            raise Failed(f"{unit}: {r.stdout}{r.stderr}")
+    plog = proot / "prosody.log"
+    plog.write_text("")
+    give_to_unprivileged(work)
+    with plog.open("r+") as out:
+        prosody = subprocess.Popen(as_unprivileged(["prosody", "--config", str(cfg), "-F"]), stdout=out, stderr=out)
+        try:
+            wait_port(bosh, prosody, plog)
+            render("web", env, wroot)
+            keys = wroot / "storage/keys"
+            keys.mkdir(parents=True)
+            cert = make_cert(work)
+            (keys / "cert.crt").write_text(cert[0])
+            (keys / "cert.key").write_text(cert[1])
+            conf = nginx_files(wroot, {"8000": http, "8443": https})
+            nlog = nginx_log(wroot)
+            with nlog.open("r+") as nout:
+                nginx = subprocess.Popen(as_unprivileged(["nginx", "-c", str(conf), "-g", "daemon off;"]),
+                                         stdout=nout, stderr=nout)
+                try:
+                    wait_port(http, nginx, nlog)
+                    body = ("<body rid='1' xmlns='http://jabber.org/protocol/httpbind' to='meet.jitsi' "
+                            "xml:lang='en' wait='10' hold='1' ver='1.6' xmpp:version='1.0' "
+                            "xmlns:xmpp='urn:xmpp:xbosh'/>")
+                    st, _, reply = curl(f"https://127.0.0.1:{https}/http-bind", "--http1.1", "-H",
+                                        "Content-Type: text/xml", "--data-binary", body)
+                    if st != 200 or "<mechanism>ANONYMOUS</mechanism>" not in reply:
+                        raise Failed(f"BOSH through nginx: {st} {reply[:500]}\n{plog.read_text()[-2000:]}")
+                    # Jicofo's way in: STARTTLS with the self-signed certificate, then SCRAM.
+                    if not xmpp_login(c2s, "focus@auth.meet.jitsi", SECRETS["JICOFO_AUTH_PASSWORD"]):
+                        raise Failed("focus cannot log in over c2s:\n" + plog.read_text()[-2000:])
+                    if xmpp_login(c2s, "focus@auth.meet.jitsi", "not-the-password-0123456789"):
+                        raise Failed("focus logged in with a wrong password")
+                finally:
+                    nginx.terminate()
+                    nginx.wait(10)
+        finally:
+            prosody.terminate()
+            prosody.wait(10)
+
+        # The operator changes JICOFO_AUTH_PASSWORD in .env and restarts: the register oneshot
+        # runs again before Prosody starts, and only the new password works.
+        new = "changed-focus-password-0123456789"
+        result = render("prosody", dict(env, JICOFO_AUTH_PASSWORD=new), proot)
+        cfg.write_text(cfg.read_text().replace("/var/lib/prosody", str(data))
+                       .replace('Include "/config/', f'Include "{proot}/config/'))
+        argv = [a.replace("/run/prosody/config", str(cfg.parent)) for a in result["commands"]["register-focus"]["argv"]]
+        give_to_unprivileged(work)
+        r = run(as_unprivileged(argv))
+        if r.returncode:
+            raise Failed(f"register-focus: {r.stdout}{r.stderr}")
+        prosody = subprocess.Popen(as_unprivileged(["prosody", "--config", str(cfg), "-F"]), stdout=out, stderr=out)
+        try:
+            wait_port(c2s, prosody, plog)
+            if not xmpp_login(c2s, "focus@auth.meet.jitsi", new):
+                raise Failed("the changed password does not work:\n" + plog.read_text()[-2000:])
+            if xmpp_login(c2s, "focus@auth.meet.jitsi", SECRETS["JICOFO_AUTH_PASSWORD"]):
+                raise Failed("the old password still works")
+        finally:
+            prosody.terminate()
+            prosody.wait(10)
+
+
+# ---------------------------------------------------------------- config.js
+
+def node_eval(kind: str, path: Path, *flags: str) -> dict:
+    r = run(["node", str(HERE / "eval_config.js"), kind, str(path), *flags])
+    if r.returncode:
+        raise Failed(f"node could not evaluate {path}:\n{r.stderr}")
+    return json.loads(r.stdout)
+
+
+def check_config_js(root: Path, env: dict[str, str], name: str) -> None:
+    path = root / "run/web/config/config.js"
+    for flags in ((), ("--ssi",), ("--no-location",)):
+        cfg = node_eval("config", path, *flags)
+        unknown = set(cfg) - CONFIG_KEYS
+        if unknown:
+            raise Failed(f"config.js keys not in jitsi-meet-config-keys.txt: {sorted(unknown)}")
+    cfg = node_eval("config", path, "--ssi")
+    domain = env.get("XMPP_DOMAIN", "meet.jitsi")
+    if cfg["hosts"]["domain"] != domain:
+        raise Failed("hosts.domain")
+    if cfg["hosts"]["muc"] != env.get("XMPP_MUC_DOMAIN", "muc.meet.jitsi"):
+        raise Failed(f"hosts.muc without tenant: {cfg['hosts']['muc']}")
+    guests = env.get("ENABLE_AUTH") in ("1", "true") and env.get("ENABLE_GUESTS") in ("1", "true")
+    if guests != ("anonymousdomain" in cfg["hosts"]):
+        raise Failed("hosts.anonymousdomain")
+    if env.get("ENABLE_XMPP_WEBSOCKET", "1") == "1" and not cfg.get("websocket", "").startswith("wss://"):
+        raise Failed(f"websocket URL: {cfg.get('websocket')}")
+    if "PUBLIC_URL" in env and cfg["bosh"] != "https://meet.example.com/http-bind":
+        raise Failed(f"bosh: {cfg['bosh']}")
+    if name == "everything":
+        if cfg.get("disableChat") is not True or cfg["toolbarButtons"] != ["microphone", "camera", "hangup"]:
+            raise Failed("custom-config.js not appended, or toolbarButtons wrong")
+        ic = node_eval("interfaceConfig", root / "run/web/config/interface_config.js")
+        if ic.get("APP_NAME") != "Meet":
+            raise Failed("interface_config.js: package file + custom override not combined")
+
+
+def check_js_autoescape(env_vars: dict[str, str]) -> None:
+    """config.js must come out the same whether or not .js templates are JSON-escaped."""
+    schema = jr.load_schemas(TEMPLATES, ["common/schema.toml", "web/schema.toml"])
+    outputs = []
+    for mode in ("none", "json"):
+        e = jr.make_environment(TEMPLATES, None)
+        e.auto_escape_callback = lambda _name, m=mode: m
+        ctx, _ = jr.resolve_env(schema, dict(SECRETS, **env_vars), [], e)
+        outputs.append(e.render_template("web/config.js", **ctx))
+    if outputs[0] != outputs[1]:
+        raise Failed("config.js differs with JSON auto-escaping: some value lacks |tojson")
+
+
+# ---------------------------------------------------------------- prosody
+
+def check_prosody(root: Path, env: dict[str, str]) -> None:
+    cfg = root / "run/prosody/config/prosody.cfg.lua"
+    r = run(["luac5.4", "-p", str(cfg)])
+    if r.returncode:
+        raise Failed("luac5.4 -p:\n" + r.stderr)
+    # /config (operator additions) is the image's volume: point it into the scratch root.
+    (root / "config").mkdir(exist_ok=True)
+    cfg.write_text(cfg.read_text().replace('Include "/config/', f'Include "{root}/config/'))
+    give_to_unprivileged(root)
+    for prosodyctl in PROSODYCTLS:
+        r = run(as_unprivileged([prosodyctl, "--config", str(cfg), "check", "config"]))
+        if r.returncode or "All checks passed" not in r.stdout:
+            raise Failed(f"{prosodyctl} check config:\n" + r.stdout + r.stderr)
+    text = cfg.read_text()
+    for host in ("VirtualHost \"" + env.get("XMPP_DOMAIN", "meet.jitsi") + "\"",
+                 'Component "focus.' + env.get("XMPP_DOMAIN", "meet.jitsi") + '" "client_proxy"'):
+        if host not in text:
+            raise Failed(f"missing {host}")
+    if env.get("AUTH_TYPE") == "ldap":
+        ldap = (root / "run/prosody/config/ldap.conf").read_text()
+        for line in ldap.splitlines():
+            if line and not line.startswith("#") and line.split()[0] not in {
+                    "TLS_REQCERT", "TLS_CACERT", "TLS_CACERTDIR", "TLS_CIPHER_SUITE"}:
+                raise Failed(f"ldap.conf: unexpected {line}")
+        if "TLS_REQCERT never" not in ldap or 'ldap_filter = "(sAMAccountName=$user)"' not in text:
+            raise Failed("LDAP settings not rendered as expected")
+
+
+def scram_stored_key(password: str, salt: str, iterations: int) -> str:
+    salted = hashlib.pbkdf2_hmac("sha1", password.encode(), salt.encode(), iterations)
+    client_key = hmac.new(salted, b"Client Key", "sha1").digest()
+    return hashlib.sha1(client_key).hexdigest()
+
+
+def check_register_overwrites(work: Path) -> None:
+    """Run the register oneshot's argv twice with two passwords: the second must win."""
+    for i, prosodyctl in enumerate(PROSODYCTLS):
+        register_twice(work / str(i), prosodyctl)
+
+
+def register_twice(work: Path, prosodyctl: str) -> None:
+    data = work / "prosody-data"
+    data.mkdir(parents=True)
+    stored = []
+    for password in ("first-password-0123456789", "second-password-0123456789"):
+        root = work / f"root-{len(stored)}"
+        result = render("prosody", {"JICOFO_AUTH_PASSWORD": password}, root)
+        cfg = root / "run/prosody/config/prosody.cfg.lua"
+        (root / "config").mkdir(exist_ok=True)
+        cfg.write_text(cfg.read_text().replace('"/var/lib/prosody"', json.dumps(str(data)))
+                       .replace('Include "/config/', f'Include "{root}/config/'))
+        argv = result["commands"]["register-focus"]["argv"]
+        argv = [str(cfg) if a == "/run/prosody/config/prosody.cfg.lua" else a for a in argv]
+        argv[0] = prosodyctl
+        give_to_unprivileged(work)
+        r = run(as_unprivileged(argv))
+        if r.returncode:
+            raise Failed("prosodyctl register failed:\n" + r.stdout + r.stderr)
+        account = data / "auth%2emeet%2ejitsi/accounts/focus.dat"
+        # Prosody's file store keeps each account as a Lua chunk returning a table.
+        lua = "local t = dofile(arg[1]); print(t.salt, t.iteration_count, t.stored_key)"
+        out = run(["lua5.4", "-e", lua.replace("arg[1]", json.dumps(str(account)))])
+        salt, iterations, key = (out.stdout.split() + [None, None, None])[:3]
+        if not key:
+            raise Failed(f"could not read {account}: {out.stderr} {account.read_text()[:200]}")
+        if key != scram_stored_key(password, salt, int(iterations)):
+            raise Failed("stored key does not match the password just registered")
+        stored.append(key)
+    if stored[0] == stored[1]:
+        raise Failed("password not changed")
+
+
+# ---------------------------------------------------------------- HOCON
+
+def reference_paths(files: list[str]) -> set[str]:
+    """Every key path of the reference files, including keys only shown commented out."""
+    paths: set[str] = set()
+    for f in files:
+        text = (REFERENCE / f).read_text()
+        tree = ConfigFactory.parse_string(text, resolve=False)
+        collect_paths(tree, "", paths, leaves_only=False)
+        stack: list[str] = []
+        bracket = 0
+        for line in text.splitlines():
+            code, comment = split_comment(line)
+            if bracket == 0 and comment is not None:
+                m = re.match(r'\s*([A-Za-z0-9_."-]+)\s*[=:]', comment)
+                if m:
+                    key = m.group(1).strip('"')
+                    paths.add(".".join(stack + [key]))
+            for m in re.finditer(r'([A-Za-z0-9_."-]+)?\s*[=:]?\s*([{}\[\]])', code):
+                ch = m.group(2)
+                if ch == "[":
+                    bracket += 1
+                elif ch == "]":
+                    bracket -= 1
+                elif bracket == 0 and ch == "{":
+                    stack.append((m.group(1) or "").strip('"'))
+                elif bracket == 0 and ch == "}":
+                    stack.pop()
+    return paths
+
+
+def split_comment(line: str) -> tuple[str, str | None]:
+    in_str = False
+    for i, ch in enumerate(line):
+        if ch == '"':
+            in_str = not in_str
+        elif not in_str and (ch == "#" or line.startswith("//", i)):
+            return line[:i], line[i + (1 if ch == "#" else 2):]
+    return line, None
+
+
+def collect_paths(tree, prefix: str, out: set[str], leaves_only: bool) -> None:
+    for key in tree:
+        value = tree[key]
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, ConfigTree):
+            if not leaves_only:
+                out.add(path)
+            collect_paths(value, path, out, leaves_only)
+        else:
+            out.add(path)
+
+
+def check_hocon(path: Path, reference: set[str]) -> None:
+    text = path.read_text()
+    try:
+        # Substitutions must resolve; ${HOSTNAME} comes from the container's environment.
+        os.environ.setdefault("HOSTNAME", "0123456789ab")
+        ConfigFactory.parse_string(text)
+        tree = ConfigFactory.parse_string(text, resolve=False)
+    except Exception as e:  # noqa: BLE001 - any parse error is a failure to report
+        raise Failed(f"HOCON parse error in {path}: {e}\n{text}") from None
+    leaves: set[str] = set()
+    collect_paths(tree, "", leaves, leaves_only=True)
+    unknown = []
+    for leaf in leaves:
+        parts = leaf.split(".")
+        if leaf in reference:
+            continue
+        if parts[:4] == ["videobridge", "apis", "xmpp-client", "configs"] and len(parts) == 6 \
+                and parts[5] in MUC_CLIENT_KEYS:
+            continue
+        unknown.append(leaf)
+    if "ice4j" in tree and tree.get("ice4j.harvest.mapping.static-mappings", None):
+        for m in tree.get("ice4j.harvest.mapping.static-mappings"):
+            bad = set(m) - STATIC_MAPPING_KEYS
+            if bad:
+                unknown.append(f"static-mappings[].{sorted(bad)}")
+    if unknown:
+        raise Failed(f"{path.name}: keys not in the reference: {sorted(unknown)}")
+
+
+# ---------------------------------------------------------------- Jigasi properties
+
+def property_reference() -> tuple[set[str], set[str]]:
+    keys, account_props = set(), set()
+    for line in (REFERENCE / "jigasi-sip-communicator.properties").read_text().splitlines():
+        m = re.match(r"^\s*#?\s*([A-Za-z][\w.\-/]*)\s*=", line)
+        if m:
+            keys.add(m.group(1))
+            a = re.match(r"net\.java\.sip\.communicator\.impl\.protocol\.(sip|jabber)\.[\w-]+\.(.+)$", m.group(1))
+            if a:
+                account_props.add(a.group(2))
+    return keys, account_props
+
+
+def check_properties(path: Path, env: dict[str, str]) -> None:
+    with path.open() as f:
+        props = javaproperties.load(f)
+    keys, account_props = property_reference()
+    families = {p.split(".")[0] for p in account_props if "." in p}
+    unknown = []
+    for key in props:
+        if key in keys:
+            continue
+        a = re.match(r"net\.java\.sip\.communicator\.impl\.protocol\.(sip|jabber)\.[\w-]+\.(.+)$", key)
+        if a and (a.group(2) in account_props or a.group(2) in EXTRA_ACCOUNT_PROPERTIES
+                  or a.group(2).split(".")[0] in families):
+            continue
+        unknown.append(key)
+    if unknown:
+        raise Failed(f"{path.name}: keys not in Jigasi's sample: {sorted(unknown)}")
+    sip = "net.java.sip.communicator.impl.protocol.sip.acc1403273890647"
+    if base64.b64decode(props[sip + ".PASSWORD"]).decode() != env["JIGASI_SIP_PASSWORD"]:
+        raise Failed("SIP password does not survive the properties round trip")
+    if props[sip + ".ACCOUNT_UID"] != "SIP:" + env["JIGASI_SIP_URI"]:
+        raise Failed("ACCOUNT_UID")
+    xmpp = "net.java.sip.communicator.impl.protocol.jabber.acc-xmpp-1"
+    if base64.b64decode(props[xmpp + ".PASSWORD"]).decode() != env["JIGASI_XMPP_PASSWORD"]:
+        raise Failed("XMPP password does not survive the properties round trip")
+    if env.get("ENABLE_AUTH") == "1" and props["org.jitsi.jigasi.xmpp.acc.PASS"] != env["JIGASI_XMPP_PASSWORD"]:
+        raise Failed("xmpp.acc.PASS does not survive the properties round trip")
+
+
+# ---------------------------------------------------------------- schemas
+
+def check_schemas() -> None:
+    all_files = sorted(p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.glob("*/schema.toml"))
+    schema = jr.load_schemas(TEMPLATES, all_files)  # raises on a duplicate or an unknown key
+    seed = (REFERENCE / "seed-variables.txt").read_text().split()
+    missing = [v for v in seed if v not in schema]
+    if missing:
+        raise Failed(f"seed variables not declared: {missing}")
+    problems = []
+    e = jr.make_environment(TEMPLATES, None)
+    for name, spec in schema.items():
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
+            problems.append(f"{name}: not an environment variable name")
+        if "removed" in spec or "replaced-by" in spec:
+            if "replaced-by" in spec and spec["replaced-by"] not in schema:
+                problems.append(f"{name}: replaced-by names an undeclared variable")
+            continue
+        for key in ("description", "section"):
+            if not spec.get(key):
+                problems.append(f"{name}: no {key}")
+        if spec["type"] == "enum" and spec.get("default", spec["values"][0]) not in spec["values"]:
+            problems.append(f"{name}: default not among values")
+        try:
+            jr.typed_default(name, spec)
+        except jr.ConfigError as err:
+            problems.append(str(err))
+        if "required-if" in spec:
+            for var in e.undeclared_variables_in_str("{{ " + spec["required-if"] + " }}"):
+                if var not in schema:
+                    problems.append(f"{name}: required-if names undeclared {var}")
+    if problems:
+        raise Failed("\n".join(problems))
+
+
+def check_template_names() -> None:
+    """Every name a template reads is declared in a schema its image loads (all branches)."""
+    e = jr.make_environment(TEMPLATES, None)
+    builtins = {"file_exists", "lists", "loop", "range", "namespace", "dict", "debug", "true", "false", "none"}
+    problems = []
+    for spec_path in sorted(IMAGES.glob("*/jinit.toml")):
+        spec = tomllib.loads(spec_path.read_text())
+        declared = set(jr.load_schemas(TEMPLATES, spec["jinit"]["schemas"]))
+        templates = {r["template"] for r in spec.get("render", [])}
+        seen = set()
+        while templates:
+            t = templates.pop()
+            seen.add(t)
+            source = (TEMPLATES / t).read_text()
+            templates |= set(re.findall(r'{%-?\s*(?:include|import)\s+"([^"]+)"', source)) - seen
+            names = e.undeclared_variables_in_str(source) - builtins
+            if not t.endswith(".jinja"):
+                undeclared = names - declared
+                if undeclared:
+                    problems.append(f"{spec_path.parent.name}: {t} reads undeclared {sorted(undeclared)}")
+        exprs = [r["if"] for r in spec.get("render", []) if "if" in r]
+        for kind in ("oneshot", "service"):
+            for unit in spec.get(kind, {}).values():
+                exprs += ["{{ " + unit["if"] + " }}"] if "if" in unit else []
+                exprs += [a for a in unit["command"] if "{{" in a]
+        for x in exprs:
+            x = x if "{{" in x else "{{ " + x + " }}"
+            undeclared = e.undeclared_variables_in_str(x) - declared - builtins
+            if undeclared:
+                problems.append(f"{spec_path.parent.name}: expression {x} reads undeclared {sorted(undeclared)}")
+    if problems:
+        raise Failed("\n".join(problems))
+
+
+def check_missing_required() -> None:
+    """Missing secrets are all reported at once, before anything is rendered."""
+    try:
+        jr.render_spec(IMAGES / "jigasi/jinit.toml", TEMPLATES, Path(tempfile.mkdtemp()),
+                       {"ENABLE_LETSENCRYPT": "1", "JVB_AUTH_PASSWORD": "short"})
+    except jr.ConfigError as e:
+        for var in ("JIGASI_XMPP_PASSWORD", "JIGASI_SIP_URI", "JIGASI_SIP_PASSWORD", "JIGASI_SIP_SERVER"):
+            if var not in str(e):
+                raise Failed(f"{var} not reported missing:\n{e}") from None
+        return
+    raise Failed("jigasi rendered without its required variables")
+
+
+def check_checkers(work: Path, jicofo_ref: set[str], jvb_ref: set[str]) -> None:
+    """The checks above must reject what they are meant to catch."""
+    work.mkdir(parents=True)
+    cases = [
+        ("jicofo.conf", "jicofo { bridge { brewery-jid = \"x\", bogus-key = 1 } }",
+         lambda p: check_hocon(p, jicofo_ref)),
+        ("jvb.conf", "videobridge { apis { xmpp-client { configs { a { HOSTNAME = x, NICK = y } } } } }",
+         lambda p: check_hocon(p, jvb_ref)),
+        ("jvb2.conf", "ice4j.harvest.mapping.static-mappings = [ { local-address = a, public = b } ]",
+         lambda p: check_hocon(p, jvb_ref)),
+        ("sip-communicator.properties", "org.jitsi.jigasi.NOT_A_KEY=1\n",
+         lambda p: check_properties(p, JIGASI)),
+    ]
+    for fname, text, fn in cases:
+        p = work / fname
+        p.write_text(text)
+        try:
+            fn(p)
+        except Failed:
+            continue
+        raise Failed(f"a bad {fname} was accepted: {text}")
+    js = work / "config.js"
+    js.write_text("var config = { hosts: {}, notAConfigKey: 1 };")
+    if set(node_eval("config", js)) <= CONFIG_KEYS:
+        raise Failed("the config.js key check accepts an unknown key")
+
+
+# ---------------------------------------------------------------- driver
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-k", default="", help="run only checks whose name contains this")
+    ap.add_argument("-v", action="store_true", help="print each check")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="jinit-render-"))
+    work.chmod(0o755)
+    cert = make_cert(work)
+    checks: list[tuple[str, callable]] = [
+        ("schemas", check_schemas),
+        ("template-names", check_template_names),
+        ("missing-required", check_missing_required),
+        ("prosody-register-overwrites", lambda: check_register_overwrites(work / "register")),
+        ("configjs-autoescape", lambda: check_js_autoescape(MATRIX["everything"][0])),
+    ]
+    jicofo_ref = reference_paths(["jicofo-reference.conf", "jicofo-common-reference.conf",
+                                  "jicofo-selector-reference.conf"])
+    jvb_ref = reference_paths(["jvb-reference.conf", "jmt-reference.conf", "ice4j-reference.conf"])
+    checks.append(("stack/bosh-through-nginx-to-prosody", lambda: check_stack(work / "stack")))
+    checks.append(("checkers-reject-bad-input", lambda: check_checkers(work / "self-test", jicofo_ref, jvb_ref)))
+
+    for name, (env, files) in MATRIX.items():
+        def web(name=name, env=env, files=files):
+            root = work / name / "web"
+            prepare_root(root, files, cert)
+            render("web", env, root)
+            check_nginx(root, cert)
+            check_config_js(root, env, name)
+            nginx_live(root, name, env)
+
+        def prosody(name=name, env=env, files=files):
+            root = work / name / "prosody"
+            prepare_root(root, files, cert)
+            render("prosody", env, root)
+            check_prosody(root, env)
+
+        def jicofo(name=name, env=env, files=files):
+            root = work / name / "jicofo"
+            prepare_root(root, files, cert)
+            render("jicofo", env, root)
+            check_hocon(root / "run/jicofo/config/jicofo.conf", jicofo_ref)
+            props = root / "run/jicofo/config/logging.properties"
+            with props.open() as f:
+                javaproperties.load(f)
+
+        def jvb(name=name, env=env, files=files):
+            root = work / name / "jvb"
+            prepare_root(root, files, cert)
+            result = render("jvb", env, root)
+            conf = root / "run/jvb/config/jvb.conf"
+            check_hocon(conf, jvb_ref)
+            if "DOCKER_HOST_ADDRESS" in env and not any("DOCKER_HOST_ADDRESS" in w for w in result["warnings"]):
+                raise Failed("no deprecation warning for DOCKER_HOST_ADDRESS")
+            advertised = env.get("JVB_ADVERTISE_IPS") or env.get("DOCKER_HOST_ADDRESS")
+            if advertised:
+                mappings = ConfigFactory.parse_file(str(conf)).get("ice4j.harvest.mapping.static-mappings")
+                if [m["public-address"] for m in mappings] != [a.strip() for a in advertised.split(",")]:
+                    raise Failed("static-mappings do not match the advertised addresses")
+
+        def jigasi(name=name, env=env, files=files):
+            root = work / name / "jigasi"
+            prepare_root(root, files, cert)
+            full = dict(JIGASI, **env)
+            result = render("jigasi", full, root)
+            check_properties(root / "run/jigasi/config/sip-communicator.properties", full)
+            argv = result["commands"]["jigasi"]["argv"]
+            if "--min-port=20000" not in argv or "--max-port=20050" not in argv:
+                raise Failed(f"jigasi argv: {argv}")
+
+        for image, fn in (("web", web), ("prosody", prosody), ("jicofo", jicofo), ("jvb", jvb), ("jigasi", jigasi)):
+            checks.append((f"{name}/{image}", fn))
+
+    passed = failed = 0
+    for cname, fn in checks:
+        if args.k not in cname:
+            continue
+        try:
+            fn()
+            passed += 1
+            if args.v:
+                print(f"ok      {cname}")
+        except (Failed, jr.ConfigError, subprocess.TimeoutExpired) as e:
+            failed += 1
+            print(f"FAILED  {cname}: {e}")
+        except Exception:  # noqa: BLE001 - report and carry on with the other checks
+            failed += 1
+            print(f"ERROR   {cname}:\n{traceback.format_exc()}")
+    if args.keep:
+        print(f"scratch directory kept: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
