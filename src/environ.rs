@@ -292,6 +292,7 @@ pub fn resolve(
         env.values.insert(v.name.clone(), typed);
     }
     check_required(schema, require, &mut env, &mut problems);
+    warn_unknown(schema, raw, &mut env.warnings);
     if problems.is_empty() {
         Ok(env)
     } else {
@@ -419,6 +420,53 @@ fn check_required(
             _ => {}
         }
     }
+}
+
+/// Variables that look like this image's (same prefix as a declared one) but are not declared
+/// would otherwise be ignored without a word: a typo such as ENABLE_LETSENCRPYT.
+fn warn_unknown(schema: &Schema, raw: &BTreeMap<String, String>, warnings: &mut Vec<String>) {
+    let prefix = |n: &str| n.split('_').next().unwrap_or("").to_string();
+    let prefixes: BTreeSet<String> = schema.vars.iter().map(|v| prefix(&v.name)).collect();
+    for (name, value) in raw {
+        if value.is_empty() {
+            continue;
+        }
+        let base = name.strip_suffix("_FILE").unwrap_or(name);
+        if schema.get(name).is_some() || schema.get(base).is_some_and(Var::is_secret) {
+            continue;
+        }
+        if !name.contains('_') || !prefixes.contains(&prefix(name)) {
+            continue;
+        }
+        let near = schema
+            .vars
+            .iter()
+            .map(|v| (distance(&v.name, name), &v.name))
+            .filter(|(d, _)| *d <= 2)
+            .min();
+        warnings.push(match near {
+            Some((_, n)) => {
+                format!("{name} is set but this image has no such variable (did you mean {n}?)")
+            }
+            None => format!("{name} is set but this image has no such variable; it is ignored"),
+        });
+    }
+}
+
+/// Levenshtein distance, for "did you mean" hints.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 const GEN_HINT: &str = "generate strong secrets with `./gen-secrets.sh` (fills the empty secrets of .env) or `jinit gen-secrets`";
@@ -681,6 +729,35 @@ mod tests {
                 .any(|l| l.starts_with("NOPE: listed in the spec")),
             "{all:?}"
         );
+    }
+
+    #[test]
+    fn lookalike_variables_are_not_ignored_silently() {
+        let env = resolve(
+            &schema(),
+            &raw(&[
+                ("ENABLE_LR", "1"),
+                ("HTTP_PROT", "80"),
+                ("PATH", "/bin"),
+                ("PASS_FILE_X", ""),
+            ]),
+            &[],
+        )
+        .unwrap();
+        let w = env.warnings.join("\n");
+        assert!(
+            w.contains(
+                "ENABLE_LR is set but this image has no such variable (did you mean ENABLE_LE?)"
+            ),
+            "{w}"
+        );
+        assert!(
+            w.contains(
+                "HTTP_PROT is set but this image has no such variable (did you mean HTTP_PORT?)"
+            ),
+            "{w}"
+        );
+        assert!(!w.contains("PATH"), "{w}");
     }
 
     #[test]
