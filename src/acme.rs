@@ -115,14 +115,7 @@ async fn main_loop(cfg: Config, opts: Options) -> i32 {
             }
             Err(f) => {
                 failures += 1;
-                let backoff = opts
-                    .retry_min
-                    .saturating_mul(1u32 << (failures - 1).min(20))
-                    .min(opts.check_max);
-                let mut wake = now + backoff;
-                if let Some(ra) = f.retry_after.filter(|ra| *ra > wake) {
-                    wake = ra;
-                }
+                let wake = retry_at(now, failures, opts.retry_min, opts.check_max, f.retry_after);
                 let wait = wake.duration_since(now).unwrap_or_default();
                 log::warn(&format!(
                     "acme: {}; nginx keeps serving its current certificate; next try in {}",
@@ -140,6 +133,26 @@ async fn main_loop(cfg: Config, opts: Options) -> i32 {
         }
         let wait = wake.duration_since(SystemTime::now()).unwrap_or_default();
         tokio::time::sleep(wait).await;
+    }
+}
+
+/// When to try again after `failures` failures in a row: `retry_min` doubling up to
+/// `check_max`, or later when the CA's Retry-After asks for more. A broken DNS record must
+/// never become a tight loop that burns the CA's rate limits.
+fn retry_at(
+    now: SystemTime,
+    failures: u32,
+    retry_min: Duration,
+    check_max: Duration,
+    retry_after: Option<SystemTime>,
+) -> SystemTime {
+    let backoff = retry_min
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(20))
+        .min(check_max);
+    let wake = now + backoff;
+    match retry_after {
+        Some(ra) if ra > wake => ra,
+        _ => wake,
     }
 }
 
@@ -707,4 +720,39 @@ fn fraction() -> f64 {
     // SAFETY: getrandom writes at most 8 bytes into the array we own.
     unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
     (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_to_the_cap_and_honour_retry_after() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let min = Duration::from_secs(120);
+        let cap = Duration::from_secs(12 * 3600);
+        let wait = |n, ra| {
+            retry_at(now, n, min, cap, ra)
+                .duration_since(now)
+                .unwrap()
+                .as_secs()
+        };
+        assert_eq!(
+            [wait(1, None), wait(2, None), wait(3, None)],
+            [120, 240, 480]
+        );
+        assert_eq!(wait(30, None), 12 * 3600, "capped");
+        // A rate-limited CA asking for an hour is obeyed; a shorter Retry-After is not a shortcut.
+        assert_eq!(wait(1, Some(now + Duration::from_secs(3600))), 3600);
+        assert_eq!(wait(3, Some(now + Duration::from_secs(10))), 480);
+    }
+
+    #[test]
+    fn account_files_are_named_after_the_directory() {
+        assert_eq!(
+            slug("https://acme-v02.api.letsencrypt.org/directory"),
+            "acme-v02.api.letsencrypt.org_directory"
+        );
+        assert_eq!(slug("https://127.0.0.1:14000/dir"), "127.0.0.1_14000_dir");
+    }
 }
