@@ -27,6 +27,9 @@ cargo fmt --all -- --check
 step "cargo test"
 cargo test --all-targets 2>&1
 
+step "the Jitsi stack without Docker: templates against real parsers, prosody + nginx under jinit, seed variables"
+bash tests/stack/run.sh
+
 step "static release binary"
 RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" cargo build --release --target x86_64-unknown-linux-gnu
 bin=target/x86_64-unknown-linux-gnu/release/jinit

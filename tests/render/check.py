@@ -1,16 +1,18 @@
-"""Render every image's configuration for a matrix of environments and feed the results
-to the real parsers: nginx -t (and a live nginx), luac5.4 -p and prosodyctl check config,
-pyhocon (keys checked against ../shared/reference/*.conf), node (config.js keys checked
+"""Render every image's configuration for a matrix of environments with `jinit render` and
+feed the results to the real parsers: nginx -t (and a live nginx), luac5.4 -p and prosodyctl
+check config, pyhocon (keys checked against reference/*.conf), node (config.js keys checked
 against jitsi-meet-config-keys.txt) and a Java-properties parser (keys checked against
-Jigasi's sample). Also checks the schemas themselves (seed variables covered, each
-variable declared once, template names declared) and that `prosodyctl register`
-overwrites a changed password.
+Jigasi's sample). Also checks the schemas themselves (seed variables covered, each variable
+declared once, every name a template or spec expression reads declared), that `prosodyctl
+register` overwrites a changed password, the prosody + nginx pair with a real XMPP client, and
+that the golden files (golden/<env>/<image>/<path>) equal a fresh render.
 
-    python3 tests/render/check.py [-k FILTER] [-v]
+    python3 tests/render/check.py [-k FILTER] [-v] [--keep]
+    UPDATE_GOLDEN=1 python3 tests/render/check.py -k golden     # rewrite golden/
 
-Needs: nginx, prosody, lua5.4, openssl, node, curl (Debian) and minijinja, pyhocon,
-javaproperties, slixmpp (PyPI). Uses jinit_render.py until `jinit render` exists. Ends with the
-line "N passed, N failed".
+Needs the jinit binary ($JINIT, default target/debug/jinit), nginx, prosody, lua5.4, openssl,
+node, curl (Debian) and pyhocon, javaproperties, slixmpp (PyPI); tests/stack/run.sh installs
+them. Ends with the line "N passed, M failed"; exits 1 when anything failed.
 """
 
 from __future__ import annotations
@@ -28,22 +30,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 import traceback
 from pathlib import Path
 
 import javaproperties
 from pyhocon import ConfigFactory, ConfigTree
 
+sys.dont_write_bytecode = True  # no __pycache__ in the repository
 sys.path.insert(0, str(Path(__file__).parent))
-import jinit_render as jr  # noqa: E402
+import jinit_cli  # noqa: E402
+from jinit_cli import REFERENCE, REPO, TEMPLATES, RenderError  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
-TEMPLATES = REPO / "templates"
-IMAGES = REPO / "images"
-SHARED = Path(os.environ.get("JINIT_SHARED", REPO.parent / "shared"))
-REFERENCE = SHARED / "reference"
 HERE = Path(__file__).parent
+GOLDEN = HERE / "golden"
+JINIT = ""  # the binary under test, set by main()
 # prosodyctl binaries to check against, e.g. PROSODYCTL=prosodyctl:/opt/prosody13/prosodyctl
 PROSODYCTLS = os.environ.get("PROSODYCTL", "prosodyctl").split(":")
 
@@ -81,6 +81,7 @@ MATRIX: dict[str, tuple[dict[str, str], dict[str, str]]] = {
                     {"storage/acme-certs/meet.example.com/fullchain.pem": "@cert",
                      "storage/acme-certs/meet.example.com/key.pem": "@key"}),
     "letsencrypt-pending": ({"ENABLE_LETSENCRYPT": "1", "LETSENCRYPT_DOMAIN": "meet.example.com",
+                             "LETSENCRYPT_EMAIL": "alice@example.com",
                              "LETSENCRYPT_USE_STAGING": "1", "ENABLE_HTTP_REDIRECT": "1"}, {}),
     "https-disabled": ({"DISABLE_HTTPS": "1", "ENABLE_HTTP_REDIRECT": "1", "ENABLE_HSTS": "1"}, {}),
     "ipv6-off": ({"ENABLE_IPV6": "0", "ENABLE_XMPP_WEBSOCKET": "0", "ENABLE_SUBDOMAINS": "0"}, {}),
@@ -144,7 +145,10 @@ UNPRIVILEGED = "nobody"
 
 
 def as_unprivileged(argv: list[str]) -> list[str]:
-    return ["runuser", "-u", UNPRIVILEGED, "--", *argv] if os.geteuid() == 0 else argv
+    # setpriv execs the program (runuser would stay its parent and, on SIGTERM, wait 2 s
+    # before killing it).
+    return ["setpriv", f"--reuid={UNPRIVILEGED}", "--regid=nogroup", "--clear-groups", "--", *argv] \
+        if os.geteuid() == 0 else argv
 
 
 def give_to_unprivileged(path: Path) -> None:
@@ -171,50 +175,16 @@ def prepare_root(root: Path, files: dict[str, str], cert: tuple[str, str]) -> No
         p.write_text(cert[0] if content == "@cert" else cert[1] if content == "@key" else content)
 
 
-def find_jinit() -> str | None:
-    """The jinit binary, when built: its `render` then produces the files that are checked."""
-    if os.environ.get("JINIT"):
-        return os.environ["JINIT"]
-    for build in ("release", "debug"):
-        p = REPO / "target" / build / "jinit"
-        if p.is_file():
-            return str(p)
-    return None
+def render(image: str, env: dict[str, str], root: Path) -> jinit_cli.Rendered:
+    """`jinit render` of one image into root, with the test secrets."""
+    return jinit_cli.render(image, dict(SECRETS, **env), root, JINIT)
 
 
-JINIT = find_jinit()
-
-
-def normalize(text: str) -> str:
-    return re.sub(r'",\s+"', '","', text).rstrip("\n")
-
-
-def render(image: str, env: dict[str, str], root: Path) -> dict:
-    """Render with the stand-in, then (when built) with `jinit render`, which must agree.
-
-    The stand-in also renders the units' argv ({{ VAR }} in commands) and reports the
-    deprecation warnings; the files left for the parsers are jinit's own when it could
-    render them (it refuses on hosts without the image's programs, e.g. jicofo.sh).
-    """
-    environ = dict(SECRETS, **env)
-    spec = IMAGES / image / "jinit.toml"
-    result = jr.render_spec(spec, TEMPLATES, root, environ)
-    if JINIT is None:
-        return result
-    ours = {dest: path.read_text() for dest, path in result["files"].items()}
-    r = subprocess.run([JINIT, "render", "--spec", str(spec), "--templates", str(TEMPLATES), "--root", str(root),
-                        "--no-validate"], env=dict(environ, PATH=os.environ["PATH"]),
-                       capture_output=True, text=True, timeout=60)
-    if r.returncode:
-        if "command not found" in r.stderr:
-            return result
-        raise Failed(f"jinit render failed where the stand-in did not:\n{r.stderr}")
-    for dest, text in ours.items():
-        theirs = result["files"][dest].read_text()
-        # The two engines' tojson differ only in the blank after a comma.
-        if normalize(theirs) != normalize(text):
-            raise Failed(f"jinit render and the stand-in disagree on {dest}")
-    return result
+def command(image: str, unit: str, env: dict[str, str]) -> list[str]:
+    """A unit's argv from the image's spec, for running a oneshot by hand."""
+    spec = jinit_cli.spec_of(image)
+    unit_spec = spec.get("oneshot", {}).get(unit) or spec["service"][unit]
+    return jinit_cli.expand_argv(unit_spec["command"], dict(SECRETS, **env), jinit_cli.image_schema(image))
 
 
 # ---------------------------------------------------------------- nginx
@@ -323,8 +293,9 @@ def nginx_live(root: Path, name: str, env: dict[str, str]) -> None:
     (app / "static").mkdir(parents=True, exist_ok=True)
     (app / "index.html").write_text("<html>app</html>")
     (app / "static/404.html").write_text("missing")
-    (root / "run/web/acme-challenge").mkdir(parents=True, exist_ok=True)
-    (root / "run/web/acme-challenge/tok123").write_text("tok123.thumb")
+    # `jinit acme --webroot /run/web/acme-challenge` writes .well-known/acme-challenge/<token>.
+    (root / "run/web/acme-challenge/.well-known/acme-challenge").mkdir(parents=True, exist_ok=True)
+    (root / "run/web/acme-challenge/.well-known/acme-challenge/tok123").write_text("tok123.thumb")
     conf = nginx_files(root, {"8000": http, "8443": https, "upstream": upstream.port})
     log = nginx_log(root)
     out = log.open("r+")
@@ -435,7 +406,7 @@ def check_stack(work: Path) -> None:
     c2s, bosh, http, https = free_port(), free_port(), free_port(), free_port()
     env = {"XMPP_PORT": str(c2s), "PROSODY_HTTP_PORT": str(bosh), "XMPP_BOSH_URL_BASE": f"http://127.0.0.1:{bosh}"}
     proot, wroot = work / "prosody", work / "web"
-    result = render("prosody", env, proot)
+    render("prosody", env, proot)
     data = proot / "data"
     (data / "certs").mkdir(parents=True)
     (proot / "config").mkdir()
@@ -444,7 +415,7 @@ def check_stack(work: Path) -> None:
                    .replace('Include "/config/', f'Include "{proot}/config/'))
     for unit in ("xmpp-cert", "register-focus", "register-jvb"):
         argv = [a.replace("/var/lib/prosody", str(data)).replace("/run/prosody/config", str(cfg.parent))
-                for a in result["commands"][unit]["argv"]]
+                for a in command("prosody", unit, env)]
         give_to_unprivileged(work)
         r = run(as_unprivileged(argv))
         if r.returncode:
@@ -491,10 +462,11 @@ def check_stack(work: Path) -> None:
         # The operator changes JICOFO_AUTH_PASSWORD in .env and restarts: the register oneshot
         # runs again before Prosody starts, and only the new password works.
         new = "changed-focus-password-0123456789"
-        result = render("prosody", dict(env, JICOFO_AUTH_PASSWORD=new), proot)
+        render("prosody", dict(env, JICOFO_AUTH_PASSWORD=new), proot)
         cfg.write_text(cfg.read_text().replace("/var/lib/prosody", str(data))
                        .replace('Include "/config/', f'Include "{proot}/config/'))
-        argv = [a.replace("/run/prosody/config", str(cfg.parent)) for a in result["commands"]["register-focus"]["argv"]]
+        argv = [a.replace("/run/prosody/config", str(cfg.parent))
+                for a in command("prosody", "register-focus", dict(env, JICOFO_AUTH_PASSWORD=new))]
         give_to_unprivileged(work)
         r = run(as_unprivileged(argv))
         if r.returncode:
@@ -548,17 +520,46 @@ def check_config_js(root: Path, env: dict[str, str], name: str) -> None:
             raise Failed("interface_config.js: package file + custom override not combined")
 
 
-def check_js_autoescape(env_vars: dict[str, str]) -> None:
-    """config.js must come out the same whether or not .js templates are JSON-escaped."""
-    schema = jr.load_schemas(TEMPLATES, ["common/schema.toml", "web/schema.toml"])
-    outputs = []
-    for mode in ("none", "json"):
-        e = jr.make_environment(TEMPLATES, None)
-        e.auto_escape_callback = lambda _name, m=mode: m
-        ctx, _ = jr.resolve_env(schema, dict(SECRETS, **env_vars), [], e)
-        outputs.append(e.render_template("web/config.js", **ctx))
-    if outputs[0] != outputs[1]:
-        raise Failed("config.js differs with JSON auto-escaping: some value lacks |tojson")
+def check_js_escaping(work: Path) -> str:
+    """Every string a config.js expression prints survives as data: values full of quotes,
+    backslashes, </script>, ${...} and newlines still give a config that node evaluates, and
+    each value comes out unchanged (a missing |tojson breaks the syntax or the value)."""
+    odd = "it's \"odd\" \\ </script> ${x} `y`"
+    source = (TEMPLATES / "web/config.js").read_text()
+    printed = set()
+    for m in re.finditer(r"\{\{(.*?)\}\}", source, re.S):
+        printed |= jinit_cli.expression_names(m.group(1))
+    env, want = {}, []
+    for name, decl in jinit_cli.image_schema("web").items():
+        if name not in printed or decl.get("type") not in ("string", "list"):
+            continue
+        if decl["type"] == "list":
+            env[name] = odd + " 1, " + odd + " 2"
+            want += [odd + " 1", odd + " 2"]
+        else:
+            env[name] = odd + "\nline 2"
+            want.append(env[name])
+    if not env:
+        raise Failed("no string or list variable printed by config.js: the check checks nothing")
+    root = work / "js-escaping"
+    render("web", env, root)
+    cfg = node_eval("config", root / "run/web/config/config.js", "--ssi")
+    strings: list[str] = []
+
+    def walk(v):
+        if isinstance(v, str):
+            strings.append(v)
+        elif isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+    walk(cfg)
+    lost = [w for w in want if not any(w in s for s in strings)]
+    if lost:
+        raise Failed(f"values changed on the way into config.js: {lost}")
+    return f"{', '.join(sorted(env))} survive as data"
 
 
 # ---------------------------------------------------------------- prosody
@@ -609,12 +610,12 @@ def register_twice(work: Path, prosodyctl: str) -> None:
     stored = []
     for password in ("first-password-0123456789", "second-password-0123456789"):
         root = work / f"root-{len(stored)}"
-        result = render("prosody", {"JICOFO_AUTH_PASSWORD": password}, root)
+        render("prosody", {"JICOFO_AUTH_PASSWORD": password}, root)
         cfg = root / "run/prosody/config/prosody.cfg.lua"
         (root / "config").mkdir(exist_ok=True)
         cfg.write_text(cfg.read_text().replace('"/var/lib/prosody"', json.dumps(str(data)))
                        .replace('Include "/config/', f'Include "{root}/config/'))
-        argv = result["commands"]["register-focus"]["argv"]
+        argv = command("prosody", "register-focus", {"JICOFO_AUTH_PASSWORD": password})
         argv = [str(cfg) if a == "/run/prosody/config/prosody.cfg.lua" else a for a in argv]
         argv[0] = prosodyctl
         give_to_unprivileged(work)
@@ -761,83 +762,111 @@ def check_properties(path: Path, env: dict[str, str]) -> None:
 
 # ---------------------------------------------------------------- schemas
 
-def check_schemas() -> None:
-    all_files = sorted(p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.glob("*/schema.toml"))
-    schema = jr.load_schemas(TEMPLATES, all_files)  # raises on a duplicate or an unknown key
-    seed = (REFERENCE / "seed-variables.txt").read_text().split()
+TYPES = {"bool", "int", "port", "string", "list", "url", "host", "enum", "secret", "duration", "path"}
+
+
+def check_schemas() -> str:
+    """The schemas, read as TOML: every seed variable declared, each variable once, complete
+    declarations; and jinit itself loads all of them (`jinit docs reference`)."""
+    try:
+        schema = jinit_cli.load_schemas()
+    except ValueError as e:
+        raise Failed(str(e)) from None
+    seed = jinit_cli.SEED_VARIABLES.read_text().split()
     missing = [v for v in seed if v not in schema]
     if missing:
         raise Failed(f"seed variables not declared: {missing}")
     problems = []
-    e = jr.make_environment(TEMPLATES, None)
-    for name, spec in schema.items():
+    for name, decl in schema.items():
         if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
             problems.append(f"{name}: not an environment variable name")
-        if "removed" in spec or "replaced-by" in spec:
-            if "replaced-by" in spec and spec["replaced-by"] not in schema:
+        if "removed" in decl or "replaced-by" in decl:
+            if "replaced-by" in decl and "type" not in schema.get(decl["replaced-by"], {}):
                 problems.append(f"{name}: replaced-by names an undeclared variable")
             continue
         for key in ("description", "section"):
-            if not spec.get(key):
+            if not decl.get(key):
                 problems.append(f"{name}: no {key}")
-        if spec["type"] == "enum" and spec.get("default", spec["values"][0]) not in spec["values"]:
+        t = decl.get("type")
+        if t not in TYPES:
+            problems.append(f"{name}: type {t!r}")
+            continue
+        if "default" in decl:
+            d = decl["default"]
+            if t == "bool" and not isinstance(d, bool) or t in ("int", "port") and type(d) is not int \
+                    or t not in ("bool", "int", "port") and not isinstance(d, str):
+                problems.append(f"{name}: default {d!r} does not have type {t}")
+        if t == "enum" and decl.get("default", decl["values"][0]) not in decl["values"]:
             problems.append(f"{name}: default not among values")
-        try:
-            jr.typed_default(name, spec)
-        except jr.ConfigError as err:
-            problems.append(str(err))
-        if "required-if" in spec:
-            for var in e.undeclared_variables_in_str("{{ " + spec["required-if"] + " }}"):
-                if var not in schema:
-                    problems.append(f"{name}: required-if names undeclared {var}")
+        if "required-if" in decl:
+            for var in jinit_cli.expression_names(decl["required-if"]) - set(schema):
+                problems.append(f"{name}: required-if names undeclared {var}")
+    r = run([JINIT, "docs", "reference", "--templates", str(TEMPLATES)])
+    if r.returncode:
+        problems.append(f"jinit docs reference refuses the schemas:\n{r.stderr}")
     if problems:
         raise Failed("\n".join(problems))
+    return f"{len(schema)} variables, {len(seed)} seed variables declared"
 
 
-def check_template_names() -> None:
-    """Every name a template reads is declared in a schema its image loads (all branches)."""
-    e = jr.make_environment(TEMPLATES, None)
-    builtins = {"file_exists", "lists", "loop", "range", "namespace", "dict", "debug", "true", "false", "none"}
+def image_templates(spec: dict) -> list[str]:
+    """The templates an image renders, with the ones they include or import."""
+    todo = {r["template"] for r in spec.get("render", [])}
+    seen: list[str] = []
+    while todo:
+        t = todo.pop()
+        seen.append(t)
+        source = (TEMPLATES / t).read_text()
+        todo |= set(re.findall(r'{%-?\s*(?:include|import|from)\s+"([^"]+)"', source)) - set(seen)
+    return sorted(seen)
+
+
+def undeclared_names(sources: list[str], exprs: list[str], declared: set[str]) -> set[str]:
+    reads, bound = set(), set()
+    for text in sources:
+        r, b = jinit_cli.template_names(text)
+        reads |= r
+        bound |= b
+    for x in exprs:
+        reads |= jinit_cli.expression_names(x)
+    return reads - bound - declared
+
+
+def check_template_names() -> str:
+    """Every name a template (any branch) or a spec expression (`if`, `{{ }}` in a command)
+    reads is declared in a schema that image loads: templates are strict, so an undeclared
+    name would stop the container at the first start that takes that branch."""
     problems = []
-    for spec_path in sorted(IMAGES.glob("*/jinit.toml")):
-        spec = tomllib.loads(spec_path.read_text())
-        declared = set(jr.load_schemas(TEMPLATES, spec["jinit"]["schemas"]))
-        templates = {r["template"] for r in spec.get("render", [])}
-        seen = set()
-        while templates:
-            t = templates.pop()
-            seen.add(t)
-            source = (TEMPLATES / t).read_text()
-            templates |= set(re.findall(r'{%-?\s*(?:include|import)\s+"([^"]+)"', source)) - seen
-            names = e.undeclared_variables_in_str(source) - builtins
-            if not t.endswith(".jinja"):
-                undeclared = names - declared
-                if undeclared:
-                    problems.append(f"{spec_path.parent.name}: {t} reads undeclared {sorted(undeclared)}")
+    count = 0
+    for image in jinit_cli.images():
+        spec = jinit_cli.spec_of(image)
+        declared = set(jinit_cli.image_schema(image))
+        templates = image_templates(spec)
         exprs = [r["if"] for r in spec.get("render", []) if "if" in r]
         for kind in ("oneshot", "service"):
             for unit in spec.get(kind, {}).values():
-                exprs += ["{{ " + unit["if"] + " }}"] if "if" in unit else []
+                exprs += [unit["if"]] if "if" in unit else []
                 exprs += [a for a in unit["command"] if "{{" in a]
-        for x in exprs:
-            x = x if "{{" in x else "{{ " + x + " }}"
-            undeclared = e.undeclared_variables_in_str(x) - declared - builtins
-            if undeclared:
-                problems.append(f"{spec_path.parent.name}: expression {x} reads undeclared {sorted(undeclared)}")
+        count += len(templates) + len(exprs)
+        bad = undeclared_names([(TEMPLATES / t).read_text() for t in templates], exprs, declared)
+        if bad:
+            problems.append(f"{image}: {templates} or its spec reads undeclared {sorted(bad)}")
     if problems:
         raise Failed("\n".join(problems))
+    return f"{count} templates and expressions"
 
 
-def check_missing_required() -> None:
-    """Missing secrets are all reported at once, before anything is rendered."""
+def check_missing_required(work: Path) -> str:
+    """Missing variables are all reported at once, before anything is rendered."""
     try:
-        jr.render_spec(IMAGES / "jigasi/jinit.toml", TEMPLATES, Path(tempfile.mkdtemp()),
-                       {"ENABLE_LETSENCRYPT": "1", "JVB_AUTH_PASSWORD": "short"})
-    except jr.ConfigError as e:
+        render("jigasi", {"ENABLE_LETSENCRYPT": "1", "JVB_AUTH_PASSWORD": "short"}, work / "missing")
+    except RenderError as e:
         for var in ("JIGASI_XMPP_PASSWORD", "JIGASI_SIP_URI", "JIGASI_SIP_PASSWORD", "JIGASI_SIP_SERVER"):
             if var not in str(e):
                 raise Failed(f"{var} not reported missing:\n{e}") from None
-        return
+        if (work / "missing/run").exists():
+            raise Failed("files were written although the environment was refused")
+        return "all four reported in one run, nothing written"
     raise Failed("jigasi rendered without its required variables")
 
 
@@ -866,6 +895,76 @@ def check_checkers(work: Path, jicofo_ref: set[str], jvb_ref: set[str]) -> None:
     js.write_text("var config = { hosts: {}, notAConfigKey: 1 };")
     if set(node_eval("config", js)) <= CONFIG_KEYS:
         raise Failed("the config.js key check accepts an unknown key")
+    template = '{% set a = X|default("d") %}{% for k in L %}{{ a ~ k ~ UNDECLARED }}{% endfor %}'
+    if undeclared_names([template], ["Y and not Z"], {"X", "L", "Y"}) != {"UNDECLARED", "Z"}:
+        raise Failed("the template-name check misses undeclared names or flags local ones")
+
+
+# ---------------------------------------------------------------- golden files
+
+# Environments whose rendered files are kept in golden/<env>/<image>/<path> for review: a
+# template change shows up as a diff of these files in the same commit.
+GOLDEN_ENVS = ["defaults", "auth-internal-guests", "jwt", "ldap", "letsencrypt", "https-disabled", "ipv6-off",
+               "jigasi", "nat"]
+IMAGE_NAMES = ["web", "prosody", "jicofo", "jvb", "jigasi"]
+
+
+def image_env(image: str, env: dict[str, str]) -> dict[str, str]:
+    """The jigasi image cannot start without its SIP account: every environment gets one."""
+    return dict(JIGASI, **env) if image == "jigasi" else env
+
+
+def check_golden(work: Path, env_name: str, image: str, cert) -> str:
+    env, files = MATRIX[env_name]
+    root = work / "golden" / env_name / image
+    prepare_root(root, files, cert)
+    rendered = render(image, image_env(image, env), root).files
+    fresh = {dest.lstrip("/"): path.read_text() for dest, path in rendered.items()}
+    gold_dir = GOLDEN / env_name / image
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        shutil.rmtree(gold_dir, ignore_errors=True)
+        for rel, text in fresh.items():
+            (gold_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            (gold_dir / rel).write_text(text)
+        return f"wrote {len(fresh)} files to {gold_dir.relative_to(REPO)}"
+    gold = {p.relative_to(gold_dir).as_posix(): p.read_text() for p in gold_dir.rglob("*") if p.is_file()} \
+        if gold_dir.is_dir() else {}
+    problems = []
+    for rel in sorted(set(fresh) | set(gold)):
+        if rel not in gold:
+            problems.append(f"{rel}: rendered but not in {gold_dir.relative_to(REPO)}")
+        elif rel not in fresh:
+            problems.append(f"{rel}: in {gold_dir.relative_to(REPO)} but no longer rendered")
+        elif fresh[rel] != gold[rel]:
+            import difflib
+            diff = difflib.unified_diff(gold[rel].splitlines(), fresh[rel].splitlines(), f"golden/{rel}",
+                                        f"rendered/{rel}", lineterm="", n=1)
+            problems.append("\n".join(list(diff)[:40]))
+    if problems:
+        raise Failed("differs from the golden files (UPDATE_GOLDEN=1 accepts the new render):\n"
+                     + "\n".join(problems))
+    return f"{len(fresh)} files equal"
+
+
+def check_golden_stale() -> str:
+    stale = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir() and p.name not in GOLDEN_ENVS) \
+        if GOLDEN.is_dir() else []
+    if stale and os.environ.get("UPDATE_GOLDEN") == "1":
+        for name in stale:
+            shutil.rmtree(GOLDEN / name)
+        return f"removed {stale}"
+    if stale:
+        raise Failed(f"golden environments no longer rendered: {stale}")
+    return f"{len(GOLDEN_ENVS)} environments"
+
+
+def check_reference_copy(shared: Path) -> str:
+    """reference/ is a copy of the shared reference data: it must not drift."""
+    differ = [p.name for p in REFERENCE.iterdir() if p.name != "SOURCES.md"
+              and (shared / p.name).read_bytes() != p.read_bytes()]
+    if differ:
+        raise Failed(f"tests/render/reference differs from {shared}: {differ}")
+    return f"equal to {shared}"
 
 
 # ---------------------------------------------------------------- driver
@@ -873,25 +972,40 @@ def check_checkers(work: Path, jicofo_ref: set[str], jvb_ref: set[str]) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("-k", default="", help="run only checks whose name contains this")
-    ap.add_argument("-v", action="store_true", help="print each check")
+    ap.add_argument("-v", action="store_true", help="print what each passing check established")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
     args = ap.parse_args()
+    global JINIT
+    try:
+        JINIT = jinit_cli.jinit_binary()
+    except SystemExit as e:
+        print(f"FAIL  jinit: {e}")
+        print("0 passed, 1 failed")
+        return 1
 
     work = Path(tempfile.mkdtemp(prefix="jinit-render-"))
     work.chmod(0o755)
     cert = make_cert(work)
-    checks: list[tuple[str, callable]] = [
-        ("schemas", check_schemas),
-        ("template-names", check_template_names),
-        ("missing-required", check_missing_required),
-        ("prosody-register-overwrites", lambda: check_register_overwrites(work / "register")),
-        ("configjs-autoescape", lambda: check_js_autoescape(MATRIX["everything"][0])),
-    ]
     jicofo_ref = reference_paths(["jicofo-reference.conf", "jicofo-common-reference.conf",
                                   "jicofo-selector-reference.conf"])
     jvb_ref = reference_paths(["jvb-reference.conf", "jmt-reference.conf", "ice4j-reference.conf"])
-    checks.append(("stack/bosh-through-nginx-to-prosody", lambda: check_stack(work / "stack")))
-    checks.append(("checkers-reject-bad-input", lambda: check_checkers(work / "self-test", jicofo_ref, jvb_ref)))
+    checks: list[tuple[str, callable]] = [
+        ("schemas", check_schemas),
+        ("template-names", check_template_names),
+        ("missing-required", lambda: check_missing_required(work)),
+        ("prosody-register-overwrites", lambda: check_register_overwrites(work / "register")),
+        ("configjs-escaping", lambda: check_js_escaping(work)),
+        ("stack/bosh-through-nginx-to-prosody", lambda: check_stack(work / "stack")),
+        ("checkers-reject-bad-input", lambda: check_checkers(work / "self-test", jicofo_ref, jvb_ref)),
+        ("golden/no-stale-environments", check_golden_stale),
+    ]
+    shared = Path(os.environ.get("JINIT_SHARED", REPO.parent / "shared")) / "reference"
+    if shared.is_dir():
+        checks.append(("reference-copy-current", lambda: check_reference_copy(shared)))
+    for env_name in GOLDEN_ENVS:
+        for image in IMAGE_NAMES:
+            checks.append((f"golden/{env_name}/{image}",
+                           lambda e=env_name, i=image: check_golden(work, e, i, cert)))
 
     for name, (env, files) in MATRIX.items():
         def web(name=name, env=env, files=files):
@@ -923,8 +1037,8 @@ def main() -> int:
             result = render("jvb", env, root)
             conf = root / "run/jvb/config/jvb.conf"
             check_hocon(conf, jvb_ref)
-            if "DOCKER_HOST_ADDRESS" in env and not any("DOCKER_HOST_ADDRESS" in w for w in result["warnings"]):
-                raise Failed("no deprecation warning for DOCKER_HOST_ADDRESS")
+            if "DOCKER_HOST_ADDRESS" in env and not any("DOCKER_HOST_ADDRESS" in w for w in result.warnings):
+                raise Failed(f"no deprecation warning for DOCKER_HOST_ADDRESS: {result.stderr}")
             advertised = env.get("JVB_ADVERTISE_IPS") or env.get("DOCKER_HOST_ADDRESS")
             if advertised:
                 mappings = ConfigFactory.parse_file(str(conf)).get("ice4j.harvest.mapping.static-mappings")
@@ -934,10 +1048,10 @@ def main() -> int:
         def jigasi(name=name, env=env, files=files):
             root = work / name / "jigasi"
             prepare_root(root, files, cert)
-            full = dict(JIGASI, **env)
-            result = render("jigasi", full, root)
+            full = image_env("jigasi", env)
+            render("jigasi", full, root)
             check_properties(root / "run/jigasi/config/sip-communicator.properties", full)
-            argv = result["commands"]["jigasi"]["argv"]
+            argv = command("jigasi", "jigasi", full)
             if "--min-port=20000" not in argv or "--max-port=20050" not in argv:
                 raise Failed(f"jigasi argv: {argv}")
 
@@ -949,16 +1063,15 @@ def main() -> int:
         if args.k not in cname:
             continue
         try:
-            fn()
+            detail = fn()
             passed += 1
-            if args.v:
-                print(f"ok      {cname}")
-        except (Failed, jr.ConfigError, subprocess.TimeoutExpired) as e:
+            print(f"ok    {cname}" + (f": {detail}" if detail and args.v else ""), flush=True)
+        except (Failed, RenderError, subprocess.TimeoutExpired) as e:
             failed += 1
-            print(f"FAILED  {cname}: {e}")
+            print(f"FAIL  {cname}: {e}", flush=True)
         except Exception:  # noqa: BLE001 - report and carry on with the other checks
             failed += 1
-            print(f"ERROR   {cname}:\n{traceback.format_exc()}")
+            print(f"FAIL  {cname}:\n{traceback.format_exc()}", flush=True)
     if args.keep:
         print(f"scratch directory kept: {work}")
     else:
