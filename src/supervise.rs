@@ -552,6 +552,12 @@ impl Supervisor {
         let before = self.units[i].state;
         let actions = self.units[i].handle(input, now);
         self.log_transition(i, before, now);
+        // A probe only means something while its process is starting.
+        if !matches!(self.units[i].state, State::Starting { .. }) {
+            if let Some(probe) = self.probes[i].take() {
+                probe.abort();
+            }
+        }
         for action in actions {
             self.act(i, action, now);
         }
