@@ -68,6 +68,10 @@ pub struct Supervisor {
     dependents: Vec<Vec<usize>>,
     pids: HashMap<Pid, Owner>,
     probes: Vec<Option<JoinHandle<()>>>,
+    /// Process group of a service's last process, while members of it may still live. A
+    /// service's processes end with it (like systemd's KillMode=control-group): nginx workers
+    /// orphaned by a killed master would otherwise keep the ports and fool the readiness check.
+    leftover_groups: Vec<Option<Pid>>,
     phase: Phase,
     exit_code: Option<i32>,
     children_left: bool,
@@ -102,6 +106,7 @@ impl Supervisor {
                 .collect(),
             pids: HashMap::new(),
             probes: (0..n).map(|_| None).collect(),
+            leftover_groups: vec![None; n],
             phase: Phase::Running,
             exit_code: None,
             children_left: false,
@@ -238,7 +243,15 @@ impl Supervisor {
             self.children_left = reaped.children_left;
             for (pid, code) in reaped.ended {
                 match self.pids.remove(&pid) {
-                    Some(Owner::Unit(i)) => self.feed(i, Input::Exited(code), now),
+                    Some(Owner::Unit(i)) => {
+                        if self.units[i].spec.kind == Kind::Service {
+                            // TERM now; whatever is left gets KILL before the next start.
+                            if killpg(pid, Signal::SIGTERM).is_ok() {
+                                self.leftover_groups[i] = Some(pid);
+                            }
+                        }
+                        self.feed(i, Input::Exited(code), now)
+                    }
                     Some(Owner::Probe(reply)) => {
                         let _ = reply.send(code == 0);
                     }
@@ -618,6 +631,9 @@ impl Supervisor {
     }
 
     fn spawn_unit(&mut self, i: usize, now: Instant) {
+        if let Some(group) = self.leftover_groups[i].take() {
+            let _ = killpg(group, Signal::SIGKILL);
+        }
         let env = self.unit_env(i);
         let u = &self.units[i];
         let req = spawn::Request {

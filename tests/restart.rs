@@ -130,3 +130,40 @@ command = ["sleep", "1000"]
     jinit.signal(libc::SIGTERM);
     assert_eq!(jinit.wait_exit(secs(10)), 0, "stderr:\n{}", jinit.stderr());
 }
+
+#[test]
+fn a_restarted_service_leaves_no_process_behind() {
+    // The service forks a helper that ignores TERM (like an nginx worker whose master was
+    // killed), then dies. The helper must be gone before the service runs again.
+    let sb = Sandbox::new();
+    sb.spec(
+        r#"
+[service.forky]
+command = ["sh", "-c", "(trap '' TERM; exec sleep 1000) & echo $! >> {D}/helpers; exit 1"]
+"#,
+    );
+    let mut jinit = Jinit::spec(&sb).spawn();
+    wait_for("two runs of the service", secs(10), || {
+        sb.read("helpers").lines().count() >= 2
+    });
+    let first: i32 = std::fs::read_to_string(sb.path("helpers"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    wait_for("the first run's helper to be gone", secs(5), || {
+        match std::fs::read_to_string(format!("/proc/{first}/stat")) {
+            Err(_) => true,
+            // A zombie not yet reaped counts as gone: it no longer runs.
+            Ok(stat) => stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z')),
+        }
+    });
+    jinit.signal(libc::SIGTERM);
+    assert_eq!(jinit.wait_exit(secs(10)), 0, "stderr:\n{}", jinit.stderr());
+}
