@@ -40,5 +40,8 @@ echo "size: $size bytes"
 [ "$size" -le $((5 * 1024 * 1024)) ] || { echo "FAIL: $bin is larger than 5 MB"; exit 1; }
 "$bin" -- true
 
+step "Docker: images, structure tests, compose end to end"
+bash tests/docker/run.sh
+
 echo
 echo "all tests passed"

