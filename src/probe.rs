@@ -1,6 +1,7 @@
 //! Readiness probes: one small task per starting service that reports once, ok or timed out.
 //!
-//! Probes retry on a short doubling interval (25 ms up to 500 ms) until the service answers
+//! Probes retry on a short doubling interval (25 ms up to 100 ms: loopback checks are cheap,
+//! and a late answer delays every dependent) until the service answers
 //! or `ready-timeout` passes. Exec probes are processes, and only the supervisor may spawn and
 //! reap, so the task asks the supervisor to run each attempt and awaits the verdict.
 
@@ -13,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{timeout, Instant};
 
 const FIRST_RETRY: Duration = Duration::from_millis(25);
-const MAX_RETRY: Duration = Duration::from_millis(500);
+const MAX_RETRY: Duration = Duration::from_millis(100);
 const ATTEMPT_LIMIT: Duration = Duration::from_secs(2);
 
 /// What a probe task tells the supervisor.
