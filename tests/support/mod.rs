@@ -116,7 +116,20 @@ impl Running {
 }
 
 impl Drop for Running {
+    /// A test that ends without `stop()` still stops jinit properly, so that the services it
+    /// started (in their own sessions) do not outlive the test; SIGKILL only as a last resort.
     fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: sending SIGTERM to our own child.
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
