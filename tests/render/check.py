@@ -903,7 +903,8 @@ def check_checkers(work: Path, jicofo_ref: set[str], jvb_ref: set[str]) -> None:
 # ---------------------------------------------------------------- golden files
 
 # Environments whose rendered files are kept in golden/<env>/<image>/<path> for review: a
-# template change shows up as a diff of these files in the same commit.
+# template change shows up as a diff of these files in the same commit. Only `defaults` keeps
+# every file; the others keep the files that differ from it (so each shows what it changes).
 GOLDEN_ENVS = ["defaults", "auth-internal-guests", "jwt", "ldap", "letsencrypt", "https-disabled", "ipv6-off",
                "jigasi", "nat"]
 IMAGE_NAMES = ["web", "prosody", "jicofo", "jvb", "jigasi"]
@@ -914,12 +915,20 @@ def image_env(image: str, env: dict[str, str]) -> dict[str, str]:
     return dict(JIGASI, **env) if image == "jigasi" else env
 
 
-def check_golden(work: Path, env_name: str, image: str, cert) -> str:
+def fresh_render(work: Path, env_name: str, image: str, cert) -> dict[str, str]:
     env, files = MATRIX[env_name]
-    root = work / "golden" / env_name / image
+    root = work / env_name / image
     prepare_root(root, files, cert)
     rendered = render(image, image_env(image, env), root).files
-    fresh = {dest.lstrip("/"): path.read_text() for dest, path in rendered.items()}
+    return {dest.lstrip("/"): path.read_text() for dest, path in rendered.items()}
+
+
+def check_golden(work: Path, env_name: str, image: str, cert) -> str:
+    """golden/defaults holds every file; another environment only the files it changes."""
+    fresh = fresh_render(work / "golden", env_name, image, cert)
+    if env_name != "defaults":
+        base = fresh_render(work / "golden-defaults", "defaults", image, cert)
+        fresh = {rel: text for rel, text in fresh.items() if base.get(rel) != text}
     gold_dir = GOLDEN / env_name / image
     if os.environ.get("UPDATE_GOLDEN") == "1":
         shutil.rmtree(gold_dir, ignore_errors=True)
