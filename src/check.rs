@@ -89,6 +89,19 @@ pub fn plan(spec: &Spec, ctx: &Value) -> Result<Plan, Vec<Problem>> {
         if enabled {
             expand_unit(&mut u, &at, ctx, &mut problems);
             match users::resolve(u.user.as_deref(), u.group.as_deref()) {
+                Ok(Some(a)) if !can_become(&a) => {
+                    let key = if u.user.is_some() { "user" } else { "group" };
+                    problems.push(Problem::new(
+                        format!("{at}.{key}"),
+                        format!(
+                            "jinit runs as uid {} and cannot switch to {} (uid {}, gid {}): run the container as root or remove `{key}`",
+                            nix::unistd::geteuid(),
+                            a.name,
+                            a.uid,
+                            a.gid
+                        ),
+                    ));
+                }
                 Ok(a) => account = a,
                 Err(e) => {
                     let key = if e.contains("group") { "group" } else { "user" };
@@ -127,6 +140,15 @@ pub fn plan(spec: &Spec, ctx: &Value) -> Result<Plan, Vec<Problem>> {
     } else {
         Err(problems)
     }
+}
+
+/// Root may become anyone; anyone else only themselves (then the switch is skipped).
+fn can_become(a: &Account) -> bool {
+    let (uid, gid) = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    uid == 0 || (a.uid == uid && a.gid == gid)
 }
 
 /// Finds the program the way exec will: a path is checked as is, a bare name on the unit's

@@ -56,16 +56,21 @@ pub fn spawn(req: &Request) -> Result<Pid, (i32, io::Error)> {
         cmd.stdin(Stdio::null());
     }
     let group = req.group;
-    let ids = req.account.map(|a| {
-        (
-            a.uid,
-            a.gid,
-            a.groups
-                .iter()
-                .map(|&g| g as libc::gid_t)
-                .collect::<Vec<_>>(),
-        )
-    });
+    // Switching identity needs root; a non-root jinit runs units as itself (check.rs refuses
+    // a `user` other than jinit's own then), and setgroups would fail with EPERM.
+    let ids = req
+        .account
+        .filter(|_| nix::unistd::geteuid().is_root())
+        .map(|a| {
+            (
+                a.uid,
+                a.gid,
+                a.groups
+                    .iter()
+                    .map(|&g| g as libc::gid_t)
+                    .collect::<Vec<_>>(),
+            )
+        });
     // SAFETY: the closure runs in the forked child before exec and makes only
     // async-signal-safe calls: setsid, setpgid, isatty, tcsetpgrp, getpid, sigemptyset,
     // sigprocmask, signal, setgroups, setgid, setuid, syscall(close_range). It allocates nothing:

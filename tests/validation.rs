@@ -422,3 +422,37 @@ fn check_reports_problems() {
     assert_eq!(out.code, 2, "{out:?}");
     assert_line_with(&format!("{}{}", out.stdout, out.stderr), &[&missing]);
 }
+
+/// Runs `jinit check` as nobody (uid/gid 65534) on a world-readable spec.
+fn check_as_nobody(spec: &str) -> std::process::Output {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.path().join("spec.toml");
+    std::fs::write(&path, spec).unwrap();
+    std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_jinit"))
+        .args(["check", "--spec"])
+        .arg(&path)
+        .output()
+        .expect("setpriv (util-linux)")
+}
+
+#[test]
+fn a_non_root_jinit_cannot_switch_users() {
+    let out = check_as_nobody("[service.web]\ncommand = [\"true\"]\nuser = \"root\"\n");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("service.web.user"), "{text}");
+    assert!(text.contains("cannot switch to root"), "{text}");
+    // Naming its own identity is fine: nothing to switch.
+    let out = check_as_nobody(
+        "[service.web]\ncommand = [\"true\"]\nuser = \"65534\"\ngroup = \"65534\"\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
