@@ -333,7 +333,7 @@ static_checks() {
     check "hadolint $f" hadolint --failure-threshold error "$f"
     hadolint --no-fail "$f" | sed 's/^/      /'
   done
-  check "shellcheck" shellcheck gen-secrets.sh images/base/jitsi-apt-repo tests/docker/run.sh
+  check "shellcheck" shellcheck gen-secrets.sh images/base/jitsi-apt-repo images/base/apt-install tests/docker/run.sh
   check "hadolint tests/docker/rust-stand-in.Dockerfile" \
     hadolint --failure-threshold error tests/docker/rust-stand-in.Dockerfile
   local v compose
