@@ -786,7 +786,22 @@ pub fn status_field(pid: i32, key: &str) -> Option<String> {
 }
 
 /// Open file descriptors of `pid`.
+/// The open descriptors of a freshly exec'd `pid`. The kernel renames a process (what
+/// `child_named` waits for) before it closes its close-on-exec descriptors, so right after
+/// the rename the exec-status pipe of the spawner can still be listed; a descriptor that
+/// is really leaked stays, so this polls for up to two seconds and returns the last list.
 pub fn fds(pid: i32) -> Vec<i32> {
+    let deadline = std::time::Instant::now() + secs(2);
+    loop {
+        let open = open_fds(pid);
+        if open.iter().all(|&fd| fd <= 2) || std::time::Instant::now() >= deadline {
+            return open;
+        }
+        std::thread::sleep(millis(10));
+    }
+}
+
+fn open_fds(pid: i32) -> Vec<i32> {
     let mut fds: Vec<i32> = fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| {
             d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
@@ -849,7 +864,7 @@ pub fn traps_term(name: &str, log: &str) -> String {
 /// first signal after `argv[1].done` exists. With argv[2] == "fork" it forks first, so a
 /// grandchild in the same process group records as `child`.
 pub const SIGNAL_RECORDER: &str = r#"
-import os, signal, sys
+import os, signal, sys, time
 rec = sys.argv[1]
 role = "parent"
 
@@ -872,8 +887,11 @@ if len(sys.argv) > 2 and sys.argv[2] == "fork":
     if os.fork() == 0:
         role = "child"
 record(f"{role} ready")
+# Not signal.pause(): a signal landing between the last handler check and the pause(2)
+# call would leave its Python handler pending until the next signal. A short sleep bounds
+# that delay to 20 ms.
 while True:
-    signal.pause()
+    time.sleep(0.02)
 "#;
 
 /// Every signal a child can catch except the ones jinit must not forward (KILL, STOP, CHLD)
