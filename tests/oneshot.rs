@@ -44,7 +44,8 @@ fn failing_oneshot_stops_jinit_with_its_code(mode: Mode) {
     sb.spec(
         r#"
 [service.db]
-command = ["sh", "-c", "echo db starts >> {D}/log; exec sleep 1000"]
+command = ["sh", "-c", "echo db starts >> {D}/log; touch {D}/db-ready; exec sleep 1000"]
+ready = { file = "{D}/db-ready" }
 
 [oneshot.migrate]
 command = ["sh", "-c", "echo migrate runs >> {D}/log; exit 7"]

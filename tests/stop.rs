@@ -34,7 +34,10 @@ after = ["b"]
         c = traps_term("c", &log),
     ));
     let mut jinit = Jinit::spec(&sb).mode(mode).spawn();
-    sb.wait_line("log", "started c", secs(10));
+    // Without ready probes the three start concurrently: wait until every trap is set.
+    for unit in ["a", "b", "c"] {
+        sb.wait_line("log", &format!("started {unit}"), secs(10));
+    }
     jinit.signal(libc::SIGTERM);
     assert_eq!(jinit.wait_exit(secs(15)), 0, "stderr:\n{}", jinit.stderr());
     let lines = sb.lines("log");
