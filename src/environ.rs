@@ -224,6 +224,32 @@ pub fn resolve(
     raw: &BTreeMap<String, String>,
     require: &[String],
 ) -> Result<Environment, Vec<Problem>> {
+    let (env, problems) = resolve_all(schema, raw, require, Scope::Image);
+    if problems.is_empty() {
+        Ok(env)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Whose variables a schema holds: the wording of the "no such variable" warnings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The schemas one image loads.
+    Image,
+    /// Every component's schema (`jinit check-env`).
+    Stack,
+}
+
+/// Like `resolve`, but returns the environment (its warnings and every value that parsed)
+/// together with the problems, so that a failing start still shows the warnings that often
+/// explain it: a required JVB_AUTH_PASSWORD next to "JVB_AUTH_PASWORD is set ...".
+pub fn resolve_all(
+    schema: &Schema,
+    raw: &BTreeMap<String, String>,
+    require: &[String],
+    scope: Scope,
+) -> (Environment, Vec<Problem>) {
     let mut problems = Vec::new();
     let mut env = Environment {
         raw: raw.clone(),
@@ -292,12 +318,8 @@ pub fn resolve(
         env.values.insert(v.name.clone(), typed);
     }
     check_required(schema, require, &mut env, &mut problems);
-    warn_unknown(schema, raw, &mut env.warnings);
-    if problems.is_empty() {
-        Ok(env)
-    } else {
-        Err(problems)
-    }
+    warn_unknown(schema, raw, scope, &mut env.warnings);
+    (env, problems)
 }
 
 fn read_given(
@@ -424,7 +446,16 @@ fn check_required(
 
 /// Variables that look like this image's (same prefix as a declared one) but are not declared
 /// would otherwise be ignored without a word: a typo such as ENABLE_LETSENCRPYT.
-fn warn_unknown(schema: &Schema, raw: &BTreeMap<String, String>, warnings: &mut Vec<String>) {
+fn warn_unknown(
+    schema: &Schema,
+    raw: &BTreeMap<String, String>,
+    scope: Scope,
+    warnings: &mut Vec<String>,
+) {
+    let owner = match scope {
+        Scope::Image => "this image has no such variable",
+        Scope::Stack => "no Jitsi image has such a variable",
+    };
     let prefix = |n: &str| n.split('_').next().unwrap_or("").to_string();
     let prefixes: BTreeSet<String> = schema.vars.iter().map(|v| prefix(&v.name)).collect();
     for (name, value) in raw {
@@ -446,9 +477,9 @@ fn warn_unknown(schema: &Schema, raw: &BTreeMap<String, String>, warnings: &mut 
             .min();
         warnings.push(match near {
             Some((_, n)) => {
-                format!("{name} is set but this image has no such variable (did you mean {n}?)")
+                format!("{name} is set but {owner} (did you mean {n}?)")
             }
-            None => format!("{name} is set but this image has no such variable; it is ignored"),
+            None => format!("{name} is set but {owner}; it is ignored"),
         });
     }
 }

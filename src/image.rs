@@ -46,16 +46,12 @@ impl Image {
                 problems.push(e);
                 Environment::default()
             }
-            Ok(raw) => match environ::resolve(&schema, &raw, &spec.require) {
-                Ok(env) => env,
-                Err(list) => {
-                    problems.extend(list);
-                    Environment {
-                        raw,
-                        ..Environment::default()
-                    }
-                }
-            },
+            Ok(raw) => {
+                let (env, list) =
+                    environ::resolve_all(&schema, &raw, &spec.require, environ::Scope::Image);
+                problems.extend(list);
+                env
+            }
         };
         let jinja = if spec.renders.is_empty() {
             None

@@ -53,6 +53,9 @@ usage:
   jinit [--spec PATH]              run the image spec (default $JINIT_SPEC or /etc/jinit/jinit.toml)
   jinit -- CMD [ARGS...]           run one command as PID 1 (tini-compatible)
   jinit check [--spec PATH]        validate the spec and environment, start nothing
+  jinit check-env [FILE] [--templates DIR] [--require NAME,...] [--strict]
+                                   check a whole .env (or this environment) against every
+                                   schema: values, secrets, renamed names, typos
   jinit status [--json]            show every unit of the running jinit
   jinit health                     exit 0 only when every enabled service is ready
   jinit restart UNIT               restart one unit
@@ -114,6 +117,7 @@ fn dispatch(args: &[String]) -> i32 {
     let result = match cmd {
         "run" => run(rest),
         "check" => check(rest),
+        "check-env" => check_env(rest),
         "status" => status(rest),
         "health" => health(rest),
         "restart" => restart(rest),
@@ -148,6 +152,8 @@ struct SpecArgs {
     root: Option<PathBuf>,
     json: bool,
     no_validate: bool,
+    strict: bool,
+    require: Vec<String>,
     positional: Vec<String>,
 }
 
@@ -159,6 +165,8 @@ fn parse_args(args: &[String]) -> Result<SpecArgs, String> {
     let mut root = None;
     let mut json = false;
     let mut no_validate = false;
+    let mut strict = false;
+    let mut require = Vec::new();
     let mut positional = Vec::new();
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
@@ -176,6 +184,17 @@ fn parse_args(args: &[String]) -> Result<SpecArgs, String> {
             }
             lexopt::Arg::Long("json") => json = true,
             lexopt::Arg::Long("no-validate") => no_validate = true,
+            lexopt::Arg::Long("strict") => strict = true,
+            lexopt::Arg::Long("require") => {
+                let list = parser.value().map_err(|e| e.to_string())?;
+                require.extend(
+                    list.to_string_lossy()
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|n| !n.is_empty())
+                        .map(String::from),
+                );
+            }
             lexopt::Arg::Long("help") | lexopt::Arg::Short('h') => {
                 return Err(USAGE.to_string());
             }
@@ -195,6 +214,8 @@ fn parse_args(args: &[String]) -> Result<SpecArgs, String> {
         root,
         json,
         no_validate,
+        strict,
+        require,
         positional,
     })
 }
@@ -252,6 +273,61 @@ fn check(args: &[String]) -> Result<i32, String> {
         plan.units.len(),
         enabled,
         rendered.iter().filter(|r| r.content.is_some()).count()
+    );
+    Ok(0)
+}
+
+/// `jinit check-env`: the whole .env against every component's schema, so that one run names
+/// every bad value, weak secret and misspelt variable of the stack (an image sees only its
+/// own variables, and Compose passes a container only the names it declares, so a typo in
+/// .env would otherwise never be reported). Without FILE, checks this process's environment.
+/// A FILE that does not exist or cannot be read is reported and skipped (exit 0): Compose may
+/// have been given another env file, and the containers check their own variables anyway.
+fn check_env(args: &[String]) -> Result<i32, String> {
+    let a = parse_args(args)?;
+    let schema = schema::Schema::load_all(&a.templates).map_err(|p| p.to_string())?;
+    let (source, raw) = match a.positional.as_slice() {
+        [] => (
+            "the environment".to_string(),
+            std::env::vars().collect::<std::collections::BTreeMap<_, _>>(),
+        ),
+        [file] => match std::fs::read_to_string(file) {
+            Ok(text) => (
+                file.clone(),
+                environ::parse_env_file(&text).into_iter().collect(),
+            ),
+            Err(e) => {
+                log::warn(&format!("cannot read {file} ({e}); nothing checked"));
+                return Ok(0);
+            }
+        },
+        _ => return Err(format!("check-env takes at most one file\n{USAGE}")),
+    };
+    let (env, problems) = environ::resolve_all(&schema, &raw, &a.require, environ::Scope::Stack);
+    for w in &env.warnings {
+        log::warn(w);
+    }
+    if !problems.is_empty() {
+        return Err(spec::Problems {
+            what: source,
+            list: problems,
+        }
+        .to_string());
+    }
+    if a.strict && !env.warnings.is_empty() {
+        return Err(format!(
+            "{source}: {} warning(s), which --strict treats as errors",
+            env.warnings.len()
+        ));
+    }
+    let set = schema
+        .vars
+        .iter()
+        .filter(|v| raw.get(&v.name).is_some_and(|x| !x.is_empty()))
+        .count();
+    println!(
+        "ok: {source}: {set} of {} declared variables set, all valid",
+        schema.vars.len()
     );
     Ok(0)
 }

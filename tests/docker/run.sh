@@ -359,6 +359,18 @@ set_env() {  # set_env KEY VALUE: replace KEY's line of .env, or append it
   if grep -q "^$1=" "$E2E_DIR/.env"; then sed -i "s|^$1=.*|$1=$2|" "$E2E_DIR/.env"
   else echo "$1=$2" >>"$E2E_DIR/.env"; fi
 }
+not() { ! "$@"; }
+base_log_has() { e2e_compose logs --no-color base 2>&1 | tee /dev/stderr | grep -qF -- "$1"; }
+# running_services NAME...: true when any of them has a running container
+running_services() {
+  local name id
+  for name in "$@"; do
+    for id in $(cid "$name"); do
+      [ "$(docker inspect -f '{{.State.Running}}' "$id" 2>/dev/null)" = true ] && return 0
+    done
+  done
+  return 1
+}
 env_value() { sed -n "s/^$1=//p" "$E2E_DIR/.env" | tail -n 1; }
 
 # wait_for SECONDS COMMAND...: polls COMMAND every 0.2 s (Docker has no event for "served").
@@ -457,9 +469,18 @@ e2e_steps() {
       >"$config/prosody/prosody-plugins-custom/mod_auth_jitsi-anonymous.lua"
   fi
 
+  # base checks the whole .env before anything else starts: a bad value stops `up` there.
+  set_env ENABLE_AUTH maybe
+  check "$label: up -d with a bad .env fails (ENABLE_AUTH=maybe)" not e2e_compose up -d
+  check "$label: base names the bad variable" base_log_has "ENABLE_AUTH: "
+  check "$label: nothing else started after the failed check" not running_services prosody web
+  e2e_compose rm -fsv >/dev/null 2>&1
+  sed -i '/^ENABLE_AUTH=maybe$/d' "$E2E_DIR/.env"
+
   # `up -d` builds the images that are missing (base first), then starts prosody, then web once
   # prosody is healthy. Times to healthy come from Docker's health log, so build time is left out.
   check "$label: up -d" e2e_compose up -d
+  check "$label: base checked .env first (jinit check-env)" base_log_has "ok: /project/.env"
   local web prosody
   web=$(cid web); prosody=$(cid prosody)
   if [ -z "$web" ] || [ -z "$prosody" ]; then

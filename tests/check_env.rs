@@ -1,0 +1,137 @@
+//! `jinit check-env`: a whole .env checked against every component's schema (the repository's
+//! own templates/ and env.example), as the compose `base` service does before anything starts.
+
+mod support;
+use support::*;
+
+const TEMPLATES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+const ENV_EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/env.example");
+const REQUIRE: &str = "JICOFO_AUTH_PASSWORD,JVB_AUTH_PASSWORD";
+
+/// env.example copied to `.env` with its secrets filled by `jinit gen-secrets`, plus `extra`.
+fn dot_env(s: &Scratch, extra: &str) -> String {
+    let path = s.write(".env", &std::fs::read_to_string(ENV_EXAMPLE).unwrap());
+    let path = path_str(&path);
+    let out = s.jinit(
+        &["gen-secrets", "--templates", TEMPLATES, "--env-file", &path],
+        &[],
+    );
+    assert!(out.status.success(), "gen-secrets: {}", text(&out));
+    let mut body = s.read(".env");
+    body.push_str(extra);
+    s.write(".env", &body);
+    path
+}
+
+fn check_env(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut all = vec!["check-env", "--templates", TEMPLATES];
+    all.extend_from_slice(args);
+    let out = s.jinit(&all, env);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn env_example_with_generated_secrets_passes() {
+    let s = Scratch::new();
+    let env = dot_env(&s, "");
+    let (code, out, err) = check_env(&s, &["--require", REQUIRE, "--strict", &env], &[]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.starts_with(&format!("ok: {env}: ")), "{out}");
+    assert!(!err.contains("warning"), "{err}");
+}
+
+#[test]
+fn fresh_env_example_lacks_the_service_passwords() {
+    let s = Scratch::new();
+    let env = path_str(&s.write(".env", &std::fs::read_to_string(ENV_EXAMPLE).unwrap()));
+    let (code, _, err) = check_env(&s, &["--require", REQUIRE, &env], &[]);
+    assert_eq!(code, 2, "{err}");
+    for name in ["JICOFO_AUTH_PASSWORD", "JVB_AUTH_PASSWORD"] {
+        assert!(
+            err.contains(&format!("  - {name}: ")),
+            "{name} named:\n{err}"
+        );
+    }
+    assert!(err.contains("gen-secrets"), "says how to fix it:\n{err}");
+}
+
+/// Values of different components, a weak secret and a typo, all in one run; the secret's
+/// value is never shown.
+#[test]
+fn every_problem_of_every_component_at_once() {
+    let s = Scratch::new();
+    let env = dot_env(
+        &s,
+        "HTTP_PORT=80x\nJVB_PORT=0\nENABLE_LETSENCRYPT=1\nJVB_AUTH_PASSWORD=changeme\n\
+         ENABLE_LETSENCRYPTS=1\n",
+    );
+    let (code, out, err) = check_env(&s, &["--require", REQUIRE, &env], &[]);
+    assert_eq!(code, 2, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.contains(&format!("{env} has 5 problems")), "{err}");
+    for needle in [
+        "  - HTTP_PORT: \"80x\" is not a port",
+        "  - JVB_PORT: ",
+        "  - LETSENCRYPT_DOMAIN: ",
+        "  - LETSENCRYPT_EMAIL: ",
+        "  - JVB_AUTH_PASSWORD: ",
+        "ENABLE_LETSENCRYPTS is set but no Jitsi image has such a variable \
+         (did you mean ENABLE_LETSENCRYPT?)",
+    ] {
+        assert!(err.contains(needle), "{needle:?} in:\n{err}");
+    }
+    assert!(!err.contains("changeme"), "a secret is never shown:\n{err}");
+    assert!(out.is_empty(), "{out}");
+}
+
+#[test]
+fn typos_and_renamed_variables_warn_and_fail_only_with_strict() {
+    let s = Scratch::new();
+    let env = dot_env(&s, "ENABLE_GUEST=1\nDOCKER_HOST_ADDRESS=192.0.2.10\n");
+    let (code, out, err) = check_env(&s, &[&env], &[]);
+    assert_eq!(code, 0, "stderr:\n{err}");
+    assert!(out.starts_with("ok: "), "{out}");
+    assert!(err.contains("did you mean ENABLE_GUESTS?"), "{err}");
+    assert!(
+        err.contains("DOCKER_HOST_ADDRESS is deprecated: its value is used for JVB_ADVERTISE_IPS"),
+        "{err}"
+    );
+    let (code, out, err) = check_env(&s, &["--strict", &env], &[]);
+    assert_eq!(code, 2, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        err.contains("2 warning(s), which --strict treats as errors"),
+        "{err}"
+    );
+}
+
+/// Without FILE the process environment is checked (`docker run -e ...` or Compose's
+/// env_file); unrelated variables such as PATH are not warned about.
+#[test]
+fn without_a_file_the_environment_is_checked() {
+    let s = Scratch::new();
+    let (code, _, err) = check_env(&s, &[], &[("ENABLE_AUTH", "maybe"), ("JVB_PORTS", "1")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("the environment has 1 problem"), "{err}");
+    assert!(err.contains("  - ENABLE_AUTH: "), "{err}");
+    assert!(err.contains("did you mean JVB_PORT?"), "{err}");
+    assert!(!err.contains("PATH"), "{err}");
+    let (code, out, err) = check_env(&s, &[], &[("ENABLE_AUTH", "1")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("ok: the environment: "), "{out}");
+}
+
+/// Compose may have been given another env file, or .env may be private to root: the check
+/// says so and does not stop the stack (each container checks its own variables).
+#[test]
+fn an_unreadable_file_is_reported_and_skipped() {
+    let s = Scratch::new();
+    let missing = path_str(&s.path("no-such.env"));
+    let (code, out, err) = check_env(&s, &["--require", REQUIRE, &missing], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(&format!("cannot read {missing}")), "{err}");
+    assert!(err.contains("nothing checked"), "{err}");
+    assert!(out.is_empty(), "{out}");
+}
