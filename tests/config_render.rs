@@ -199,6 +199,26 @@ fn all_problems_are_reported_together() {
     );
 }
 
+/// A refused start still prints the warnings: a misspelt name is often why it was refused.
+#[test]
+fn a_refused_start_still_shows_the_typo_behind_it() {
+    let s = Scratch::new();
+    image(&s, None);
+    let out = render(
+        &s,
+        &[("PASS", "a-long-enough-secret-123"), ("HTTP_PROT", "8080")],
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains("DOMAIN: required but not set"), "{t}");
+    assert!(
+        t.contains(
+            "HTTP_PROT is set but this image has no such variable (did you mean HTTP_PORT?)"
+        ),
+        "{t}"
+    );
+}
+
 #[test]
 fn secrets_weak_example_empty_and_file_conflicts() {
     refused(
