@@ -92,7 +92,7 @@ pub enum Ready {
     File(PathBuf),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UnitSpec {
     pub name: String,
     pub kind: Kind,
@@ -102,7 +102,8 @@ pub struct UnitSpec {
     pub env: Vec<(String, String)>,
     pub cwd: Option<PathBuf>,
     pub after: Vec<String>,
-    /// The `if` expression, evaluated once against the environment at boot.
+    /// The `if` expression, evaluated against the environment at boot and after each change
+    /// of it (env file, `_FILE` secrets).
     pub condition: Option<String>,
     pub ready: Option<Ready>,
     pub ready_timeout: Duration,

@@ -234,7 +234,65 @@ impl Supervisor {
                 }
             }
         }
+        self.replan(why, now);
         Ok(units)
+    }
+
+    /// Evaluates every unit's `if` and `{{ }}` strings again after the environment changed:
+    /// a unit whose `if` turned true starts (once its `after` units allow), one whose `if`
+    /// turned false stops and stays skipped, and one whose command, env or exec probe now
+    /// expands differently restarts with it (a finished oneshot runs again: a service account
+    /// gets its new password). On a problem (a newly enabled command missing, say) the units
+    /// stay as they are.
+    fn replan(&mut self, why: &str, now: Instant) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        let Some(image) = self.image.as_ref() else {
+            return;
+        };
+        let plan = match image.plan() {
+            Ok(plan) => plan,
+            Err(problems) => {
+                let text: Vec<String> = problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.at, p.message))
+                    .collect();
+                log::warn(&format!(
+                    "{why}: the units cannot follow the new environment ({}); they stay as they are",
+                    text.join("; ")
+                ));
+                return;
+            }
+        };
+        for (i, planned) in plan.units.into_iter().enumerate() {
+            let name = self.units[i].name().to_string();
+            match (self.enabled[i], planned.enabled) {
+                (false, true) => {
+                    self.enabled[i] = true;
+                    self.units[i].spec = planned.spec;
+                    self.accounts[i] = planned.account;
+                    log::info(&format!("{name}: its if is now true"));
+                    self.feed(i, Input::Enable, now);
+                }
+                (true, false) => {
+                    self.enabled[i] = false;
+                    log::info(&format!("{name}: its if is now false"));
+                    self.feed(i, Input::Disable, now);
+                }
+                (true, true) if planned.spec != self.units[i].spec => {
+                    self.units[i].spec = planned.spec;
+                    self.accounts[i] = planned.account;
+                    if !matches!(self.units[i].state, State::Waiting | State::Skipped) {
+                        log::info(&format!(
+                            "{name}: its command or environment changed, restarting"
+                        ));
+                        self.feed(i, Input::Restart, now);
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 
     fn on_signal(&mut self, sig: Signal, now: Instant) {

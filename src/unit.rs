@@ -12,6 +12,7 @@
 //!  Skipped                                    Backoff --Timer--> (Spawn)
 //!                                 exit, policy ignore: Exited (success) / Failed
 //!  any live state --Stop--> Stopping --Timer: SIGKILL--> ... --Exited--> Stopped
+//!  any state --Disable--> (Stopping -->) Skipped --Enable--> Waiting      (`if` re-evaluated)
 //! ```
 //! The test `transitions_follow_the_table` walks this diagram.
 
@@ -71,6 +72,8 @@ pub enum Then {
     Start,
     /// Readiness timed out: handle like a failed exit.
     Fail,
+    /// The unit's `if` turned false: stay down, as skipped.
+    Skip,
 }
 
 impl State {
@@ -115,6 +118,10 @@ pub enum Input {
     Timer,
     Stop,
     Restart,
+    /// The unit's `if` turned false after a change of the environment.
+    Disable,
+    /// The unit's `if` turned true: wait for `after`, then start.
+    Enable,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,6 +239,10 @@ impl Unit {
                     vec![Action::Spawn]
                 }
                 Then::Fail => self.ended(if code == 0 { 1 } else { code }, since, now),
+                Then::Skip => {
+                    self.state = Skipped;
+                    vec![]
+                }
             },
             (
                 Stopping {
@@ -290,6 +301,35 @@ impl Unit {
                 self.restarts += 1;
                 self.streak = 0;
                 vec![Action::Spawn]
+            }
+            (Starting { pid, .. } | Ready { pid, .. } | Running { pid, .. }, Input::Disable) => {
+                self.stop_process(pid, now, Then::Skip)
+            }
+            (
+                Stopping {
+                    pid,
+                    since,
+                    kill_at,
+                    ..
+                },
+                Input::Disable,
+            ) => {
+                self.state = Stopping {
+                    pid,
+                    since,
+                    kill_at,
+                    then: Then::Skip,
+                };
+                vec![]
+            }
+            (_, Input::Disable) => {
+                self.state = Skipped;
+                vec![]
+            }
+            (Skipped, Input::Enable) => {
+                self.state = Waiting;
+                self.streak = 0;
+                vec![]
             }
             // Anything else (a late probe result, a stale timer) changes nothing.
             _ => vec![],
@@ -427,6 +467,47 @@ mod tests {
         u.handle(Input::Exited(137), kill_at);
         assert_eq!(u.state, State::Stopped);
         assert!(u.is_down());
+    }
+
+    #[test]
+    fn disable_stops_into_skipped_and_enable_waits_again() {
+        let t0 = Instant::now();
+        let mut u = unit("", "service");
+        u.handle(Input::Start, t0);
+        u.handle(Input::Spawned(Ok(pid(7))), t0);
+        assert_eq!(u.state.word(), "ready");
+        assert_eq!(
+            u.handle(Input::Disable, t0),
+            vec![Action::Signal(Signal::SIGTERM)]
+        );
+        assert_eq!(u.state.word(), "stopping");
+        assert_eq!(u.handle(Input::Exited(143), t0), vec![]);
+        assert_eq!(u.state, State::Skipped);
+        assert!(
+            u.satisfies_dependents(),
+            "a disabled unit does not block others"
+        );
+        assert_eq!(u.handle(Input::Enable, t0), vec![]);
+        assert_eq!(u.state, State::Waiting);
+        assert_eq!(u.handle(Input::Start, t0), vec![Action::Spawn]);
+        // Down states go straight to skipped; Enable does nothing to a live unit.
+        for state in [
+            State::Waiting,
+            State::Backoff { until: t0 },
+            State::Exited { code: 0 },
+            State::Failed { code: 1 },
+            State::Stopped,
+        ] {
+            u.state = state;
+            assert_eq!(u.handle(Input::Disable, t0), vec![], "{state:?}");
+            assert_eq!(u.state, State::Skipped, "{state:?}");
+        }
+        u.state = State::Ready {
+            pid: pid(8),
+            since: t0,
+        };
+        assert_eq!(u.handle(Input::Enable, t0), vec![]);
+        assert_eq!(u.state.word(), "ready");
     }
 
     #[test]

@@ -64,3 +64,74 @@ fn undefined_variable_is_an_error() {
     assert_line_with(&out.stderr, &["oneshot.setup.if", "JINIT_TEST_MODE"]);
     assert!(!sb.exists("log"), "nothing starts on a spec error");
 }
+
+/// With an env file (JINIT_ENV_FILE), each change of it evaluates every `if` and `{{ }}` again:
+/// a unit whose `if` turns true starts, one whose `if` turns false stops and counts as
+/// skipped, a service whose command now expands differently restarts with the new value and
+/// a finished oneshot runs again; units whose strings did not change are left alone.
+#[test]
+fn a_changed_environment_starts_stops_and_restarts_units() {
+    let sb = Sandbox::new();
+    let env_file = sb.write("env", "EXTRA=no\nGREETING=hello\n");
+    sb.spec(
+        r#"
+[oneshot.account]
+command = ["sh", "-c", "echo account {{ GREETING }} >> {D}/log"]
+
+[service.extra]
+command = ["sh", "-c", "echo extra starts >> {D}/log; exec sleep 1000"]
+if = "EXTRA == 'yes'"
+after = ["account"]
+
+[service.app]
+command = ["sh", "-c", "echo app says {{ GREETING }} >> {D}/log; exec sleep 1000"]
+after = ["extra"]
+"#,
+    );
+    let mut jinit = Jinit::spec(&sb)
+        .env("JINIT_ENV_FILE", env_file.to_str().unwrap())
+        .spawn();
+    sb.wait_line("log", "app says hello", secs(10));
+    assert_eq!(sb.lines("log"), ["account hello", "app says hello"]);
+    let skips = |jinit: &Running| {
+        transitions(&jinit.stderr(), "extra")
+            .iter()
+            .filter(|(_, to)| to == "skipped")
+            .count()
+    };
+    assert_eq!(skips(&jinit), 1, "skipped at boot");
+
+    sb.write("env", "EXTRA=yes\nGREETING=hello\n");
+    sb.wait_line("log", "extra starts", secs(10));
+    jinit.wait_transition("extra", "ready", secs(5));
+    assert_stays_false("app or account running again", millis(500), || {
+        sb.count("log", "app says hello") > 1 || sb.count("log", "account hello") > 1
+    });
+
+    sb.write("env", "EXTRA=yes\nGREETING=bonjour\n");
+    sb.wait_line("log", "app says bonjour", secs(10));
+    sb.wait_line("log", "account bonjour", secs(10));
+    assert_eq!(sb.count("log", "extra starts"), 1, "extra did not change");
+    wait_for("`jinit health` to exit 0", secs(10), || {
+        client(&sb, ["health"]).code == 0
+    });
+
+    sb.write("env", "EXTRA=no\nGREETING=bonjour\n");
+    wait_for("extra skipped again", secs(10), || skips(&jinit) == 2);
+    let status = client(&sb, ["status"]);
+    assert_line_with(&status.stdout, &["extra", "skipped", "if is false"]);
+    assert_line_with(&status.stdout, &["app", "ready"]);
+    wait_for("`jinit health` to exit 0 without extra", secs(10), || {
+        client(&sb, ["health"]).code == 0
+    });
+    assert_eq!(sb.count("log", "app says bonjour"), 1, "app not restarted");
+    let sleeps = || {
+        descendants(jinit.pid())
+            .into_iter()
+            .filter(|&p| comm(p).as_deref() == Some("sleep") && state(p) != Some('Z'))
+            .count()
+    };
+    wait_for("only app's sleep left", secs(5), || sleeps() == 1);
+    jinit.signal(libc::SIGTERM);
+    assert_eq!(jinit.wait_exit(secs(10)), 0, "stderr:\n{}", jinit.stderr());
+}
