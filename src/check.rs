@@ -49,7 +49,7 @@ pub fn expand(text: &str, ctx: &Value) -> Result<String, String> {
     })
 }
 
-/// Expands every templated string of an enabled unit: command, env values, exec probe.
+/// Expands every templated string of an enabled unit: command, env values, stdin, exec probe.
 fn expand_unit(u: &mut UnitSpec, at: &str, ctx: &Value, problems: &mut Vec<Problem>) {
     let mut one = |text: &mut String, key: String| match expand(text, ctx) {
         Ok(t) => *text = t,
@@ -61,9 +61,24 @@ fn expand_unit(u: &mut UnitSpec, at: &str, ctx: &Value, problems: &mut Vec<Probl
     for (k, v) in u.env.iter_mut() {
         one(v, format!("env.{k}"));
     }
+    if let Some(text) = &mut u.stdin {
+        one(text, "stdin".into());
+    }
     if let Some(crate::spec::Ready::Exec(argv)) = &mut u.ready {
         for (i, arg) in argv.iter_mut().enumerate() {
             one(arg, format!("ready.exec[{i}]"));
+        }
+    }
+    if let Some(text) = &u.stdin {
+        if text.len() > crate::spawn::STDIN_MAX {
+            problems.push(Problem::new(
+                format!("{at}.stdin"),
+                format!(
+                    "{} bytes after expansion; at most {} fit (give larger input as a file)",
+                    text.len(),
+                    crate::spawn::STDIN_MAX
+                ),
+            ));
         }
     }
 }

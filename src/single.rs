@@ -32,7 +32,7 @@ pub fn run(argv: &[String]) -> i32 {
         cwd: None,
         account: None,
         group: Group::Foreground,
-        inherit_stdin: true,
+        stdin: spawn::Stdin::Inherit,
     }) {
         Ok(pid) => pid,
         Err((code, e)) => {

@@ -28,9 +28,23 @@ pub struct Request<'a> {
     pub cwd: Option<&'a Path>,
     pub account: Option<&'a Account>,
     pub group: Group,
-    /// Keep jinit's stdin (single-command mode); services get /dev/null.
-    pub inherit_stdin: bool,
+    pub stdin: Stdin<'a>,
 }
+
+/// What the child reads on descriptor 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stdin<'a> {
+    /// jinit's own stdin (single-command mode).
+    Inherit,
+    /// /dev/null: services and probes.
+    Null,
+    /// These bytes, then end of file (a unit's `stdin`: a password kept out of argv).
+    Data(&'a [u8]),
+}
+
+/// Upper limit of `Stdin::Data`: one page, the smallest capacity a pipe can have, so the
+/// whole text is written before the child starts and jinit never blocks on it.
+pub const STDIN_MAX: usize = 4096;
 
 /// Starts the process; on failure returns the shell's exit code (127 not found, 126 not
 /// executable) and the error.
@@ -52,8 +66,28 @@ pub fn spawn(req: &Request) -> Result<Pid, (i32, io::Error)> {
     if let Some(cwd) = req.cwd {
         cmd.current_dir(cwd);
     }
-    if !req.inherit_stdin {
-        cmd.stdin(Stdio::null());
+    match req.stdin {
+        Stdin::Inherit => {}
+        Stdin::Null => {
+            cmd.stdin(Stdio::null());
+        }
+        Stdin::Data(data) => {
+            if data.len() > STDIN_MAX {
+                return Err((
+                    126,
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("stdin is {} bytes, more than {STDIN_MAX}", data.len()),
+                    ),
+                ));
+            }
+            // Both ends are close-on-exec; Command dup2()s the reader onto 0. The writer is
+            // closed when this function returns, so the child sees end of file after data.
+            let (reader, mut writer) = io::pipe().map_err(|e| (126, e))?;
+            io::Write::write_all(&mut writer, data).map_err(|e| (126, e))?;
+            drop(writer);
+            cmd.stdin(Stdio::from(reader));
+        }
     }
     let group = req.group;
     // Switching identity needs root; a non-root jinit runs units as itself (check.rs refuses

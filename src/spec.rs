@@ -101,6 +101,8 @@ pub struct UnitSpec {
     pub group: Option<String>,
     pub env: Vec<(String, String)>,
     pub cwd: Option<PathBuf>,
+    /// Text written to the command's stdin (`{{ }}` expanded): secrets stay out of argv.
+    pub stdin: Option<String>,
     pub after: Vec<String>,
     /// The `if` expression, evaluated against the environment at boot and after each change
     /// of it (env file, `_FILE` secrets).
@@ -330,6 +332,7 @@ fn parse_unit(
         group: f.string("group"),
         env: f.string_table("env").unwrap_or_default(),
         cwd: f.string("cwd").map(PathBuf::from),
+        stdin: f.string("stdin"),
         after: f.strings("after").unwrap_or_default(),
         condition: f.string("if"),
         ready: None,

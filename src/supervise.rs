@@ -356,7 +356,7 @@ impl Supervisor {
                     cwd: u.spec.cwd.as_deref(),
                     account: self.accounts[unit].as_ref(),
                     group: Group::Session,
-                    inherit_stdin: false,
+                    stdin: spawn::Stdin::Null,
                 };
                 match spawn::spawn(&req) {
                     Ok(pid) => {
@@ -700,7 +700,10 @@ impl Supervisor {
             cwd: u.spec.cwd.as_deref(),
             account: self.accounts[i].as_ref(),
             group: Group::Session,
-            inherit_stdin: false,
+            stdin: match &u.spec.stdin {
+                Some(text) => spawn::Stdin::Data(text.as_bytes()),
+                None => spawn::Stdin::Null,
+            },
         };
         let result = match spawn::spawn(&req) {
             Ok(pid) => {

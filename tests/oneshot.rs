@@ -141,3 +141,52 @@ after = ["tick"]
     jinit.signal(libc::SIGTERM);
     assert_eq!(jinit.wait_exit(secs(10)), 0, "stderr:\n{}", jinit.stderr());
 }
+
+/// `stdin`: expanded like argv and written to the command's stdin, then end of file, so a
+/// password reaches `prosodyctl register` without appearing in /proc/PID/cmdline.
+#[test]
+fn stdin_feeds_a_secret_without_argv() {
+    let sb = Sandbox::new();
+    sb.spec(
+        r#"
+[oneshot.register]
+command = ["sh", "-c", '''IFS= read -r first; IFS= read -r second; cat > {D}/rest
+printf '%s|%s\n' "$first" "$second" > {D}/got; tr '\0' ' ' < /proc/$$/cmdline > {D}/cmdline''']
+stdin = "{{ JINIT_TEST_PASS }}\n{{ JINIT_TEST_PASS }}\n"
+
+[service.app]
+command = ["sh", "-c", "touch {D}/app; exec sleep 1000"]
+after = ["register"]
+"#,
+    );
+    let secret = "a-secret-that-stays-out-of-argv";
+    let mut jinit = Jinit::spec(&sb).env("JINIT_TEST_PASS", secret).spawn();
+    sb.wait_file("app", secs(10));
+    assert_eq!(sb.read("got"), format!("{secret}|{secret}\n"));
+    assert_eq!(sb.read("rest"), "", "end of file after the text");
+    assert!(
+        !sb.read("cmdline").contains(secret),
+        "{}",
+        sb.read("cmdline")
+    );
+    assert!(!jinit.stderr().contains(secret), "{}", jinit.stderr());
+    jinit.signal(libc::SIGTERM);
+    assert_eq!(jinit.wait_exit(secs(10)), 0, "stderr:\n{}", jinit.stderr());
+}
+
+#[test]
+fn stdin_larger_than_a_page_is_a_spec_error() {
+    let sb = Sandbox::new();
+    sb.spec(
+        r#"
+[oneshot.feed]
+command = ["cat"]
+stdin = "{{ JINIT_TEST_BIG }}"
+"#,
+    );
+    let out = Jinit::spec(&sb)
+        .env("JINIT_TEST_BIG", &"x".repeat(5000))
+        .run(secs(10));
+    assert_eq!(out.code, 2, "stderr:\n{}", out.stderr);
+    assert_line_with(&out.stderr, &["oneshot.feed.stdin", "5000 bytes", "4096"]);
+}

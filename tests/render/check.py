@@ -180,11 +180,23 @@ def render(image: str, env: dict[str, str], root: Path) -> jinit_cli.Rendered:
     return jinit_cli.render(image, dict(SECRETS, **env), root, JINIT)
 
 
+def unit_spec(image: str, unit: str) -> dict:
+    spec = jinit_cli.spec_of(image)
+    return spec.get("oneshot", {}).get(unit) or spec["service"][unit]
+
+
 def command(image: str, unit: str, env: dict[str, str]) -> list[str]:
     """A unit's argv from the image's spec, for running a oneshot by hand."""
-    spec = jinit_cli.spec_of(image)
-    unit_spec = spec.get("oneshot", {}).get(unit) or spec["service"][unit]
-    return jinit_cli.expand_argv(unit_spec["command"], dict(SECRETS, **env), jinit_cli.image_schema(image))
+    return jinit_cli.expand_argv(unit_spec(image, unit)["command"], dict(SECRETS, **env),
+                                 jinit_cli.image_schema(image))
+
+
+def unit_input(image: str, unit: str, env: dict[str, str]) -> str | None:
+    """A unit's `stdin` text, expanded as jinit does (None: the unit has none)."""
+    text = unit_spec(image, unit).get("stdin")
+    if text is None:
+        return None
+    return jinit_cli.expand_argv([text], dict(SECRETS, **env), jinit_cli.image_schema(image))[0]
 
 
 # ---------------------------------------------------------------- nginx
@@ -417,7 +429,7 @@ def check_stack(work: Path) -> None:
         argv = [a.replace("/var/lib/prosody", str(data)).replace("/run/prosody/config", str(cfg.parent))
                 for a in command("prosody", unit, env)]
         give_to_unprivileged(work)
-        r = run(as_unprivileged(argv))
+        r = run(as_unprivileged(argv), input=unit_input("prosody", unit, env))
         if r.returncode:
             raise Failed(f"{unit}: {r.stdout}{r.stderr}")
     plog = proot / "prosody.log"
@@ -465,10 +477,11 @@ def check_stack(work: Path) -> None:
         render("prosody", dict(env, JICOFO_AUTH_PASSWORD=new), proot)
         cfg.write_text(cfg.read_text().replace("/var/lib/prosody", str(data))
                        .replace('Include "/config/', f'Include "{proot}/config/'))
+        new_env = dict(env, JICOFO_AUTH_PASSWORD=new)
         argv = [a.replace("/run/prosody/config", str(cfg.parent))
-                for a in command("prosody", "register-focus", dict(env, JICOFO_AUTH_PASSWORD=new))]
+                for a in command("prosody", "register-focus", new_env)]
         give_to_unprivileged(work)
-        r = run(as_unprivileged(argv))
+        r = run(as_unprivileged(argv), input=unit_input("prosody", "register-focus", new_env))
         if r.returncode:
             raise Failed(f"register-focus: {r.stdout}{r.stderr}")
         prosody = subprocess.Popen(as_unprivileged(["prosody", "--config", str(cfg), "-F"]), stdout=out, stderr=out)
@@ -615,11 +628,19 @@ def register_twice(work: Path, prosodyctl: str) -> None:
         (root / "config").mkdir(exist_ok=True)
         cfg.write_text(cfg.read_text().replace('"/var/lib/prosody"', json.dumps(str(data)))
                        .replace('Include "/config/', f'Include "{root}/config/'))
-        argv = command("prosody", "register-focus", {"JICOFO_AUTH_PASSWORD": password})
-        argv = [str(cfg) if a == "/run/prosody/config/prosody.cfg.lua" else a for a in argv]
-        argv[0] = prosodyctl
+        env = {"JICOFO_AUTH_PASSWORD": password}
+        argv = [a.replace("/run/prosody/config", str(cfg.parent))
+                for a in command("prosody", "register-focus", env)]
+        # The oneshot runs `prosodyctl` from PATH: put the one under test first.
+        bindir = work / "bin"
+        bindir.mkdir(exist_ok=True)
+        link = bindir / "prosodyctl"
+        if not link.exists():
+            link.symlink_to(shutil.which(prosodyctl) or prosodyctl)
+        path = f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}"
         give_to_unprivileged(work)
-        r = run(as_unprivileged(argv))
+        r = run(as_unprivileged(argv), input=unit_input("prosody", "register-focus", env),
+                env=dict(os.environ, PATH=path))
         if r.returncode:
             raise Failed("prosodyctl register failed:\n" + r.stdout + r.stderr)
         account = data / "auth%2emeet%2ejitsi/accounts/focus.dat"
