@@ -1,42 +1,38 @@
 //! `jinit check-env`: a whole .env checked against every component's schema (the repository's
 //! own templates/ and env.example), as the compose `base` service does before anything starts.
 
-mod support;
-use support::*;
+mod common;
+use common::*;
 
 const TEMPLATES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
 const ENV_EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/env.example");
 const REQUIRE: &str = "JICOFO_AUTH_PASSWORD,JVB_AUTH_PASSWORD";
 
 /// env.example copied to `.env` with its secrets filled by `jinit gen-secrets`, plus `extra`.
-fn dot_env(s: &Scratch, extra: &str) -> String {
-    let path = s.write(".env", &std::fs::read_to_string(ENV_EXAMPLE).unwrap());
-    let path = path_str(&path);
-    let out = s.jinit(
-        &["gen-secrets", "--templates", TEMPLATES, "--env-file", &path],
+fn dot_env(s: &Sandbox, extra: &str) -> String {
+    s.write(".env", &std::fs::read_to_string(ENV_EXAMPLE).unwrap());
+    let path = s.p(".env");
+    let out = s.run_clean(
+        ["gen-secrets", "--templates", TEMPLATES, "--env-file", &path],
         &[],
     );
-    assert!(out.status.success(), "gen-secrets: {}", text(&out));
+    assert_eq!(out.code, 0, "gen-secrets: {}", out.text());
     let mut body = s.read(".env");
     body.push_str(extra);
     s.write(".env", &body);
     path
 }
 
-fn check_env(s: &Scratch, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+fn check_env(s: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut all = vec!["check-env", "--templates", TEMPLATES];
     all.extend_from_slice(args);
-    let out = s.jinit(&all, env);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = s.run_clean(all, env);
+    (out.code, out.stdout, out.stderr)
 }
 
 #[test]
 fn env_example_with_generated_secrets_passes() {
-    let s = Scratch::new();
+    let s = Sandbox::new();
     let env = dot_env(&s, "");
     let (code, out, err) = check_env(&s, &["--require", REQUIRE, "--strict", &env], &[]);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
@@ -46,8 +42,9 @@ fn env_example_with_generated_secrets_passes() {
 
 #[test]
 fn fresh_env_example_lacks_the_service_passwords() {
-    let s = Scratch::new();
-    let env = path_str(&s.write(".env", &std::fs::read_to_string(ENV_EXAMPLE).unwrap()));
+    let s = Sandbox::new();
+    s.write(".env", &std::fs::read_to_string(ENV_EXAMPLE).unwrap());
+    let env = s.p(".env");
     let (code, _, err) = check_env(&s, &["--require", REQUIRE, &env], &[]);
     assert_eq!(code, 2, "{err}");
     for name in ["JICOFO_AUTH_PASSWORD", "JVB_AUTH_PASSWORD"] {
@@ -63,7 +60,7 @@ fn fresh_env_example_lacks_the_service_passwords() {
 /// value is never shown.
 #[test]
 fn every_problem_of_every_component_at_once() {
-    let s = Scratch::new();
+    let s = Sandbox::new();
     let env = dot_env(
         &s,
         "HTTP_PORT=80x\nJVB_PORT=0\nENABLE_LETSENCRYPT=1\nJVB_AUTH_PASSWORD=changeme\n\
@@ -89,7 +86,7 @@ fn every_problem_of_every_component_at_once() {
 
 #[test]
 fn typos_and_renamed_variables_warn_and_fail_only_with_strict() {
-    let s = Scratch::new();
+    let s = Sandbox::new();
     let env = dot_env(&s, "ENABLE_GUEST=1\nDOCKER_HOST_ADDRESS=192.0.2.10\n");
     let (code, out, err) = check_env(&s, &[&env], &[]);
     assert_eq!(code, 0, "stderr:\n{err}");
@@ -111,7 +108,7 @@ fn typos_and_renamed_variables_warn_and_fail_only_with_strict() {
 /// env_file); unrelated variables such as PATH are not warned about.
 #[test]
 fn without_a_file_the_environment_is_checked() {
-    let s = Scratch::new();
+    let s = Sandbox::new();
     let (code, _, err) = check_env(&s, &[], &[("ENABLE_AUTH", "maybe"), ("JVB_PORTS", "1")]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("the environment has 1 problem"), "{err}");
@@ -127,8 +124,8 @@ fn without_a_file_the_environment_is_checked() {
 /// says so and does not stop the stack (each container checks its own variables).
 #[test]
 fn an_unreadable_file_is_reported_and_skipped() {
-    let s = Scratch::new();
-    let missing = path_str(&s.path("no-such.env"));
+    let s = Sandbox::new();
+    let missing = s.p("no-such.env");
     let (code, out, err) = check_env(&s, &["--require", REQUIRE, &missing], &[]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains(&format!("cannot read {missing}")), "{err}");

@@ -1,8 +1,8 @@
 //! `[[render]]` and the environment: typed variables, strict templates, atomic writes, and
 //! every bad input the operator can produce, each with a clear message and the old file intact.
 
-mod support;
-use support::*;
+mod common;
+use common::*;
 
 const SCHEMA: &str = r#"
 [var.HTTP_PORT]
@@ -37,7 +37,7 @@ removed = "Jicofo logs in as a client now; use PASS."
 
 const TEMPLATE: &str = "port {{ HTTP_PORT }};\n{% if ENABLE_X %}x on;\n{% endif %}workers {{ WORKERS }};\nnames {{ NAMES|join(' ') }};\ndomain {{ DOMAIN }};\npass {{ PASS|lua }};\nauth {{ AUTH_TYPE }};\n";
 
-fn image(s: &Scratch, validate: Option<&str>) {
+fn image(s: &Sandbox, validate: Option<&str>) {
     s.write("tpl/web/schema.toml", SCHEMA);
     s.write("tpl/web/site.conf", TEMPLATE);
     let validate = validate
@@ -45,25 +45,16 @@ fn image(s: &Scratch, validate: Option<&str>) {
         .unwrap_or_default();
     s.write(
         "spec.toml",
-        &s.fill(&format!(
-            "[jinit]\nschemas = [\"web/schema.toml\"]\n[[render]]\ntemplate = \"web/site.conf\"\ndest = \"{{dir}}/out/site.conf\"\nmode = \"0640\"\nappend = [\"{{dir}}/config/custom-site.conf\"]\n{validate}"
-        )),
+        &format!(
+            "[jinit]\nschemas = [\"web/schema.toml\"]\n[[render]]\ntemplate = \"web/site.conf\"\ndest = \"{{D}}/out/site.conf\"\nmode = \"0640\"\nappend = [\"{{D}}/config/custom-site.conf\"]\n{validate}"
+        ),
     );
 }
 
-fn render(s: &Scratch, env: &[(&str, &str)]) -> std::process::Output {
-    let spec = s.path("spec.toml");
-    let tpl = s.path("tpl");
-    s.jinit(
-        &[
-            "render",
-            "--spec",
-            &path_str(&spec),
-            "--templates",
-            &path_str(&tpl),
-        ],
-        env,
-    )
+fn render(s: &Sandbox, env: &[(&str, &str)]) -> Outcome {
+    let spec = s.p("spec.toml");
+    let tpl = s.p("tpl");
+    s.run_clean(["render", "--spec", &spec, "--templates", &tpl], env)
 }
 
 const GOOD: [(&str, &str); 2] = [
@@ -82,11 +73,11 @@ fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static s
 
 #[test]
 fn renders_typed_values_defaults_and_custom_appends() {
-    let s = Scratch::new();
+    let s = Sandbox::new();
     image(&s, None);
     s.write("config/custom-site.conf", "custom on;\n");
     let out = render(&s, &with(&[("ENABLE_X", "Yes"), ("NAMES", "x, y ,z")]));
-    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(out.code, 0, "{}", out.text());
     assert_eq!(
         s.read("out/site.conf"),
         "port 8000;\nx on;\nworkers 2;\nnames x y z;\ndomain meet.example.com;\npass \"a-long-enough-secret-123\";\nauth internal;\ncustom on;\n"
@@ -99,41 +90,39 @@ fn renders_typed_values_defaults_and_custom_appends() {
     assert_eq!(mode & 0o777, 0o640);
     // Rendering again with the same inputs leaves the file alone.
     let out = render(&s, &with(&[("ENABLE_X", "Yes"), ("NAMES", "x, y ,z")]));
-    assert!(text(&out).contains("unchanged"), "{}", text(&out));
+    assert!(out.text().contains("unchanged"), "{}", out.text());
 }
 
 #[test]
 fn root_prefixes_destinations_and_inputs() {
-    let s = Scratch::new();
+    let s = Sandbox::new();
     image(&s, None);
     let root = s.path("root");
-    let spec = s.path("spec.toml");
-    let tpl = s.path("tpl");
-    let dest = format!("{}/out/site.conf", s.dir.path().display());
+    let spec = s.p("spec.toml");
+    let tpl = s.p("tpl");
+    let dest = format!("{}/out/site.conf", s.dir().display());
     std::fs::create_dir_all(
-        root.join(format!("{}/config", s.dir.path().display()).trim_start_matches('/')),
+        root.join(format!("{}/config", s.dir().display()).trim_start_matches('/')),
     )
     .unwrap();
     std::fs::write(
-        root.join(
-            format!("{}/config/custom-site.conf", s.dir.path().display()).trim_start_matches('/'),
-        ),
+        root.join(format!("{}/config/custom-site.conf", s.dir().display()).trim_start_matches('/')),
         "from root;\n",
     )
     .unwrap();
-    let out = s.jinit(
-        &[
+    let out = s.run_clean(
+        [
             "render",
             "--spec",
-            &path_str(&spec),
+            &spec,
             "--templates",
-            &path_str(&tpl),
+            &tpl,
             "--root",
-            &path_str(&root),
+            &s.p("root"),
         ],
         &GOOD,
     );
-    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(out.code, 0, "{}", out.text());
     let rendered = std::fs::read_to_string(root.join(dest.trim_start_matches('/'))).unwrap();
     assert!(rendered.ends_with("from root;\n"), "{rendered}");
     assert!(
@@ -145,13 +134,13 @@ fn root_prefixes_destinations_and_inputs() {
 /// Renders a good file first, then a bad input: the message must name the problem and the
 /// good file must be untouched.
 fn refused(extra: &[(&'static str, &'static str)], expect: &[&str]) {
-    let s = Scratch::new();
+    let s = Sandbox::new();
     image(&s, None);
-    assert!(render(&s, &GOOD).status.success());
+    assert_eq!(render(&s, &GOOD).code, 0);
     let before = s.read("out/site.conf");
     let out = render(&s, &with(extra));
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{t}");
+    let t = out.text();
+    assert_eq!(out.code, 2, "{t}");
     for e in expect {
         assert!(t.contains(e), "expected {e:?} in:\n{t}");
     }
@@ -202,14 +191,14 @@ fn all_problems_are_reported_together() {
 /// A refused start still prints the warnings: a misspelt name is often why it was refused.
 #[test]
 fn a_refused_start_still_shows_the_typo_behind_it() {
-    let s = Scratch::new();
+    let s = Sandbox::new();
     image(&s, None);
     let out = render(
         &s,
         &[("PASS", "a-long-enough-secret-123"), ("HTTP_PROT", "8080")],
     );
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{t}");
+    let t = out.text();
+    assert_eq!(out.code, 2, "{t}");
     assert!(t.contains("DOMAIN: required but not set"), "{t}");
     assert!(
         t.contains(
@@ -234,29 +223,26 @@ fn secrets_weak_example_empty_and_file_conflicts() {
         &["PASS: is shorter than 16 characters"],
     );
     refused(&[("PASS", "")], &["PASS: required secret is empty"]);
-    let s = Scratch::new();
+    let s = Sandbox::new();
     image(&s, None);
-    let f = s.write("secret", "a-long-enough-secret-from-file\n");
-    let fs = path_str(&f);
+    s.write("secret", "a-long-enough-secret-from-file\n");
+    let fs = s.p("secret");
     let both = [
         ("DOMAIN", "d"),
         ("PASS", "a-long-enough-secret-123"),
         ("PASS_FILE", fs.as_str()),
     ];
-    let t = text(&render(&s, &both));
+    let t = render(&s, &both).text();
     assert!(
         t.contains("both PASS and PASS_FILE are set: keep one"),
         "{t}"
     );
     let out = render(&s, &[("DOMAIN", "d"), ("PASS_FILE", fs.as_str())]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(out.code, 0, "{}", out.text());
     assert!(s
         .read("out/site.conf")
         .contains("pass \"a-long-enough-secret-from-file\";"));
-    let t = text(&render(
-        &s,
-        &[("DOMAIN", "d"), ("PASS_FILE", "/nonexistent/pass")],
-    ));
+    let t = render(&s, &[("DOMAIN", "d"), ("PASS_FILE", "/nonexistent/pass")]).text();
     assert!(
         t.contains("PASS_FILE: cannot read /nonexistent/pass"),
         "{t}"
@@ -265,19 +251,19 @@ fn secrets_weak_example_empty_and_file_conflicts() {
 
 #[test]
 fn secrets_never_appear_in_output() {
-    let s = Scratch::new();
+    let s = Sandbox::new();
     image(&s, None);
     let out = render(
         &s,
         &with(&[("PASS", "passw0rd-but-this-is-long"), ("ENABLE_X", "nope")]),
     );
-    let t = text(&out);
+    let t = out.text();
     assert!(!t.contains("passw0rd-but-this-is-long"), "{t}");
 }
 
 #[test]
 fn renamed_and_removed_variables_warn_and_still_work() {
-    let s = Scratch::new();
+    let s = Sandbox::new();
     image(&s, None);
     let out = render(
         &s,
@@ -287,8 +273,8 @@ fn renamed_and_removed_variables_warn_and_still_work() {
             ("GONE_SECRET", "x"),
         ],
     );
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
+    let t = out.text();
+    assert_eq!(out.code, 0, "{t}");
     assert!(
         t.contains("OLD_DOMAIN is deprecated: its value is used for DOMAIN"),
         "{t}"
@@ -304,16 +290,16 @@ fn renamed_and_removed_variables_warn_and_still_work() {
 
 #[test]
 fn template_errors_name_template_and_line() {
-    let s = Scratch::new();
+    let s = Sandbox::new();
     image(&s, None);
-    assert!(render(&s, &GOOD).status.success());
+    assert_eq!(render(&s, &GOOD).code, 0);
     let before = s.read("out/site.conf");
     s.write("tpl/web/site.conf", "ok\n{{ UNDECLARED_THING }}\n");
-    let t = text(&render(&s, &GOOD));
+    let t = render(&s, &GOOD).text();
     assert!(t.contains("web/site.conf:2: "), "{t}");
     assert!(t.contains("undefined"), "{t}");
     s.write("tpl/web/site.conf", "ok\nok\n{% if HTTP_PORT %}\n");
-    let t = text(&render(&s, &GOOD));
+    let t = render(&s, &GOOD).text();
     assert!(t.contains("web/site.conf:"), "{t}");
     assert!(
         t.contains("unexpected end of input") || t.contains("endif"),
@@ -324,14 +310,14 @@ fn template_errors_name_template_and_line() {
 
 #[test]
 fn failed_validation_keeps_the_previous_file() {
-    let s = Scratch::new();
+    let s = Sandbox::new();
     // The validator accepts only files mentioning port 8000.
     image(&s, Some(r#"["grep", "-q", "port 8000", "{}"]"#));
-    assert!(render(&s, &GOOD).status.success());
+    assert_eq!(render(&s, &GOOD).code, 0);
     let before = s.read("out/site.conf");
     let out = render(&s, &with(&[("HTTP_PORT", "9000")]));
-    let t = text(&out);
-    assert_ne!(out.status.code(), Some(0), "{t}");
+    let t = out.text();
+    assert_ne!(out.code, 0, "{t}");
     assert!(t.contains("validation `grep -q port 8000"), "{t}");
     assert!(t.contains("the previous file is kept"), "{t}");
     assert_eq!(s.read("out/site.conf"), before);
@@ -342,37 +328,37 @@ fn failed_validation_keeps_the_previous_file() {
         .collect();
     assert_eq!(stray.len(), 1, "no temporary file left: {stray:?}");
     // --no-validate skips it.
-    let spec = s.path("spec.toml");
-    let tpl = s.path("tpl");
-    let out = s.jinit(
-        &[
+    let spec = s.p("spec.toml");
+    let tpl = s.p("tpl");
+    let out = s.run_clean(
+        [
             "render",
             "--spec",
-            &path_str(&spec),
+            &spec,
             "--templates",
-            &path_str(&tpl),
+            &tpl,
             "--no-validate",
         ],
         &with(&[("HTTP_PORT", "9000")]),
     );
-    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(out.code, 0, "{}", out.text());
 }
 
 /// Runs a shell script in a private mount namespace (root only), so tmpfs mounts vanish after.
-fn in_mount_ns(script: &str) -> std::process::Output {
+fn in_mount_ns(s: &Sandbox, script: &str) -> Outcome {
     let mut cmd = std::process::Command::new("unshare");
     cmd.args(["--mount", "--propagation", "private", "sh", "-ec", script]);
-    run_with_timeout(cmd, std::time::Duration::from_secs(30))
+    run_command(s, "unshare", cmd, "unshare --mount", secs(30))
 }
 
 #[test]
 fn unwritable_destination_and_full_disk_keep_the_old_file() {
-    let s = Scratch::new();
+    let s = Sandbox::new();
     image(&s, None);
-    assert!(render(&s, &GOOD).status.success());
-    let spec = path_str(&s.path("spec.toml"));
-    let tpl = path_str(&s.path("tpl"));
-    let out_dir = path_str(&s.path("out"));
+    assert_eq!(render(&s, &GOOD).code, 0);
+    let spec = s.p("spec.toml");
+    let tpl = s.p("tpl");
+    let out_dir = s.p("out");
     // Read-only file system.
     let script = format!(
         "mount -o remount,ro --bind {out_dir} {out_dir} 2>/dev/null || {{ mount --bind {out_dir} {out_dir}; mount -o remount,ro,bind {out_dir}; }}\n\
@@ -380,7 +366,7 @@ fn unwritable_destination_and_full_disk_keep_the_old_file() {
          cat {out_dir}/site.conf",
         JINIT
     );
-    let t = text(&in_mount_ns(&script));
+    let t = in_mount_ns(&s, &script).text();
     assert!(t.contains("Read-only file system"), "{t}");
     assert!(t.contains("the previous file is kept"), "{t}");
     assert!(t.contains("exit=2"), "{t}");
@@ -392,9 +378,9 @@ fn unwritable_destination_and_full_disk_keep_the_old_file() {
     );
     s.write(
         "spec-big.toml",
-        &s.fill("[[render]]\ntemplate = \"web/big.conf\"\ndest = \"{dir}/full/big.conf\"\n"),
+        "[[render]]\ntemplate = \"web/big.conf\"\ndest = \"{D}/full/big.conf\"\n",
     );
-    let full = path_str(&s.path("full"));
+    let full = s.p("full");
     std::fs::create_dir_all(&full).unwrap();
     let script = format!(
         "mount -t tmpfs -o size=64k tmpfs {full}\n\
@@ -402,9 +388,9 @@ fn unwritable_destination_and_full_disk_keep_the_old_file() {
          {} render --spec {} --templates {tpl} || echo \"exit=$?\"\n\
          cat {full}/big.conf; echo LISTING; ls -a {full}",
         JINIT,
-        path_str(&s.path("spec-big.toml"))
+        s.p("spec-big.toml")
     );
-    let t = text(&in_mount_ns(&script));
+    let t = in_mount_ns(&s, &script).text();
     assert!(t.contains("No space left on device"), "{t}");
     assert!(t.contains("the previous file is kept"), "{t}");
     assert!(t.contains("old content"), "{t}");
@@ -423,35 +409,35 @@ fn unwritable_destination_and_full_disk_keep_the_old_file() {
 
 #[test]
 fn check_validates_environment_and_templates_without_writing() {
-    let s = Scratch::new();
+    let s = Sandbox::new();
     image(&s, None);
-    let spec = path_str(&s.path("spec.toml"));
-    let tpl = path_str(&s.path("tpl"));
-    let out = s.jinit(&["check", "--spec", &spec, "--templates", &tpl], &GOOD);
-    assert!(out.status.success(), "{}", text(&out));
+    let spec = s.p("spec.toml");
+    let tpl = s.p("tpl");
+    let out = s.run_clean(["check", "--spec", &spec, "--templates", &tpl], &GOOD);
+    assert_eq!(out.code, 0, "{}", out.text());
     assert!(
-        text(&out).contains("1 files rendered in memory"),
+        out.text().contains("1 files rendered in memory"),
         "{}",
-        text(&out)
+        out.text()
     );
     assert!(!s.path("out/site.conf").exists());
-    let out = s.jinit(
-        &["check", "--spec", &spec, "--templates", &tpl],
+    let out = s.run_clean(
+        ["check", "--spec", &spec, "--templates", &tpl],
         &with(&[("ENABLE_X", "perhaps")]),
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("ENABLE_X"), "{}", text(&out));
+    assert_eq!(out.code, 2);
+    assert!(out.text().contains("ENABLE_X"), "{}", out.text());
 }
 
 #[test]
 fn render_condition_false_removes_a_stale_file() {
-    let s = Scratch::new();
+    let s = Sandbox::new();
     image(&s, None);
     let spec = s.read("spec.toml") + "if = \"ENABLE_X\"\n";
     s.write("spec.toml", &spec);
-    assert!(render(&s, &with(&[("ENABLE_X", "1")])).status.success());
+    assert_eq!(render(&s, &with(&[("ENABLE_X", "1")])).code, 0);
     assert!(s.path("out/site.conf").exists());
     let out = render(&s, &with(&[("ENABLE_X", "0")]));
-    assert!(text(&out).contains("removed"), "{}", text(&out));
+    assert!(out.text().contains("removed"), "{}", out.text());
     assert!(!s.path("out/site.conf").exists());
 }

@@ -3,12 +3,12 @@
 //! while it keeps running. A TLS client (curl) that trusts only pebble's root checks what
 //! nginx serves.
 
-mod support;
+mod common;
+use common::*;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::*;
 
 const DOMAIN: &str = "meet.jitsi.test";
 
@@ -32,7 +32,7 @@ impl Drop for Proc {
 
 /// pebble + pebble-challtestsrv on free ports, with a CA of the test's own for pebble's TLS.
 struct Pebble {
-    s: Scratch,
+    s: Sandbox,
     dir_url: String,
     mgmt: u16,
     /// The port pebble validates HTTP-01 on: nginx's HTTP port.
@@ -44,7 +44,7 @@ struct Pebble {
 
 impl Pebble {
     fn new() -> Pebble {
-        let s = Scratch::new();
+        let s = Sandbox::new();
         // A test CA and a certificate for pebble's own HTTPS listener.
         let ca_key = rcgen::KeyPair::generate().unwrap();
         let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -104,9 +104,9 @@ impl Pebble {
             .spawn()
             .expect("pebble-challtestsrv (apt-get install pebble)");
         self.procs.push(Proc(child));
-        wait_until(
-            10,
+        wait_for_showing(
             "challtestsrv",
+            secs(10),
             || std::net::TcpStream::connect(("127.0.0.1", self.dns_mgmt)).is_ok(),
             || self.s.read("challtestsrv.log"),
         );
@@ -116,7 +116,7 @@ impl Pebble {
     fn start(&mut self) {
         let log = std::fs::File::create(self.s.path("pebble.log")).unwrap();
         let child = Command::new("pebble")
-            .args(["-config", &path_str(&self.s.path("pebble.json"))])
+            .args(["-config", &self.s.p("pebble.json")])
             .args(["-dnsserver", &format!("127.0.0.1:{}", self.dns)])
             .env("PEBBLE_VA_NOSLEEP", "1")
             .env("PEBBLE_WFE_NONCEREJECT", "0")
@@ -136,9 +136,9 @@ impl Pebble {
             .unwrap()
             .parse::<u16>()
             .unwrap();
-        wait_until(
-            10,
+        wait_for_showing(
             "pebble",
+            secs(10),
             || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
             || self.s.read("pebble.log"),
         );
@@ -167,7 +167,7 @@ impl Pebble {
     fn root(&self) -> PathBuf {
         let path = self.s.path("pebble-root.pem");
         let out = Command::new("curl")
-            .args(["-sf", "--cacert", &path_str(&self.s.path("test-ca.pem"))])
+            .args(["-sf", "--cacert", &self.s.p("test-ca.pem")])
             .arg(format!("https://127.0.0.1:{}/roots/0", self.mgmt))
             .output()
             .unwrap();
@@ -182,10 +182,7 @@ impl Pebble {
             ("LETSENCRYPT_DOMAIN".into(), DOMAIN.into()),
             ("LETSENCRYPT_EMAIL".into(), "ops@jitsi.test".into()),
             ("LETSENCRYPT_ACME_SERVER".into(), self.dir_url.clone()),
-            (
-                "SSL_CERT_FILE".into(),
-                path_str(&self.s.path("test-ca.pem")),
-            ),
+            ("SSL_CERT_FILE".into(), self.s.p("test-ca.pem")),
         ]
     }
 }
@@ -193,13 +190,13 @@ impl Pebble {
 /// A web "image": jinit running nginx (HTTP for challenges, HTTPS with the self-signed
 /// certificate until the first issued one exists) and `jinit acme` as a service.
 struct Web {
-    s: Scratch,
+    s: Sandbox,
     https_port: u16,
 }
 
 impl Web {
     fn new(p: &Pebble) -> Web {
-        let s = Scratch::new();
+        let s = Sandbox::new();
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = rcgen::CertificateParams::new(vec![DOMAIN.into()])
             .unwrap()
@@ -243,7 +240,7 @@ http {{
   }}
 }}
 "#,
-                d = s.dir.path().display(),
+                d = s.dir().display(),
                 http = p.http_port,
                 https = https_port,
                 le = le.display()
@@ -251,32 +248,32 @@ http {{
         );
         s.write(
             "spec.toml",
-            &s.fill(&format!(
+            &format!(
                 r#"
 [jinit]
 kill-delay = "5s"
-watch = ["{{dir}}/storage/acme-certs"]
+watch = ["{{D}}/storage/acme-certs"]
 
 [[render]]
 template = "web/nginx.conf"
-dest = "{{dir}}/run/nginx.conf"
+dest = "{{D}}/run/nginx.conf"
 validate = ["nginx", "-t", "-q", "-c", "{{}}"]
 reload = "nginx"
 
 [service.nginx]
-command = ["nginx", "-c", "{{dir}}/run/nginx.conf", "-g", "daemon off;"]
+command = ["nginx", "-c", "{{D}}/run/nginx.conf", "-g", "daemon off;"]
 ready = {{ tcp = "127.0.0.1:{http}" }}
 reload-signal = "HUP"
 stop-signal = "QUIT"
 
 [service.acme]
-command = ["{jinit}", "acme", "--storage", "{{dir}}/storage", "--webroot", "{{dir}}/webroot", "--retry-min", "300ms"]
+command = ["{jinit}", "acme", "--storage", "{{D}}/storage", "--webroot", "{{D}}/webroot", "--retry-min", "300ms"]
 after = ["nginx"]
 if = "ENABLE_LETSENCRYPT == '1'"
 "#,
                 http = p.http_port,
                 jinit = JINIT
-            )),
+            ),
         );
         Web { s, https_port }
     }
@@ -284,9 +281,10 @@ if = "ENABLE_LETSENCRYPT == '1'"
     fn start(&self, p: &Pebble) -> Running {
         let env = p.env();
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let spec = path_str(&self.s.path("spec.toml"));
-        let tpl = path_str(&self.s.path("tpl"));
-        self.s.start(&["--spec", &spec, "--templates", &tpl], &env)
+        let spec = self.s.p("spec.toml");
+        let tpl = self.s.p("tpl");
+        self.s
+            .start_clean(["--spec", &spec, "--templates", &tpl], &env)
     }
 
     /// jinit with nginx only: the acme service's `if` is false.
@@ -305,20 +303,22 @@ if = "ENABLE_LETSENCRYPT == '1'"
                 )
             })
             .collect();
-        let spec = path_str(&self.s.path("spec.toml"));
-        let tpl = path_str(&self.s.path("tpl"));
-        let run = self.s.start(&["--spec", &spec, "--templates", &tpl], &env);
-        run.wait_log("nginx: starting -> ready", 20);
+        let spec = self.s.p("spec.toml");
+        let tpl = self.s.p("tpl");
+        let run = self
+            .s
+            .start_clean(["--spec", &spec, "--templates", &tpl], &env);
+        run.wait_log("nginx: starting -> ready", secs(20));
         run
     }
 
-    fn acme_once(&self, p: &Pebble) -> std::process::Output {
+    fn acme_once(&self, p: &Pebble) -> Outcome {
         let env = p.env();
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let storage = path_str(&self.s.path("storage"));
-        let webroot = path_str(&self.s.path("webroot"));
-        self.s.jinit(
-            &[
+        let storage = self.s.p("storage");
+        let webroot = self.s.p("webroot");
+        self.s.run_clean(
+            [
                 "acme",
                 "--once",
                 "--storage",
@@ -341,7 +341,8 @@ if = "ENABLE_LETSENCRYPT == '1'"
     /// GET over HTTPS trusting only `ca`; Ok(body) or Err(curl's message).
     fn get(&self, ca: &Path) -> Result<String, String> {
         let out = Command::new("curl")
-            .args(["-sS", "--max-time", "5", "--cacert", &path_str(ca)])
+            .args(["-sS", "--max-time", "5", "--cacert"])
+            .arg(ca)
             .args([
                 "--resolve",
                 &format!("{DOMAIN}:{}:127.0.0.1", self.https_port),
@@ -381,17 +382,17 @@ fn first_issuance_with_nginx_running_then_nginx_serves_it() {
     let p = Pebble::new();
     let web = Web::new(&p);
     let run = web.start(&p);
-    run.wait_log("nginx: starting -> ready", 20);
+    run.wait_log("nginx: starting -> ready", secs(20));
     let root = p.root();
     assert!(
         web.get(&root).is_err(),
         "self-signed at first: not trusted by pebble's root"
     );
-    run.wait_log("new certificate for meet.jitsi.test saved", 30);
+    run.wait_log("new certificate for meet.jitsi.test saved", secs(30));
     // Old nginx workers finish their connections after the reload: wait until only new ones answer.
-    wait_until(
-        20,
+    wait_for_showing(
         "nginx serving the issued certificate",
+        secs(20),
         || (0..5).all(|_| web.get(&root).is_ok()),
         || run.log(),
     );
@@ -408,11 +409,13 @@ fn first_issuance_with_nginx_running_then_nginx_serves_it() {
         std::fs::metadata(key).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    let status = web.s.jinit(&["status"], &[]);
+    let status = web.s.run_clean(["status"], &[]);
     assert!(
-        text(&status).contains("certificate meet.jitsi.test: expires"),
+        status
+            .text()
+            .contains("certificate meet.jitsi.test: expires"),
         "{}",
-        text(&status)
+        status.text()
     );
     assert_eq!(run.stop(), 0);
 }
@@ -422,17 +425,17 @@ fn valid_certificate_is_not_reissued_and_a_restart_does_not_reissue() {
     let p = Pebble::new();
     let web = Web::new(&p);
     let run = web.start(&p);
-    run.wait_log("new certificate for meet.jitsi.test saved", 30);
+    run.wait_log("new certificate for meet.jitsi.test saved", secs(30));
     assert_eq!(run.stop(), 0);
     let first = web.chain();
     // A container restart: the same storage, a new jinit.
     let run = web.start(&p);
-    run.wait_log("is valid until", 30);
+    run.wait_log("is valid until", secs(30));
     assert_eq!(web.chain(), first);
     assert_eq!(run.stop(), 0);
     let out = web.acme_once(&p);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("is valid until"), "{}", text(&out));
+    assert_eq!(out.code, 0, "{}", out.text());
+    assert!(out.text().contains("is valid until"), "{}", out.text());
     assert_eq!(web.chain(), first, "not re-issued");
 }
 
@@ -470,14 +473,14 @@ fn due_certificate_is_renewed_while_nginx_keeps_answering() {
         (ok, failed)
     });
     let out = web.acme_once(&p);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("is due for renewal"), "{}", text(&out));
+    assert_eq!(out.code, 0, "{}", out.text());
+    assert!(out.text().contains("is due for renewal"), "{}", out.text());
     assert_ne!(web.chain(), old, "renewed");
     // acme --once asked jinit (JINIT_SOCKET) to reload: nginx now serves the new one.
     let root = p.root();
-    wait_until(
-        20,
+    wait_for_showing(
         "renewed certificate served",
+        secs(20),
         || web.get(&root).is_ok(),
         || run.log(),
     );
@@ -501,8 +504,8 @@ fn ca_down_keeps_the_old_certificate_and_succeeds_once_it_is_back() {
     p.stop();
     let web = Web::new(&p);
     let run = web.start(&p);
-    run.wait_log("cannot talk to the ACME server", 30);
-    run.wait_log("next try in", 5);
+    run.wait_log("cannot talk to the ACME server", secs(30));
+    run.wait_log("next try in", secs(5));
     let log = run.log();
     assert!(log.contains("Connection refused"), "{log}");
     assert!(
@@ -522,11 +525,11 @@ fn ca_down_keeps_the_old_certificate_and_succeeds_once_it_is_back() {
     assert_eq!(out.stdout, b"https\n");
     let started = Instant::now();
     p.start();
-    run.wait_log("new certificate for meet.jitsi.test saved", 60);
+    run.wait_log("new certificate for meet.jitsi.test saved", secs(60));
     let root = p.root();
-    wait_until(
-        20,
+    wait_for_showing(
         "issued certificate served",
+        secs(20),
         || web.get(&root).is_ok(),
         || run.log(),
     );
@@ -541,23 +544,23 @@ fn failed_challenge_and_unresolvable_domain_are_explained() {
     // Challenge files written where nginx does not serve them.
     let env = p.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let storage = path_str(&web.s.path("storage"));
-    let wrong = path_str(&web.s.path("not-served"));
+    let storage = web.s.p("storage");
+    let wrong = web.s.p("not-served");
     let nginx = web.start_nginx_only(&p);
-    let out = web.s.jinit(
-        &["acme", "--once", "--storage", &storage, "--webroot", &wrong],
+    let out = web.s.run_clean(
+        ["acme", "--once", "--storage", &storage, "--webroot", &wrong],
         &env,
     );
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
+    let t = out.text();
+    assert_eq!(out.code, 1, "{t}");
     assert!(t.contains("validation of meet.jitsi.test failed"), "{t}");
     assert!(t.contains("404"), "the CA's own words: {t}");
     drop(nginx);
     // A name that does not resolve.
     p.break_dns();
-    let storage2 = path_str(&web.s.path("storage2"));
-    let out = web.s.jinit(
-        &[
+    let storage2 = web.s.p("storage2");
+    let out = web.s.run_clean(
+        [
             "acme",
             "--once",
             "--storage",
@@ -567,8 +570,8 @@ fn failed_challenge_and_unresolvable_domain_are_explained() {
         ],
         &env,
     );
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
+    let t = out.text();
+    assert_eq!(out.code, 1, "{t}");
     assert!(
         t.contains("validation of meet.jitsi.test failed") || t.contains("meet.jitsi.test"),
         "{t}"
@@ -585,8 +588,8 @@ fn two_containers_sharing_storage_issue_once() {
     let web = Web::new(&p);
     let _nginx = web.start_nginx_only(&p);
     let env = p.env();
-    let storage = path_str(&web.s.path("storage"));
-    let webroot = path_str(&web.s.path("webroot"));
+    let storage = web.s.p("storage");
+    let webroot = web.s.p("webroot");
     let runs: Vec<_> = (0..2)
         .map(|_| {
             let mut cmd = Command::new(JINIT);
@@ -600,7 +603,7 @@ fn two_containers_sharing_storage_issue_once() {
             ]);
             cmd.env_clear()
                 .env("PATH", std::env::var("PATH").unwrap())
-                .env("JINIT_SOCKET", web.s.path("jinit.sock"));
+                .env("JINIT_SOCKET", web.s.socket());
             for (k, v) in &env {
                 cmd.env(k, v);
             }
@@ -612,7 +615,14 @@ fn two_containers_sharing_storage_issue_once() {
         .collect();
     let outs: Vec<String> = runs
         .into_iter()
-        .map(|c| text(&c.wait_with_output().unwrap()))
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
         .collect();
     let issued = outs
         .iter()
@@ -628,18 +638,18 @@ fn two_containers_sharing_storage_issue_once() {
 
 #[test]
 fn bad_settings_and_unreachable_ca_are_clear() {
-    let s = Scratch::new();
-    let storage = path_str(&s.path("storage"));
-    let out = s.jinit(
-        &["acme", "--once", "--storage", &storage],
+    let s = Sandbox::new();
+    let storage = s.p("storage");
+    let out = s.run_clean(
+        ["acme", "--once", "--storage", &storage],
         &[("ENABLE_LETSENCRYPT", "true")],
     );
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{t}");
+    let t = out.text();
+    assert_eq!(out.code, 2, "{t}");
     assert!(t.contains("LETSENCRYPT_DOMAIN: required"), "{t}");
     assert!(t.contains("LETSENCRYPT_EMAIL: required"), "{t}");
-    let out = s.jinit(
-        &[
+    let out = s.run_clean(
+        [
             "acme",
             "--once",
             "--storage",
@@ -657,16 +667,16 @@ fn bad_settings_and_unreachable_ca_are_clear() {
             ),
         ],
     );
-    let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
+    let t = out.text();
+    assert_eq!(out.code, 1, "{t}");
     assert!(t.contains("cannot talk to the ACME server"), "{t}");
     let p = Pebble::new();
     let mut env = p.env();
     env.retain(|(k, _)| k != "LETSENCRYPT_EMAIL");
     env.push(("LETSENCRYPT_EMAIL".into(), "ops@@jitsi.test".into()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let out = s.jinit(
-        &[
+    let out = s.run_clean(
+        [
             "acme",
             "--once",
             "--storage",
@@ -676,7 +686,7 @@ fn bad_settings_and_unreachable_ca_are_clear() {
         ],
         &env,
     );
-    let t = text(&out);
+    let t = out.text();
     assert!(
         t.contains("the CA rejects LETSENCRYPT_EMAIL=ops@@jitsi.test"),
         "{t}"

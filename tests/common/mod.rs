@@ -2,8 +2,9 @@
 //!
 //! Owns: a sandbox directory per test (spec, service output, control socket), spawning jinit
 //! either as a plain child (jinit is then a child subreaper) or as PID 1 of a fresh PID
-//! namespace (`unshare --pid --fork --mount-proc`), a watchdog that kills a hung jinit and
-//! everything under it, deadline-bounded waits, and readers for `/proc`.
+//! namespace (`unshare --pid --fork --mount-proc`), optionally with a clean environment (the
+//! config tests: only the variables a test names reach jinit), a watchdog that kills a hung
+//! jinit and everything under it, deadline-bounded waits, and readers for `/proc`.
 //!
 //! Never: sleep a fixed time to wait for an event (every wait polls a condition with a
 //! deadline), or leave a process behind (dropping a `Running` kills jinit's whole tree).
@@ -123,6 +124,27 @@ impl Sandbox {
         });
     }
 
+    /// Runs `jinit ARGS` to completion with a clean environment plus `env` (see
+    /// [`Jinit::clean_env`]).
+    pub fn run_clean<S: AsRef<str>>(
+        &self,
+        args: impl IntoIterator<Item = S>,
+        env: &[(&str, &str)],
+    ) -> Outcome {
+        Jinit::clean(self, args, env).run(DEFAULT_TIMEOUT)
+    }
+
+    /// Starts `jinit ARGS` (spec mode) with a clean environment plus `env`; end it with
+    /// [`Running::stop`]. No watchdog: every wait on such a run, and `stop`, has its own
+    /// deadline.
+    pub fn start_clean<S: AsRef<str>>(
+        &self,
+        args: impl IntoIterator<Item = S>,
+        env: &[(&str, &str)],
+    ) -> Running {
+        Jinit::clean(self, args, env).timeout(Duration::MAX).spawn()
+    }
+
     /// Reads a pid that a script wrote with `echo $$ > NAME`.
     pub fn read_pid(&self, name: &str, within: Duration) -> i32 {
         let mut pid = 0;
@@ -143,14 +165,36 @@ impl Sandbox {
 // Waiting
 
 /// Polls `cond` every 10 ms until it holds; panics naming `what` after `within`.
-pub fn wait_for(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+pub fn wait_for(what: &str, within: Duration, cond: impl FnMut() -> bool) {
+    if !poll(within, cond) {
+        panic!("timed out after {within:?} waiting for {what}");
+    }
+}
+
+/// Like [`wait_for`], and the panic shows `context()` too (a log that explains the wait).
+pub fn wait_for_showing(
+    what: &str,
+    within: Duration,
+    cond: impl FnMut() -> bool,
+    context: impl FnOnce() -> String,
+) {
+    if !poll(within, cond) {
+        panic!(
+            "timed out after {within:?} waiting for {what}; context:\n{}",
+            context()
+        );
+    }
+}
+
+/// Polls `cond` every 10 ms until it holds (true) or `within` has passed (false).
+fn poll(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;
     loop {
         if cond() {
-            return;
+            return true;
         }
         if Instant::now() >= deadline {
-            panic!("timed out after {within:?} waiting for {what}");
+            return false;
         }
         thread::sleep(millis(10));
     }
@@ -202,6 +246,7 @@ pub struct Jinit<'a> {
     mode: Mode,
     args: Vec<String>,
     env: Vec<(String, Option<String>)>,
+    clean_env: bool,
     timeout: Duration,
 }
 
@@ -212,6 +257,7 @@ impl<'a> Jinit<'a> {
             mode: Mode::Subreaper,
             args: Vec::new(),
             env: Vec::new(),
+            clean_env: false,
             timeout: DEFAULT_TIMEOUT,
         }
     }
@@ -220,6 +266,15 @@ impl<'a> Jinit<'a> {
     pub fn spec(sandbox: &'a Sandbox) -> Self {
         let spec = sandbox.p("jinit.toml");
         Jinit::new(sandbox).args(["--spec", spec.as_str()])
+    }
+
+    /// `jinit ARGS` with a clean environment plus `env` (see [`Jinit::clean_env`]).
+    pub fn clean<S: AsRef<str>>(
+        sandbox: &'a Sandbox,
+        args: impl IntoIterator<Item = S>,
+        env: &[(&str, &str)],
+    ) -> Self {
+        Jinit::new(sandbox).clean_env().args(args).envs(env)
     }
 
     /// `jinit -- ARGV...` (single-command mode).
@@ -248,6 +303,19 @@ impl<'a> Jinit<'a> {
         self
     }
 
+    pub fn envs(self, vars: &[(&str, &str)]) -> Self {
+        vars.iter().fold(self, |j, (k, v)| j.env(k, v))
+    }
+
+    /// Starts jinit with an empty environment but PATH (and JINIT_SOCKET), then the variables
+    /// given with `env`: the config tests check what jinit makes of exactly those, so nothing
+    /// of the test's own environment (CARGO_*, an operator's ENABLE_* or LETSENCRYPT_*) may
+    /// reach it.
+    pub fn clean_env(mut self) -> Self {
+        self.clean_env = true;
+        self
+    }
+
     /// Hard limit after which the watchdog kills jinit and the test fails.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -266,6 +334,10 @@ impl<'a> Jinit<'a> {
                 c
             }
         };
+        if self.clean_env {
+            cmd.env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default());
+        }
         cmd.args(&self.args)
             .current_dir(sb.dir())
             .env_remove("JINIT_SPEC")
@@ -346,6 +418,13 @@ pub struct Outcome {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+}
+
+impl Outcome {
+    /// stdout then stderr, for assertions that do not care which one a line went to.
+    pub fn text(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
 }
 
 /// A jinit process under test; dropping it kills jinit and everything it started.
@@ -462,6 +541,30 @@ impl Running {
 
     pub fn stderr(&self) -> String {
         fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// What jinit and its services wrote: stdout then stderr.
+    pub fn log(&self) -> String {
+        self.stdout() + &self.stderr()
+    }
+
+    /// Waits until the log contains `needle`; the panic shows the log.
+    pub fn wait_log(&self, needle: &str, within: Duration) {
+        wait_for_showing(
+            &format!("log line {needle:?}"),
+            within,
+            || self.log().contains(needle),
+            || self.log(),
+        );
+    }
+
+    /// Sends jinit TERM and returns its exit code once it has stopped its units and exited
+    /// (within 15 s).
+    pub fn stop(mut self) -> i32 {
+        if !self.has_exited() {
+            send_signal(self.jinit, libc::SIGTERM);
+        }
+        self.wait_exit(secs(15))
     }
 
     /// Waits until jinit's log has a transition of `unit` into state `to`.
@@ -706,19 +809,33 @@ pub fn left_waiting_line(log: &str, unit: &str) -> Option<usize> {
 /// Runs `jinit ARGS` (a client subcommand) against the sandbox's control socket.
 pub fn client<S: AsRef<str>>(sb: &Sandbox, args: impl IntoIterator<Item = S>) -> Outcome {
     let args: Vec<String> = args.into_iter().map(|a| a.as_ref().to_string()).collect();
-    let out = unique(sb, "client", "stdout");
-    let err = out.with_extension("stderr");
-    let mut child = Command::new(JINIT)
-        .args(&args)
+    let mut cmd = Command::new(JINIT);
+    cmd.args(&args)
         .current_dir(sb.dir())
         .env_remove("JINIT_SPEC")
-        .env("JINIT_SOCKET", sb.socket())
+        .env("JINIT_SOCKET", sb.socket());
+    let what = format!("`jinit {}`", args.join(" "));
+    run_command(sb, "client", cmd, &what, secs(10))
+}
+
+/// Runs `cmd` to completion with its output in `SANDBOX/BASE[.N].stdout|stderr`; kills it and
+/// fails the test, naming it `what`, when it is still running after `within`.
+pub fn run_command(
+    sb: &Sandbox,
+    base: &str,
+    mut cmd: Command,
+    what: &str,
+    within: Duration,
+) -> Outcome {
+    let out = unique(sb, base, "stdout");
+    let err = out.with_extension("stderr");
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(fs::File::create(&out).expect("stdout file"))
         .stderr(fs::File::create(&err).expect("stderr file"))
         .spawn()
-        .expect("spawn jinit client");
-    let deadline = Instant::now() + secs(10);
+        .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    let deadline = Instant::now() + within;
     let status = loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
             break status;
@@ -726,7 +843,7 @@ pub fn client<S: AsRef<str>>(sb: &Sandbox, args: impl IntoIterator<Item = S>) ->
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("`jinit {}` did not finish within 10s", args.join(" "));
+            panic!("{what} did not finish within {within:?}");
         }
         thread::sleep(millis(10));
     };
