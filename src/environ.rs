@@ -444,6 +444,14 @@ fn check_required(
     }
 }
 
+/// jinit's own settings (main.rs), read from the same environment but not by any schema.
+const JINIT_OWN: [&str; 4] = [
+    "JINIT_SPEC",
+    "JINIT_TEMPLATES",
+    "JINIT_ENV_FILE",
+    "JINIT_SOCKET",
+];
+
 /// Variables that look like this image's (same prefix as a declared one) but are not declared
 /// would otherwise be ignored without a word: a typo such as ENABLE_LETSENCRPYT.
 fn warn_unknown(
@@ -466,7 +474,8 @@ fn warn_unknown(
         if schema.get(name).is_some() || schema.get(base).is_some_and(Var::is_secret) {
             continue;
         }
-        if !name.contains('_') || !prefixes.contains(&prefix(name)) {
+        if !name.contains('_') || !prefixes.contains(&prefix(name)) || JINIT_OWN.contains(&&**name)
+        {
             continue;
         }
         let near = schema

@@ -115,6 +115,10 @@ fn without_a_file_the_environment_is_checked() {
     assert!(err.contains("  - ENABLE_AUTH: "), "{err}");
     assert!(err.contains("did you mean JVB_PORT?"), "{err}");
     assert!(!err.contains("PATH"), "{err}");
+    assert!(
+        !err.contains("JINIT_SOCKET"),
+        "jinit's own settings are not typos: {err}"
+    );
     let (code, out, err) = check_env(&s, &[], &[("ENABLE_AUTH", "1")]);
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("ok: the environment: "), "{out}");

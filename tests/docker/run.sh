@@ -638,6 +638,30 @@ else
   echo "not building; using the existing images: ${BUILT[*]}"
 fi
 
+# Prosody 13 running its spec (the end-to-end test runs Debian's 0.12): the oneshots, among
+# them the service accounts registered through prosodyctl's stdin, then logins over TCP.
+prosody13_live() {
+  local name=jinit-test-prosody13 port=15223 pass=focus-password-0123456789
+  docker rm -f "$name" >/dev/null 2>&1
+  check "prosody 13: starts read-only as uid 1000" docker run -d --name "$name" --read-only \
+    --tmpfs /run:uid=1000,gid=1000,mode=0755 --tmpfs /tmp \
+    --tmpfs /var/lib/prosody:uid=1000,gid=1000,mode=0750 -p "127.0.0.1:$port:5222" \
+    -e JICOFO_AUTH_PASSWORD="$pass" -e JVB_AUTH_PASSWORD=jvb-password-0123456789 \
+    "$REPO/prosody:$TAG-backports"
+  if wait_for 60 docker exec "$name" jinit health; then
+    pass "prosody 13: healthy (every oneshot done, Prosody answering)"
+  else
+    fail "prosody 13: healthy"; docker logs "$name" 2>&1 | tail -n 40 | sed 's/^/      /'
+  fi
+  check "prosody 13: the focus account logs in with the password from the environment" \
+    python3 tests/docker/xmpp_login.py tcp "127.0.0.1:$port" focus@auth.meet.jitsi "$pass"
+  check "prosody 13: a wrong password is refused" \
+    sh -c "! python3 tests/docker/xmpp_login.py tcp 127.0.0.1:$port focus@auth.meet.jitsi wrong-password-0123"
+  check "prosody 13: the password does not appear in the container output" \
+    sh -c "! docker logs '$name' 2>&1 | grep -qF '$pass'"
+  docker rm -f "$name" >/dev/null 2>&1
+}
+
 step "structure"
 if [[ "$PARTS" == *" structure "* ]]; then
   for image in "${BUILT[@]}"; do
@@ -652,6 +676,7 @@ if [[ "$PARTS" == *" structure "* ]]; then
       --config tests/structure/prosody.yaml
     check "prosody (PROSODY_BACKPORTS=1) is Prosody 13" sh -c \
       "docker run --rm --entrypoint dpkg-query '$REPO/prosody:$TAG-backports' -W -f '\${Version}' prosody | grep '^13\.'"
+    prosody13_live
   fi
 fi
 
