@@ -18,6 +18,14 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
+# pebble 2.5+ answers ACME Renewal Information (ARI) queries, which tests/letsencrypt.rs checks;
+# bookworm has 2.4. Debian trixie's package depends on libc6 only and replaces it.
+if ! dpkg --compare-versions "$(dpkg-query -W -f='${Version}' pebble)" ge 2.5; then
+  debs=$(mktemp -d)
+  bash tests/trixie-debs.sh "$debs" pebble
+  dpkg -i "$debs"/pebble_*.deb
+  rm -rf "$debs"
+fi
 # Debian's prosody package starts a system prosody on install; our tests run their own.
 if command -v service >/dev/null && pgrep -x prosody >/dev/null 2>&1; then service prosody stop || true; fi
 

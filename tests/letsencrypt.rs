@@ -1,5 +1,5 @@
 //! Let's Encrypt through `jinit acme`, against a real ACME server on loopback: Debian's pebble
-//! with pebble-challtestsrv as its DNS, and Debian's nginx serving the HTTP-01 challenges
+//! (2.5 or later for ARI: tests/ci.sh installs trixie's) with pebble-challtestsrv as its DNS, and Debian's nginx serving the HTTP-01 challenges
 //! while it keeps running. A TLS client (curl) that trusts only pebble's root checks what
 //! nginx serves.
 
@@ -436,6 +436,30 @@ fn valid_certificate_is_not_reissued_and_a_restart_does_not_reissue() {
     let out = web.acme_once(&p);
     assert_eq!(out.code, 0, "{}", out.text());
     assert!(out.text().contains("is valid until"), "{}", out.text());
+    assert_eq!(web.chain(), first, "not re-issued");
+}
+
+/// ACME Renewal Information (RFC 9773): for a certificate it issued, pebble (2.5 and later)
+/// suggests a renewal window, and that window, not jinit's own one-third rule, sets the next
+/// renewal. Exercises the certificate identifier (authority key id and serial) end to end.
+#[test]
+fn the_cas_renewal_window_decides_when_it_offers_one() {
+    let p = Pebble::new();
+    let web = Web::new(&p);
+    let run = web.start(&p);
+    run.wait_log("new certificate for meet.jitsi.test saved", secs(30));
+    assert_eq!(run.stop(), 0);
+    let first = web.chain();
+    let out = web.acme_once(&p);
+    assert_eq!(out.code, 0, "{}", out.text());
+    assert_line_with(
+        &out.text(),
+        &[
+            "is valid until",
+            "renewal from",
+            "(the CA's renewal window)",
+        ],
+    );
     assert_eq!(web.chain(), first, "not re-issued");
 }
 

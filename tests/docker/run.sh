@@ -115,13 +115,9 @@ install_tools() {
   if [ ! -x "$plugins/docker-compose" ] || [ ! -x "$plugins/docker-buildx" ]; then
     echo "fetching docker-compose (v2) and docker-buildx from Debian trixie"
     local t; t=$(mktemp -d)
-    mkdir -p "$t/lists/partial" "$plugins"
-    echo 'deb http://deb.debian.org/debian trixie main' >"$t/trixie.list"
-    local opts=(-o "Dir::Etc::sourcelist=$t/trixie.list" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$t/lists")
-    if ! { apt-get update -q "${opts[@]}" >/dev/null &&
-      (cd "$t" && apt-get download -q "${opts[@]}" docker-compose docker-buildx >/dev/null 2>&1); }; then
-      fatal "cannot download docker-compose/docker-buildx from trixie"
-    fi
+    mkdir -p "$plugins"
+    bash tests/trixie-debs.sh "$t" docker-compose docker-buildx \
+      || fatal "cannot download docker-compose/docker-buildx from trixie"
     for deb in "$t"/*.deb; do dpkg -x "$deb" "$t/x"; done
     cp "$t"/x/usr/libexec/docker/cli-plugins/docker-{compose,buildx} "$plugins/"
     rm -rf "$t"
@@ -333,7 +329,8 @@ static_checks() {
     check "hadolint $f" hadolint --failure-threshold error "$f"
     hadolint --no-fail "$f" | sed 's/^/      /'
   done
-  check "shellcheck" shellcheck gen-secrets.sh images/base/jitsi-apt-repo images/base/apt-install tests/docker/run.sh
+  check "shellcheck" shellcheck gen-secrets.sh images/base/jitsi-apt-repo images/base/apt-install tests/docker/run.sh \
+    tests/trixie-debs.sh tests/ci.sh
   check "hadolint tests/docker/rust-stand-in.Dockerfile" \
     hadolint --failure-threshold error tests/docker/rust-stand-in.Dockerfile
   local v compose
