@@ -195,8 +195,17 @@ pub fn raw_environment(
 
 /// `KEY=value` lines as docker-compose reads `.env`: comments, blank lines, optional quotes.
 pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
+    parse_env_file_lines(text)
+        .into_iter()
+        .map(|(_, k, v)| (k, v))
+        .collect()
+}
+
+/// `parse_env_file` with the (1-based) line number of each variable.
+pub fn parse_env_file_lines(text: &str) -> Vec<(usize, String, String)> {
     text.lines()
-        .filter_map(|line| {
+        .enumerate()
+        .filter_map(|(i, line)| {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 return None;
@@ -212,7 +221,7 @@ pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
             } else {
                 v
             };
-            Some((k.trim().to_string(), v.to_string()))
+            Some((i + 1, k.trim().to_string(), v.to_string()))
         })
         .collect()
 }

@@ -286,16 +286,22 @@ fn check(args: &[String]) -> Result<i32, String> {
 fn check_env(args: &[String]) -> Result<i32, String> {
     let a = parse_args(args)?;
     let schema = schema::Schema::load_all(&a.templates).map_err(|p| p.to_string())?;
+    // For a file: the line of each variable (the last one wins, as in Compose).
+    let mut lines = std::collections::BTreeMap::new();
     let (source, raw) = match a.positional.as_slice() {
         [] => (
             "the environment".to_string(),
             std::env::vars().collect::<std::collections::BTreeMap<_, _>>(),
         ),
         [file] => match std::fs::read_to_string(file) {
-            Ok(text) => (
-                file.clone(),
-                environ::parse_env_file(&text).into_iter().collect(),
-            ),
+            Ok(text) => {
+                let mut raw = std::collections::BTreeMap::new();
+                for (n, k, v) in environ::parse_env_file_lines(&text) {
+                    lines.insert(k.clone(), n);
+                    raw.insert(k, v);
+                }
+                (file.clone(), raw)
+            }
             Err(e) => {
                 log::warn(&format!("cannot read {file} ({e}); nothing checked"));
                 return Ok(0);
@@ -303,9 +309,20 @@ fn check_env(args: &[String]) -> Result<i32, String> {
         },
         _ => return Err(format!("check-env takes at most one file\n{USAGE}")),
     };
-    let (env, problems) = environ::resolve_all(&schema, &raw, &a.require, environ::Scope::Stack);
+    let (env, mut problems) =
+        environ::resolve_all(&schema, &raw, &a.require, environ::Scope::Stack);
+    // Every warning starts with the variable it is about.
     for w in &env.warnings {
-        log::warn(w);
+        let name = w.split_whitespace().next().unwrap_or("");
+        match lines.get(name) {
+            Some(n) => log::warn(&format!("line {n}: {w}")),
+            None => log::warn(w),
+        }
+    }
+    for p in &mut problems {
+        if let Some(n) = lines.get(&p.at) {
+            p.at = format!("{} (line {n})", p.at);
+        }
     }
     if !problems.is_empty() {
         return Err(spec::Problems {

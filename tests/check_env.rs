@@ -49,7 +49,7 @@ fn fresh_env_example_lacks_the_service_passwords() {
     assert_eq!(code, 2, "{err}");
     for name in ["JICOFO_AUTH_PASSWORD", "JVB_AUTH_PASSWORD"] {
         assert!(
-            err.contains(&format!("  - {name}: ")),
+            err.contains(&format!("  - {name} (line ")),
             "{name} named:\n{err}"
         );
     }
@@ -69,16 +69,34 @@ fn every_problem_of_every_component_at_once() {
     let (code, out, err) = check_env(&s, &["--require", REQUIRE, &env], &[]);
     assert_eq!(code, 2, "stdout:\n{out}\nstderr:\n{err}");
     assert!(err.contains(&format!("{env} has 5 problems")), "{err}");
+    // Each problem and warning names the line that set the variable (the last one wins).
+    let line = |name: &str| {
+        let text = s.read(".env");
+        let lines: Vec<&str> = text.lines().collect();
+        1 + lines
+            .iter()
+            .rposition(|l| l.starts_with(&format!("{name}=")))
+            .unwrap()
+    };
     for needle in [
-        "  - HTTP_PORT: \"80x\" is not a port",
-        "  - JVB_PORT: ",
-        "  - LETSENCRYPT_DOMAIN: ",
-        "  - LETSENCRYPT_EMAIL: ",
-        "  - JVB_AUTH_PASSWORD: ",
-        "ENABLE_LETSENCRYPTS is set but no Jitsi image has such a variable \
-         (did you mean ENABLE_LETSENCRYPT?)",
+        format!(
+            "  - HTTP_PORT (line {}): \"80x\" is not a port",
+            line("HTTP_PORT")
+        ),
+        format!("  - JVB_PORT (line {}): ", line("JVB_PORT")),
+        "  - LETSENCRYPT_DOMAIN: ".to_string(),
+        "  - LETSENCRYPT_EMAIL: ".to_string(),
+        format!(
+            "  - JVB_AUTH_PASSWORD (line {}): ",
+            line("JVB_AUTH_PASSWORD")
+        ),
+        format!(
+            "line {}: ENABLE_LETSENCRYPTS is set but no Jitsi image has such a variable \
+             (did you mean ENABLE_LETSENCRYPT?)",
+            line("ENABLE_LETSENCRYPTS")
+        ),
     ] {
-        assert!(err.contains(needle), "{needle:?} in:\n{err}");
+        assert!(err.contains(&needle), "{needle:?} in:\n{err}");
     }
     assert!(!err.contains("changeme"), "a secret is never shown:\n{err}");
     assert!(out.is_empty(), "{out}");

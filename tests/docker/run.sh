@@ -469,7 +469,7 @@ e2e_steps() {
   # base checks the whole .env before anything else starts: a bad value stops `up` there.
   set_env ENABLE_AUTH maybe
   check "$label: up -d with a bad .env fails (ENABLE_AUTH=maybe)" not e2e_compose up -d
-  check "$label: base names the bad variable" base_log_has "ENABLE_AUTH: "
+  check "$label: base names the bad variable and its line" base_log_has "  - ENABLE_AUTH (line "
   check "$label: nothing else started after the failed check" not running_services prosody web
   e2e_compose rm -fsv >/dev/null 2>&1
   sed -i '/^ENABLE_AUTH=maybe$/d' "$E2E_DIR/.env"
