@@ -4,8 +4,6 @@
 mod common;
 use common::*;
 
-use std::net::TcpListener;
-
 /// Service `a` does nothing useful until the test writes `trigger`, then runs `then` (which
 /// makes it ready for `ready`). Service `b` (after a) must start only after that.
 fn gated_start(then: &str, ready: &str) {
@@ -42,14 +40,6 @@ after = ["a"]
     });
     jinit.signal(libc::SIGTERM);
     assert_eq!(jinit.wait_exit(secs(10)), 0, "stderr:\n{}", jinit.stderr());
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

@@ -25,6 +25,24 @@ pub const PYTHON: &str = "/usr/bin/python3";
 /// Default hard limit for one jinit run; a test that needs longer says so with `timeout`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A loopback TCP port that is free now and that no other call in this test process got.
+/// The kernel may hand the same ephemeral port to two bind(0) calls once the first socket is
+/// closed (seen: pebble and nginx both given 39057), so ports are remembered per process.
+pub fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind a loopback port")
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+}
+
 pub fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
