@@ -85,7 +85,7 @@ after = ["account"]
 
 [service.app]
 command = ["sh", "-c", "echo app says {{ GREETING }} >> {D}/log; exec sleep 1000"]
-after = ["extra"]
+after = ["extra", "account"]
 "#,
     );
     let mut jinit = Jinit::spec(&sb)
