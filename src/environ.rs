@@ -212,18 +212,27 @@ pub fn parse_env_file_lines(text: &str) -> Vec<(usize, String, String)> {
             }
             let line = line.strip_prefix("export ").unwrap_or(line);
             let (k, v) = line.split_once('=')?;
-            let v = v.trim();
-            let v = if v.len() >= 2
-                && ((v.starts_with('"') && v.ends_with('"'))
-                    || (v.starts_with('\'') && v.ends_with('\'')))
-            {
-                &v[1..v.len() - 1]
-            } else {
-                v
-            };
-            Some((i + 1, k.trim().to_string(), v.to_string()))
+            Some((i + 1, k.trim().to_string(), env_file_value(v.trim())))
         })
         .collect()
+}
+
+/// One value as Compose reads it: the text between matching quotes, or an unquoted text up
+/// to an inline comment (a `#` after whitespace: `ENABLE_AUTH=1  # on` is `1`).
+fn env_file_value(v: &str) -> String {
+    if let Some(q) = v.chars().next().filter(|c| *c == '"' || *c == '\'') {
+        if let Some(end) = v[1..].find(q) {
+            return v[1..1 + end].to_string();
+        }
+    }
+    let mut prev_space = false;
+    for (i, c) in v.char_indices() {
+        if c == '#' && prev_space {
+            return v[..i].trim_end().to_string();
+        }
+        prev_space = c.is_whitespace();
+    }
+    v.to_string()
 }
 
 /// Validates the raw environment against the schema; `require` lists the variables this
@@ -266,8 +275,10 @@ pub fn resolve_all(
     };
     // Given values: NAME, or NAME_FILE for secrets; empty means unset.
     let mut given: BTreeMap<&str, String> = BTreeMap::new();
+    // Secrets whose NAME_FILE cannot be read here (Scope::Stack): set, but not checkable.
+    let mut elsewhere: BTreeSet<String> = BTreeSet::new();
     for v in &schema.vars {
-        match read_given(v, raw, &mut env, &mut problems) {
+        match read_given(v, raw, scope, &mut env, &mut elsewhere, &mut problems) {
             Some(text) => {
                 given.insert(&v.name, text);
             }
@@ -326,7 +337,7 @@ pub fn resolve_all(
         };
         env.values.insert(v.name.clone(), typed);
     }
-    check_required(schema, require, &mut env, &mut problems);
+    check_required(schema, require, &elsewhere, &mut env, &mut problems);
     warn_unknown(schema, raw, scope, &mut env.warnings);
     (env, problems)
 }
@@ -334,7 +345,9 @@ pub fn resolve_all(
 fn read_given(
     v: &Var,
     raw: &BTreeMap<String, String>,
+    scope: Scope,
     env: &mut Environment,
+    elsewhere: &mut BTreeSet<String>,
     problems: &mut Vec<Problem>,
 ) -> Option<String> {
     let direct = raw.get(&v.name).filter(|s| !s.is_empty());
@@ -360,6 +373,12 @@ fn read_given(
                 Ok(s) => {
                     Some(s.trim_end_matches(['\n', '\r']).to_string()).filter(|s| !s.is_empty())
                 }
+                // `jinit check-env` runs in its own container: a secret file mounted into the
+                // service that uses it is checked there, at its start.
+                Err(_) if scope == Scope::Stack => {
+                    elsewhere.insert(v.name.clone());
+                    None
+                }
                 Err(e) => {
                     problems.push(Problem::new(
                         &file_var,
@@ -376,6 +395,7 @@ fn read_given(
 fn check_required(
     schema: &Schema,
     require: &[String],
+    elsewhere: &BTreeSet<String>,
     env: &mut Environment,
     problems: &mut Vec<Problem>,
 ) {
@@ -413,6 +433,9 @@ fn check_required(
                 },
             };
         let value = env.values.get(&v.name).cloned().unwrap_or(Typed::Unset);
+        if elsewhere.contains(&v.name) {
+            continue;
+        }
         if !needed {
             // A secret of ours that is given must be strong even where it is optional.
             if let (Type::Secret, Typed::Str(s), false) = (ty, &value, *external) {
@@ -451,6 +474,14 @@ fn check_required(
             _ => {}
         }
     }
+}
+
+/// The "no such variable" warnings for the names of `raw` alone (`jinit check-env
+/// --names-from`: the names of .env, whose values reach the check through Compose).
+pub fn unknown_names(schema: &Schema, raw: &BTreeMap<String, String>, scope: Scope) -> Vec<String> {
+    let mut warnings = Vec::new();
+    warn_unknown(schema, raw, scope, &mut warnings);
+    warnings
 }
 
 /// jinit's own settings (main.rs), read from the same environment but not by any schema.
@@ -807,6 +838,23 @@ mod tests {
             "{w}"
         );
         assert!(!w.contains("PATH"), "{w}");
+    }
+
+    #[test]
+    fn env_file_inline_comments_and_quotes_as_compose_reads_them() {
+        let pairs = parse_env_file(
+            "A=1 # on\nB=\"x # not a comment\" # but this is\nC=a#b\nD='q' \nE=\"open\n",
+        );
+        assert_eq!(
+            pairs,
+            vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "x # not a comment".into()),
+                ("C".into(), "a#b".into()),
+                ("D".into(), "q".into()),
+                ("E".into(), "\"open".into())
+            ]
+        );
     }
 
     #[test]

@@ -53,7 +53,7 @@ usage:
   jinit [--spec PATH]              run the image spec (default $JINIT_SPEC or /etc/jinit/jinit.toml)
   jinit -- CMD [ARGS...]           run one command as PID 1 (tini-compatible)
   jinit check [--spec PATH]        validate the spec and environment, start nothing
-  jinit check-env [FILE] [--templates DIR] [--require NAME,...] [--strict]
+  jinit check-env [FILE] [--templates DIR] [--require NAME,...] [--names-from FILE] [--strict]
                                    check a whole .env (or this environment) against every
                                    schema: values, secrets, renamed names, typos
   jinit status [--json]            show every unit of the running jinit
@@ -154,6 +154,7 @@ struct SpecArgs {
     no_validate: bool,
     strict: bool,
     require: Vec<String>,
+    names_from: Option<PathBuf>,
     positional: Vec<String>,
 }
 
@@ -167,6 +168,7 @@ fn parse_args(args: &[String]) -> Result<SpecArgs, String> {
     let mut no_validate = false;
     let mut strict = false;
     let mut require = Vec::new();
+    let mut names_from = None;
     let mut positional = Vec::new();
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
@@ -185,6 +187,9 @@ fn parse_args(args: &[String]) -> Result<SpecArgs, String> {
             lexopt::Arg::Long("json") => json = true,
             lexopt::Arg::Long("no-validate") => no_validate = true,
             lexopt::Arg::Long("strict") => strict = true,
+            lexopt::Arg::Long("names-from") => {
+                names_from = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?))
+            }
             lexopt::Arg::Long("require") => {
                 let list = parser.value().map_err(|e| e.to_string())?;
                 require.extend(
@@ -216,6 +221,7 @@ fn parse_args(args: &[String]) -> Result<SpecArgs, String> {
         no_validate,
         strict,
         require,
+        names_from,
         positional,
     })
 }
@@ -280,37 +286,59 @@ fn check(args: &[String]) -> Result<i32, String> {
 /// `jinit check-env`: the whole .env against every component's schema, so that one run names
 /// every bad value, weak secret and misspelt variable of the stack (an image sees only its
 /// own variables, and Compose passes a container only the names it declares, so a typo in
-/// .env would otherwise never be reported). Without FILE, checks this process's environment.
-/// A FILE that does not exist or cannot be read is reported and skipped (exit 0): Compose may
-/// have been given another env file, and the containers check their own variables anyway.
+/// .env would otherwise never be reported).
+///
+/// Values come from FILE, or without FILE from this process's environment: Compose's `base`
+/// service gets every declared variable the way the services get them (inline comments,
+/// `${...}` and shell overrides already applied) and names .env with `--names-from` for the
+/// misspelt-name warnings only. A `--names-from` file that cannot be read is reported and
+/// skipped: Compose may have been given another env file, or the host may deny the read.
 fn check_env(args: &[String]) -> Result<i32, String> {
+    use std::collections::BTreeMap;
     let a = parse_args(args)?;
     let schema = schema::Schema::load_all(&a.templates).map_err(|p| p.to_string())?;
-    // For a file: the line of each variable (the last one wins, as in Compose).
-    let mut lines = std::collections::BTreeMap::new();
-    let (source, raw) = match a.positional.as_slice() {
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).map(|text| {
+            let entries = environ::parse_env_file_lines(&text);
+            // The last line of a name wins, as in Compose.
+            let lines: BTreeMap<String, usize> =
+                entries.iter().map(|(n, k, _)| (k.clone(), *n)).collect();
+            let values: BTreeMap<String, String> =
+                entries.into_iter().map(|(_, k, v)| (k, v)).collect();
+            (lines, values)
+        })
+    };
+    let (source, raw, mut lines) = match a.positional.as_slice() {
         [] => (
             "the environment".to_string(),
-            std::env::vars().collect::<std::collections::BTreeMap<_, _>>(),
+            std::env::vars().collect::<BTreeMap<_, _>>(),
+            BTreeMap::new(),
         ),
-        [file] => match std::fs::read_to_string(file) {
-            Ok(text) => {
-                let mut raw = std::collections::BTreeMap::new();
-                for (n, k, v) in environ::parse_env_file_lines(&text) {
-                    lines.insert(k.clone(), n);
-                    raw.insert(k, v);
-                }
-                (file.clone(), raw)
-            }
-            Err(e) => {
-                log::warn(&format!("cannot read {file} ({e}); nothing checked"));
-                return Ok(0);
-            }
-        },
+        [file] => {
+            let (lines, values) =
+                read(std::path::Path::new(file)).map_err(|e| format!("cannot read {file}: {e}"))?;
+            (file.clone(), values, lines)
+        }
         _ => return Err(format!("check-env takes at most one file\n{USAGE}")),
     };
-    let (env, mut problems) =
+    let (mut env, mut problems) =
         environ::resolve_all(&schema, &raw, &a.require, environ::Scope::Stack);
+    if let Some(path) = &a.names_from {
+        match read(path) {
+            Ok((names_lines, names)) => {
+                for w in environ::unknown_names(&schema, &names, environ::Scope::Stack) {
+                    if !env.warnings.contains(&w) {
+                        env.warnings.push(w);
+                    }
+                }
+                lines = names_lines;
+            }
+            Err(e) => log::warn(&format!(
+                "cannot read {} ({e}): misspelt names in it are not checked",
+                path.display()
+            )),
+        }
+    }
     // Every warning starts with the variable it is about.
     for w in &env.warnings {
         let name = w.split_whitespace().next().unwrap_or("");

@@ -266,6 +266,10 @@ impl Supervisor {
             }
         };
         for (i, planned) in plan.units.into_iter().enumerate() {
+            // A unit acted on below may stop the container (a oneshot failing to start).
+            if self.phase != Phase::Running {
+                return;
+            }
             let name = self.units[i].name().to_string();
             match (self.enabled[i], planned.enabled) {
                 (false, true) => {
@@ -283,7 +287,9 @@ impl Supervisor {
                 (true, true) if planned.spec != self.units[i].spec => {
                     self.units[i].spec = planned.spec;
                     self.accounts[i] = planned.account;
-                    if !matches!(self.units[i].state, State::Waiting | State::Skipped) {
+                    // A oneshot with `creates` did its one-time job: it does not run again.
+                    let once = self.units[i].spec.creates.is_some();
+                    if !once && !matches!(self.units[i].state, State::Waiting | State::Skipped) {
                         log::info(&format!(
                             "{name}: its command or environment changed, restarting"
                         ));
@@ -429,6 +435,7 @@ impl Supervisor {
                 Ok(i) if matches!(self.units[i].state, State::Waiting) => fail(format!(
                     "{unit} has not started yet: it waits for its `after` units"
                 )),
+                Ok(i) if !self.enabled[i] => fail(format!("{unit} is disabled by its `if`")),
                 Ok(_) if self.phase != Phase::Running => fail("jinit is stopping".into()),
                 Ok(i) => {
                     self.feed(i, Input::Restart, now);

@@ -12,7 +12,8 @@
 //!  Skipped                                    Backoff --Timer--> (Spawn)
 //!                                 exit, policy ignore: Exited (success) / Failed
 //!  any live state --Stop--> Stopping --Timer: SIGKILL--> ... --Exited--> Stopped
-//!  any state --Disable--> (Stopping -->) Skipped --Enable--> Waiting      (`if` re-evaluated)
+//!  any state --Disable--> (Stopping -->) Skipped --Enable--> Waiting      (`if` re-evaluated;
+//!  Enable while still stopping for a Disable: Waiting once the process is gone)
 //! ```
 //! The test `transitions_follow_the_table` walks this diagram.
 
@@ -74,6 +75,8 @@ pub enum Then {
     Fail,
     /// The unit's `if` turned false: stay down, as skipped.
     Skip,
+    /// The unit's `if` turned true again while it was stopping: wait for `after`, then start.
+    Wait,
 }
 
 impl State {
@@ -243,6 +246,11 @@ impl Unit {
                     self.state = Skipped;
                     vec![]
                 }
+                Then::Wait => {
+                    self.state = Waiting;
+                    self.streak = 0;
+                    vec![]
+                }
             },
             (
                 Stopping {
@@ -329,6 +337,23 @@ impl Unit {
             (Skipped, Input::Enable) => {
                 self.state = Waiting;
                 self.streak = 0;
+                vec![]
+            }
+            (
+                Stopping {
+                    pid,
+                    since,
+                    kill_at,
+                    then: Then::Skip,
+                },
+                Input::Enable,
+            ) => {
+                self.state = Stopping {
+                    pid,
+                    since,
+                    kill_at,
+                    then: Then::Wait,
+                };
                 vec![]
             }
             // Anything else (a late probe result, a stale timer) changes nothing.
@@ -508,6 +533,12 @@ mod tests {
         };
         assert_eq!(u.handle(Input::Enable, t0), vec![]);
         assert_eq!(u.state.word(), "ready");
+        // Enabled again while still stopping for the Disable: waits once the process is gone.
+        u.handle(Input::Disable, t0);
+        assert_eq!(u.state.word(), "stopping");
+        assert_eq!(u.handle(Input::Enable, t0), vec![]);
+        assert_eq!(u.handle(Input::Exited(143), t0), vec![]);
+        assert_eq!(u.state, State::Waiting);
     }
 
     #[test]

@@ -142,15 +142,73 @@ fn without_a_file_the_environment_is_checked() {
     assert!(out.starts_with("ok: the environment: "), "{out}");
 }
 
-/// Compose may have been given another env file, or .env may be private to root: the check
-/// says so and does not stop the stack (each container checks its own variables).
+/// As Compose's `base` service runs it: values from the environment (Compose has applied
+/// inline comments, `${...}` and shell overrides), names from .env for the typo warnings, each
+/// with its line; a problem of a value names the .env line that sets it.
 #[test]
-fn an_unreadable_file_is_reported_and_skipped() {
+fn names_from_env_file_values_from_the_environment() {
+    let s = Sandbox::new();
+    let names = s.write(
+        ".env",
+        "# comment\nENABLE_AUTH=1 # on\nENABLE_GUEST=1\nHTTP_PORT=${PORT}\n",
+    );
+    let names = names.to_str().unwrap();
+    let good = [
+        ("JICOFO_AUTH_PASSWORD", "a-strong-focus-password-123"),
+        ("JVB_AUTH_PASSWORD", "a-strong-jvb-password-4567"),
+        ("ENABLE_AUTH", "1"),
+        ("HTTP_PORT", "8080"),
+    ];
+    let args = ["--require", REQUIRE, "--names-from", names];
+    let (code, out, err) = check_env(&s, &args, &good);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.starts_with("ok: the environment: "), "{out}");
+    assert!(
+        err.contains("line 3: ENABLE_GUEST is set but no Jitsi image has such a variable"),
+        "{err}"
+    );
+    let mut bad = good.to_vec();
+    bad[2] = ("ENABLE_AUTH", "maybe");
+    let (code, _, err) = check_env(&s, &args, &bad);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("  - ENABLE_AUTH (line 2): \"maybe\""), "{err}");
+}
+
+/// A secret given as NAME_FILE is mounted into the service that reads it, not into the
+/// check's container: it counts as set and is checked by that service.
+#[test]
+fn a_secret_file_of_another_container_is_not_an_error() {
+    let s = Sandbox::new();
+    let env = [
+        ("JICOFO_AUTH_PASSWORD", "a-strong-focus-password-123"),
+        ("JVB_AUTH_PASSWORD_FILE", "/run/secrets/jvb-not-here"),
+    ];
+    let (code, out, err) = check_env(&s, &["--require", REQUIRE], &env);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+}
+
+/// FILE is what the operator asked to check: unreadable, it is an error. A `--names-from`
+/// file is only for the typo warnings: Compose may have been given another env file, or the
+/// host may deny the read; the values are still checked.
+#[test]
+fn an_unreadable_file_is_an_error_and_an_unreadable_names_file_a_warning() {
     let s = Sandbox::new();
     let missing = s.p("no-such.env");
-    let (code, out, err) = check_env(&s, &["--require", REQUIRE, &missing], &[]);
-    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = check_env(&s, &[&missing], &[]);
+    assert_eq!(code, 2, "{err}");
     assert!(err.contains(&format!("cannot read {missing}")), "{err}");
-    assert!(err.contains("nothing checked"), "{err}");
     assert!(out.is_empty(), "{out}");
+    let (code, _, err) = check_env(
+        &s,
+        &["--require", REQUIRE, "--names-from", &missing],
+        &[("ENABLE_AUTH", "maybe")],
+    );
+    assert_eq!(code, 2, "values are still checked: {err}");
+    assert!(err.contains(&format!("cannot read {missing}")), "{err}");
+    assert!(
+        err.contains("misspelt names in it are not checked"),
+        "{err}"
+    );
+    assert!(err.contains("  - ENABLE_AUTH: "), "{err}");
+    assert!(err.contains("  - JVB_AUTH_PASSWORD: "), "{err}");
 }

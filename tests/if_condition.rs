@@ -120,6 +120,13 @@ after = ["extra", "account"]
     wait_for("extra skipped again", secs(10), || skips(&jinit) == 2);
     let status = client(&sb, ["status"]);
     assert_line_with(&status.stdout, &["extra", "skipped", "if is false"]);
+    let restart = client(&sb, ["restart", "extra"]);
+    assert_ne!(restart.code, 0, "a disabled unit is not restarted");
+    assert!(
+        restart.stderr.contains("extra is disabled by its `if`"),
+        "{}",
+        restart.stderr
+    );
     assert_line_with(&status.stdout, &["app", "ready"]);
     wait_for("`jinit health` to exit 0 without extra", secs(10), || {
         client(&sb, ["health"]).code == 0

@@ -9,10 +9,11 @@ mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/lists/partial"
+mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
 echo 'deb http://deb.debian.org/debian trixie main' >"$work/trixie.list"
+# Own lists and caches: the system's apt state (bookworm) stays as it is.
 opts=(-o "Dir::Etc::sourcelist=$work/trixie.list" -o Dir::Etc::sourceparts=-
-      -o "Dir::State::Lists=$work/lists")
+      -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache")
 apt-get update -q "${opts[@]}" >/dev/null
 # apt-get download writes into the current directory (as root: unsandboxed, which it notes).
 cd "$dir"
