@@ -476,8 +476,12 @@ e2e_steps() {
 
   # `up -d` builds the images that are missing (base first), then starts prosody, then web once
   # prosody is healthy. Times to healthy come from Docker's health log, so build time is left out.
+  # A misspelt name in .env (Compose never passes it on): base reads .env for the names.
+  set_env ENABLE_GUEST 1
   check "$label: up -d" e2e_compose up -d
-  check "$label: base checked .env first (jinit check-env)" base_log_has "ok: /project/.env"
+  check "$label: base checked every variable first (jinit check-env)" base_log_has "ok: the environment: "
+  check "$label: base warns about a misspelt name in .env" \
+    base_log_has "ENABLE_GUEST is set but no Jitsi image has such a variable (did you mean ENABLE_GUESTS?)"
   local web prosody
   web=$(cid web); prosody=$(cid prosody)
   if [ -z "$web" ] || [ -z "$prosody" ]; then
