@@ -191,6 +191,7 @@ impl Supervisor {
         let Some(image) = self.image.as_mut() else {
             return Ok(Vec::new());
         };
+        let before = (image.env.values.clone(), image.env.raw.clone());
         let result = image.reload_env().and_then(|()| image.render());
         let rendered = match result {
             Ok(r) => r,
@@ -226,6 +227,8 @@ impl Supervisor {
         } else {
             log::info(&format!("{why}: rewrote {}", files.join(", ")));
         }
+        // Units depend on the environment only: a changed custom-* file needs no new plan.
+        let env_changed = image.env.values != before.0 || image.env.raw != before.1;
         self.base_env = image.unit_env();
         for name in &units {
             if let Ok(i) = self.find(name) {
@@ -234,7 +237,9 @@ impl Supervisor {
                 }
             }
         }
-        self.replan(why, now);
+        if env_changed {
+            self.replan(why, now);
+        }
         Ok(units)
     }
 

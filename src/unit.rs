@@ -279,24 +279,8 @@ impl Unit {
             (Starting { pid, .. } | Ready { pid, .. } | Running { pid, .. }, Input::Stop) => {
                 self.stop_process(pid, now, Then::Stop)
             }
-            (
-                Stopping {
-                    pid,
-                    since,
-                    kill_at,
-                    ..
-                },
-                Input::Stop,
-            ) => {
-                // A restart or failed probe in progress becomes a plain stop.
-                self.state = Stopping {
-                    pid,
-                    since,
-                    kill_at,
-                    then: Then::Stop,
-                };
-                vec![]
-            }
+            // A restart, failed probe or disable in progress becomes a plain stop.
+            (Stopping { .. }, Input::Stop) => self.then_after_stop(Then::Stop),
             (Skipped, Input::Stop) => vec![],
             (_, Input::Stop) => {
                 self.state = Stopped;
@@ -313,23 +297,7 @@ impl Unit {
             (Starting { pid, .. } | Ready { pid, .. } | Running { pid, .. }, Input::Disable) => {
                 self.stop_process(pid, now, Then::Skip)
             }
-            (
-                Stopping {
-                    pid,
-                    since,
-                    kill_at,
-                    ..
-                },
-                Input::Disable,
-            ) => {
-                self.state = Stopping {
-                    pid,
-                    since,
-                    kill_at,
-                    then: Then::Skip,
-                };
-                vec![]
-            }
+            (Stopping { .. }, Input::Disable) => self.then_after_stop(Then::Skip),
             (_, Input::Disable) => {
                 self.state = Skipped;
                 vec![]
@@ -341,24 +309,21 @@ impl Unit {
             }
             (
                 Stopping {
-                    pid,
-                    since,
-                    kill_at,
-                    then: Then::Skip,
+                    then: Then::Skip, ..
                 },
                 Input::Enable,
-            ) => {
-                self.state = Stopping {
-                    pid,
-                    since,
-                    kill_at,
-                    then: Then::Wait,
-                };
-                vec![]
-            }
+            ) => self.then_after_stop(Then::Wait),
             // Anything else (a late probe result, a stale timer) changes nothing.
             _ => vec![],
         }
+    }
+
+    /// Changes what a stopping unit does once its process is gone.
+    fn then_after_stop(&mut self, next: Then) -> Vec<Action> {
+        if let State::Stopping { then, .. } = &mut self.state {
+            *then = next;
+        }
+        vec![]
     }
 
     /// The `creates` path of a oneshot exists: nothing to run.
