@@ -303,6 +303,14 @@ if = "ENABLE_LETSENCRYPT == '1'"
         run
     }
 
+    /// A first container run that obtains the certificate, stopped cleanly; returns the chain.
+    fn issue_and_stop(&self, p: &Pebble) -> Vec<u8> {
+        let run = self.start(p);
+        run.wait_log("new certificate for meet.jitsi.test saved", secs(30));
+        assert_eq!(run.stop(), 0);
+        self.chain()
+    }
+
     fn acme_once(&self, p: &Pebble) -> Outcome {
         let env = p.env();
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -415,10 +423,7 @@ fn first_issuance_with_nginx_running_then_nginx_serves_it() {
 fn valid_certificate_is_not_reissued_and_a_restart_does_not_reissue() {
     let p = Pebble::new();
     let web = Web::new(&p);
-    let run = web.start(&p);
-    run.wait_log("new certificate for meet.jitsi.test saved", secs(30));
-    assert_eq!(run.stop(), 0);
-    let first = web.chain();
+    let first = web.issue_and_stop(&p);
     // A container restart: the same storage, a new jinit.
     let run = web.start(&p);
     run.wait_log("is valid until", secs(30));
@@ -437,10 +442,7 @@ fn valid_certificate_is_not_reissued_and_a_restart_does_not_reissue() {
 fn the_cas_renewal_window_decides_when_it_offers_one() {
     let p = Pebble::new();
     let web = Web::new(&p);
-    let run = web.start(&p);
-    run.wait_log("new certificate for meet.jitsi.test saved", secs(30));
-    assert_eq!(run.stop(), 0);
-    let first = web.chain();
+    let first = web.issue_and_stop(&p);
     let out = web.acme_once(&p);
     assert_eq!(out.code, 0, "{}", out.text());
     assert_line_with(
