@@ -11,7 +11,7 @@ step() { printf '\n== %s\n' "$*"; }
 step "installing test dependencies"
 need=()
 for pkg in tini catatonit s6 nginx-light prosody lua5.4 util-linux procps file pebble curl ca-certificates; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+  [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive

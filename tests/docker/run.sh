@@ -100,7 +100,7 @@ trap cleanup EXIT
 install_tools() {
   local need=() pkg
   for pkg in docker.io mmdebstrap docker-compose file curl openssl shellcheck python3; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+    [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] || need+=("$pkg")
   done
   if [ ${#need[@]} -gt 0 ]; then
     echo "apt-get install ${need[*]}"
@@ -357,7 +357,14 @@ set_env() {  # set_env KEY VALUE: replace KEY's line of .env, or append it
   else echo "$1=$2" >>"$E2E_DIR/.env"; fi
 }
 not() { ! "$@"; }
-base_log_has() { e2e_compose logs --no-color base 2>&1 | tee /dev/stderr | grep -qF -- "$1"; }
+# Output is captured first, then matched: `producer | grep -q` under pipefail fails when grep
+# exits at its first match and the producer dies of SIGPIPE writing the rest.
+has_line() { grep -qF -- "$1" <<<"$2"; }
+base_log_has() {
+  local out; out=$(e2e_compose logs --no-color base 2>&1)
+  printf '%s\n' "$out" >&2
+  has_line "$1" "$out"
+}
 # running_services NAME...: true when any of them has a running container
 running_services() {
   local name id
@@ -399,7 +406,7 @@ PY
 }
 https_get() { curl -fsSk --max-time 5 "https://127.0.0.1:$E2E_HTTPS_PORT$1"; }
 http_get() { curl -fsS --max-time 5 "http://127.0.0.1:$E2E_HTTP_PORT$1"; }
-served_contains() { https_get "$1" | grep -q -- "$2"; }
+served_contains() { local body; body=$(https_get "$1") && grep -q -- "$2" <<<"$body"; }
 
 # e2e LABEL COMPOSE-COMMAND...: the end-to-end test with one Compose implementation.
 e2e() {

@@ -38,7 +38,7 @@ step "test dependencies"
 need=()
 for pkg in nginx-light prosody lua5.4 lua-ldap slapd ldap-utils nodejs openssl curl docker-compose \
            util-linux iproute2 ca-certificates; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+  [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] || need+=("$pkg")
 done
 # Debian's nodejs, or one from NodeSource: any `node` will do.
 if command -v node >/dev/null; then
