@@ -2,9 +2,14 @@
 
 use std::time::Duration;
 
+/// The longest duration anything accepts. Deadlines are `Instant + duration`, and an
+/// `Instant` overflows (and panics) far below `Duration::MAX`: bounding every parsed value
+/// keeps all of that arithmetic in range, and nobody means a kill-delay of 500 years.
+pub const MAX: Duration = Duration::from_secs(366 * 86400);
+
 /// Parses a sequence of `<number><unit>` pairs; units are ms, s, m, h, d.
 /// A bare number is refused: "10" could mean seconds or milliseconds, and guessing
-/// wrong turns a kill-delay into something nobody asked for.
+/// wrong turns a kill-delay into something nobody asked for. Sums above `MAX` are refused.
 pub fn parse(text: &str) -> Result<Duration, String> {
     let s = text.trim();
     if s.is_empty() {
@@ -34,9 +39,34 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             "d" => number * 86400.0,
             _ => return Err(bad(text)),
         };
-        total += Duration::try_from_secs_f64(seconds).map_err(|_| bad(text))?;
+        let part = Duration::try_from_secs_f64(seconds).map_err(|_| bad(text))?;
+        total = match total.checked_add(part) {
+            Some(t) if t <= MAX => t,
+            _ => return Err(too_long(text)),
+        };
     }
     Ok(total)
+}
+
+/// Checks a parsed duration against the range its key allows.
+pub fn within(d: Duration, min: Duration, max: Duration) -> Result<Duration, String> {
+    if d < min || d > max {
+        Err(format!(
+            "{} is out of range: allowed from {} to {}",
+            show(d),
+            show(min),
+            show(max)
+        ))
+    } else {
+        Ok(d)
+    }
+}
+
+fn too_long(text: &str) -> String {
+    format!(
+        "duration {text:?} is too long (at most {}, that is 366d)",
+        show(MAX)
+    )
 }
 
 fn bad(text: &str) -> String {
@@ -52,8 +82,10 @@ pub fn show(d: Duration) -> String {
         format!("{:.1}s", d.as_secs_f64())
     } else if ms < 3_600_000 {
         format!("{}m{}s", ms / 60_000, (ms / 1000) % 60)
-    } else {
+    } else if ms < 48 * 3_600_000 {
         format!("{}h{}m", ms / 3_600_000, (ms / 60_000) % 60)
+    } else {
+        format!("{}d{}h", ms / 86_400_000, (ms / 3_600_000) % 24)
     }
 }
 
@@ -80,10 +112,47 @@ mod tests {
     }
 
     #[test]
+    fn refuses_overflowing_and_absurd_durations() {
+        // Each of these once overflowed `Duration` addition or an `Instant` deadline.
+        for s in [
+            "9000000000000000000s9000000000000000000s9000000000000000000s",
+            "18000000000000000000s",
+            "99999999999999999999999999999999d",
+            "367d",
+            "366d1ms",
+        ] {
+            let e = parse(s).unwrap_err();
+            assert!(
+                e.contains("too long") || e.contains("bad duration"),
+                "{s}: {e}"
+            );
+        }
+        assert_eq!(parse("366d").unwrap(), MAX);
+    }
+
+    #[test]
+    fn ranges_name_both_ends() {
+        let e = within(
+            Duration::from_secs(7200),
+            Duration::ZERO,
+            Duration::from_secs(3600),
+        )
+        .unwrap_err();
+        assert_eq!(e, "2h0m is out of range: allowed from 0ms to 1h0m");
+        assert!(within(
+            Duration::from_secs(1),
+            Duration::ZERO,
+            Duration::from_secs(1)
+        )
+        .is_ok());
+    }
+
+    #[test]
     fn shows_compactly() {
         assert_eq!(show(Duration::from_millis(800)), "800ms");
         assert_eq!(show(Duration::from_millis(1500)), "1.5s");
         assert_eq!(show(Duration::from_secs(125)), "2m5s");
         assert_eq!(show(Duration::from_secs(7320)), "2h2m");
+        assert_eq!(show(MAX), "366d0h");
     }
 }

@@ -136,9 +136,11 @@ impl<'a> Fields<'a> {
         }
     }
 
-    pub fn duration(&mut self, key: &'static str) -> Option<Duration> {
+    /// A duration within `range` (both ends allowed); absurd values are refused here, so no
+    /// deadline computed from them can overflow.
+    pub fn duration(&mut self, key: &'static str, range: (Duration, Duration)) -> Option<Duration> {
         let s = self.string(key)?;
-        match duration::parse(&s) {
+        match duration::parse(&s).and_then(|d| duration::within(d, range.0, range.1)) {
             Ok(d) => Some(d),
             Err(e) => {
                 self.problem(key, e);

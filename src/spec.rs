@@ -135,6 +135,8 @@ pub struct Spec {
     pub path: PathBuf,
     pub kill_delay: Duration,
     pub shutdown_grace: Duration,
+    /// The whole stop (units, then leftovers) ends within this; late units get SIGKILL.
+    pub stop_timeout: Duration,
     /// Schema files, relative to the templates directory.
     pub schemas: Vec<String>,
     /// Variables this image cannot run without, beyond the schemas' own `required`.
@@ -146,9 +148,24 @@ pub struct Spec {
     pub units: Vec<UnitSpec>,
 }
 
-pub const DEFAULT_KILL_DELAY: Duration = Duration::from_secs(10);
-pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Defaults chosen so that a whole stop fits Docker's default stop window (10 s, also what
+/// `docker run` and Swarm give): see `DEFAULT_STOP_TIMEOUT`.
+pub const DEFAULT_KILL_DELAY: Duration = Duration::from_secs(5);
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// Everything, units in reverse order and then leftovers, is down within this: 1 s short
+/// of Docker's 10 s so jinit, not Docker's SIGKILL, decides how the container ends.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(9);
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+const SECOND: Duration = Duration::from_secs(1);
+const HOUR: Duration = Duration::from_secs(3600);
+/// The range each duration key accepts (both ends allowed).
+pub const KILL_DELAY_RANGE: (Duration, Duration) = (Duration::ZERO, HOUR);
+pub const SHUTDOWN_GRACE_RANGE: (Duration, Duration) = (Duration::ZERO, HOUR);
+pub const STOP_TIMEOUT_RANGE: (Duration, Duration) = (SECOND, HOUR);
+pub const READY_TIMEOUT_RANGE: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_secs(86400));
+pub const EVERY_RANGE: (Duration, Duration) = (SECOND, crate::duration::MAX);
 
 impl Spec {
     /// Reads and parses a spec. Fails only when there is nothing to go on (unreadable file,
@@ -192,6 +209,7 @@ impl Spec {
             path: path.to_path_buf(),
             kill_delay: DEFAULT_KILL_DELAY,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            stop_timeout: DEFAULT_STOP_TIMEOUT,
             schemas: Vec::new(),
             require: Vec::new(),
             watch: Vec::new(),
@@ -200,10 +218,15 @@ impl Spec {
         };
         if let Some(t) = &jinit {
             let mut f = Fields::new(t, "jinit", &mut problems);
-            spec.kill_delay = f.duration("kill-delay").unwrap_or(DEFAULT_KILL_DELAY);
+            spec.kill_delay = f
+                .duration("kill-delay", KILL_DELAY_RANGE)
+                .unwrap_or(DEFAULT_KILL_DELAY);
             spec.shutdown_grace = f
-                .duration("shutdown-grace")
+                .duration("shutdown-grace", SHUTDOWN_GRACE_RANGE)
                 .unwrap_or(DEFAULT_SHUTDOWN_GRACE);
+            spec.stop_timeout = f
+                .duration("stop-timeout", STOP_TIMEOUT_RANGE)
+                .unwrap_or(DEFAULT_STOP_TIMEOUT);
             spec.schemas = f.strings("schemas").unwrap_or_default();
             spec.require = f.strings("require").unwrap_or_default();
             spec.watch = f
@@ -340,7 +363,9 @@ fn parse_unit(
         on_success: f.policy("on-success").unwrap_or(default_success),
         on_failure: f.policy("on-failure").unwrap_or(default_failure),
         stop_signal: f.signal("stop-signal").unwrap_or(Signal::SIGTERM),
-        kill_delay: f.duration("kill-delay").unwrap_or(kill_delay),
+        kill_delay: f
+            .duration("kill-delay", KILL_DELAY_RANGE)
+            .unwrap_or(kill_delay),
         reload_signal: None,
         creates: None,
         every: None,
@@ -348,15 +373,14 @@ fn parse_unit(
     match kind {
         Kind::Service => {
             unit.ready = f.ready("ready");
-            unit.ready_timeout = f.duration("ready-timeout").unwrap_or(DEFAULT_READY_TIMEOUT);
+            unit.ready_timeout = f
+                .duration("ready-timeout", READY_TIMEOUT_RANGE)
+                .unwrap_or(DEFAULT_READY_TIMEOUT);
             unit.reload_signal = f.signal("reload-signal");
         }
         Kind::Oneshot => {
             unit.creates = f.string("creates").map(PathBuf::from);
-            unit.every = f.duration("every");
-            if unit.every == Some(Duration::ZERO) {
-                f.problem("every", "must be longer than zero");
-            }
+            unit.every = f.duration("every", EVERY_RANGE);
         }
     }
     f.finish();

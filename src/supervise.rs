@@ -13,7 +13,7 @@ use crate::reap::reap;
 use crate::render;
 use crate::spawn::{self, Group};
 use crate::spec::Kind;
-use crate::unit::{Action, Input, State, Unit};
+use crate::unit::{Action, Input, State, Then, Unit};
 use crate::users::Account;
 use crate::{duration, log, order, signals};
 use nix::sys::signal::{kill, killpg, Signal};
@@ -76,6 +76,9 @@ pub struct Supervisor {
     exit_code: Option<i32>,
     children_left: bool,
     shutdown_grace: Duration,
+    stop_timeout: Duration,
+    /// Set when the shutdown begins: everything is down by then.
+    stop_deadline: Option<Instant>,
     /// Extra environment for every unit (from JINIT_ENV_FILE), before each unit's own `env`.
     base_env: Vec<(String, String)>,
     /// The image's configuration, for re-rendering; None when the spec renders nothing.
@@ -87,6 +90,7 @@ pub struct Supervisor {
 impl Supervisor {
     pub fn new(plan: Plan, image: Image, tx: mpsc::UnboundedSender<Event>) -> Supervisor {
         let shutdown_grace = image.spec.shutdown_grace;
+        let stop_timeout = image.spec.stop_timeout;
         let base_env = image.unit_env();
         let specs: Vec<_> = plan.units.iter().map(|p| p.spec.clone()).collect();
         let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
@@ -111,6 +115,8 @@ impl Supervisor {
             exit_code: None,
             children_left: false,
             shutdown_grace,
+            stop_timeout,
+            stop_deadline: None,
             base_env,
             image: Some(image),
             pending: None,
@@ -316,6 +322,7 @@ impl Supervisor {
                         if self.units[i].spec.kind == Kind::Service {
                             // TERM now; whatever is left gets KILL before the next start.
                             if killpg(pid, Signal::SIGTERM).is_ok() {
+                                let _ = killpg(pid, Signal::SIGCONT);
                                 self.leftover_groups[i] = Some(pid);
                             }
                         }
@@ -335,7 +342,7 @@ impl Supervisor {
                     crate::spec::signal_name(sig)
                 ));
             }
-            self.begin_shutdown(0);
+            self.begin_shutdown(0, now);
         } else if sig == Signal::SIGHUP && self.rerender("SIGHUP", now).is_ok() {
             self.reload_all();
         }
@@ -550,12 +557,21 @@ impl Supervisor {
             .collect()
     }
 
-    fn begin_shutdown(&mut self, code: i32) {
+    /// Starts the stop of everything. The whole stop ends by `stop-timeout` from now: units
+    /// still stopping when only `shutdown-grace` is left get SIGKILL, whatever their own
+    /// kill-delay, and the leftovers' grace ends with the timeout too.
+    fn begin_shutdown(&mut self, code: i32, now: Instant) {
         if self.exit_code.is_none() {
             self.exit_code = Some(code);
         }
         if self.phase == Phase::Running {
             self.phase = Phase::StoppingUnits;
+            let end = now.checked_add(self.stop_timeout).unwrap_or(now);
+            self.stop_deadline = Some(end);
+            let units_by = end.checked_sub(self.shutdown_grace).unwrap_or(now).max(now);
+            for u in &mut self.units {
+                u.stop_by(units_by);
+            }
         }
     }
 
@@ -597,8 +613,10 @@ impl Supervisor {
             if self.children_left_now() {
                 log::info("all units stopped; sending SIGTERM to leftover processes");
                 signal_leftovers(Signal::SIGTERM);
+                signal_leftovers(Signal::SIGCONT);
+                let grace_end = now.checked_add(self.shutdown_grace).unwrap_or(now);
                 self.phase = Phase::Leftovers {
-                    kill_at: Some(now + self.shutdown_grace),
+                    kill_at: Some(self.stop_deadline.map_or(grace_end, |d| d.min(grace_end))),
                 };
             } else {
                 self.phase = Phase::Leftovers { kill_at: None };
@@ -689,7 +707,7 @@ impl Supervisor {
                         self.units[i].name()
                     ));
                 }
-                self.begin_shutdown(code);
+                self.begin_shutdown(code, now);
             }
         }
     }
@@ -752,9 +770,12 @@ impl Supervisor {
             ),
             (_, State::Exited { code } | State::Failed { code }) => format!("exit code {code}"),
             (State::Stopping { since, .. }, State::Stopped) => duration::show(now - since),
-            (State::Starting { .. }, State::Stopping { .. }) => {
-                "not ready within ready-timeout".into()
-            }
+            (State::Starting { .. }, State::Stopping { then, .. }) => match then {
+                Then::Fail => "not ready within ready-timeout".into(),
+                Then::Stop => "stopped by the shutdown while starting".into(),
+                Then::Start => "restart requested while starting".into(),
+                Then::Skip | Then::Wait => "its if is now false".into(),
+            },
             _ => String::new(),
         };
         log::transition(u.name(), before.word(), after.word(), &detail);

@@ -151,6 +151,9 @@ pub struct Unit {
     streak: u32,
     /// Whether the last exit (or spawn failure) was the cause of a failed state.
     pub last_code: Option<i32>,
+    /// Set at shutdown: the stop of this unit must end (SIGKILL) by then, whatever its
+    /// kill-delay says, so the whole stop fits the orchestrator's window.
+    kill_by: Option<Instant>,
     jitter: u64,
 }
 
@@ -162,6 +165,7 @@ impl Unit {
             restarts: 0,
             streak: 0,
             last_code: None,
+            kill_by: None,
             jitter: seed | 1,
         }
     }
@@ -326,19 +330,41 @@ impl Unit {
         vec![]
     }
 
+    /// From now on every stop ends by `deadline`; a stop already under way is shortened.
+    pub fn stop_by(&mut self, deadline: Instant) {
+        self.kill_by = Some(deadline);
+        if let State::Stopping {
+            kill_at: Some(at), ..
+        } = &mut self.state
+        {
+            *at = (*at).min(deadline);
+        }
+    }
+
     /// The `creates` path of a oneshot exists: nothing to run.
     pub fn skip(&mut self) {
         self.state = State::Skipped;
     }
 
     fn stop_process(&mut self, pid: Pid, now: Instant, then: Then) -> Vec<Action> {
+        let own = now.checked_add(self.spec.kill_delay);
+        let kill_at = match (own, self.kill_by) {
+            (Some(own), Some(by)) => Some(own.min(by)),
+            (own, by) => own.or(by),
+        };
         self.state = State::Stopping {
             pid,
             since: now,
-            kill_at: Some(now + self.spec.kill_delay),
+            kill_at,
             then,
         };
-        vec![Action::Signal(self.spec.stop_signal)]
+        // A stopped (SIGSTOP, or a debugger's) process cannot act on the stop signal until it
+        // runs again: SIGCONT after it, as systemd and s6 do, or it costs the whole kill-delay.
+        let mut actions = vec![Action::Signal(self.spec.stop_signal)];
+        if self.spec.stop_signal != Signal::SIGCONT {
+            actions.push(Action::Signal(Signal::SIGCONT));
+        }
+        actions
     }
 
     /// The process is gone on its own: apply the unit's policy.
@@ -355,7 +381,7 @@ impl Unit {
         }
         let settled = match (self.spec.kind, success) {
             (Kind::Oneshot, true) => State::Done {
-                next_run: self.spec.every.map(|every| now + every),
+                next_run: self.spec.every.and_then(|every| now.checked_add(every)),
             },
             (Kind::Service, true) => State::Exited { code },
             (_, false) => State::Failed { code },
@@ -364,7 +390,9 @@ impl Unit {
             Policy::Restart => {
                 let delay = self.backoff();
                 self.streak += 1;
-                self.state = State::Backoff { until: now + delay };
+                self.state = State::Backoff {
+                    until: now.checked_add(delay).unwrap_or(now),
+                };
                 vec![]
             }
             Policy::Shutdown => {
@@ -409,6 +437,63 @@ mod tests {
     use crate::spec::Spec;
     use std::path::Path;
 
+    /// What every stop sends: the stop signal, then SIGCONT in case the process is stopped.
+    const STOP: [Action; 2] = [
+        Action::Signal(Signal::SIGTERM),
+        Action::Signal(Signal::SIGCONT),
+    ];
+
+    #[test]
+    fn a_shutdown_deadline_shortens_every_stop() {
+        let t0 = Instant::now();
+        let mut u = unit("", "service");
+        u.spec.kill_delay = Duration::from_secs(3600);
+        u.handle(Input::Start, t0);
+        u.handle(Input::Spawned(Ok(pid(5))), t0);
+        // A restart under way when the shutdown begins: its 1 h kill-delay is cut short.
+        u.handle(Input::Restart, t0);
+        assert_eq!(u.deadline(), Some(t0 + Duration::from_secs(3600)));
+        u.stop_by(t0 + Duration::from_secs(3));
+        assert_eq!(u.deadline(), Some(t0 + Duration::from_secs(3)));
+        // A stop after that starts with the deadline already.
+        let mut v = unit("", "service");
+        v.spec.kill_delay = Duration::from_secs(3600);
+        v.handle(Input::Start, t0);
+        v.handle(Input::Spawned(Ok(pid(6))), t0);
+        v.stop_by(t0 + Duration::from_secs(4));
+        assert_eq!(v.handle(Input::Stop, t0), STOP.to_vec());
+        assert_eq!(v.deadline(), Some(t0 + Duration::from_secs(4)));
+        // A kill-delay shorter than the deadline stays.
+        let mut w = unit("", "service");
+        w.handle(Input::Start, t0);
+        w.handle(Input::Spawned(Ok(pid(7))), t0);
+        w.stop_by(t0 + Duration::from_secs(60));
+        w.handle(Input::Stop, t0);
+        assert_eq!(w.deadline(), Some(t0 + Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn sigcont_follows_the_stop_signal_unless_it_is_sigcont() {
+        let t0 = Instant::now();
+        let mut u = unit("stop-signal = \"QUIT\"", "service");
+        u.handle(Input::Start, t0);
+        u.handle(Input::Spawned(Ok(pid(5))), t0);
+        assert_eq!(
+            u.handle(Input::Stop, t0),
+            vec![
+                Action::Signal(Signal::SIGQUIT),
+                Action::Signal(Signal::SIGCONT)
+            ]
+        );
+        let mut v = unit("stop-signal = \"CONT\"", "service");
+        v.handle(Input::Start, t0);
+        v.handle(Input::Spawned(Ok(pid(6))), t0);
+        assert_eq!(
+            v.handle(Input::Stop, t0),
+            vec![Action::Signal(Signal::SIGCONT)]
+        );
+    }
+
     fn unit(extra: &str, kind: &str) -> Unit {
         let text = format!("[{kind}.u]\ncommand = [\"x\"]\nkill-delay = \"2s\"\n{extra}");
         let spec = Spec::parse(&text, Path::new("t")).expect("valid");
@@ -443,10 +528,7 @@ mod tests {
         assert_eq!(u.restarts, 1);
         u.handle(Input::Spawned(Ok(pid(11))), until);
         // Stop: stop signal, then SIGKILL at the deadline, then stopped.
-        assert_eq!(
-            u.handle(Input::Stop, until),
-            vec![Action::Signal(Signal::SIGTERM)]
-        );
+        assert_eq!(u.handle(Input::Stop, until), STOP.to_vec());
         let kill_at = u.deadline().unwrap();
         assert_eq!(kill_at - until, Duration::from_secs(2));
         assert_eq!(
@@ -466,10 +548,7 @@ mod tests {
         u.handle(Input::Start, t0);
         u.handle(Input::Spawned(Ok(pid(7))), t0);
         assert_eq!(u.state.word(), "ready");
-        assert_eq!(
-            u.handle(Input::Disable, t0),
-            vec![Action::Signal(Signal::SIGTERM)]
-        );
+        assert_eq!(u.handle(Input::Disable, t0), STOP.to_vec());
         assert_eq!(u.state.word(), "stopping");
         assert_eq!(u.handle(Input::Exited(143), t0), vec![]);
         assert_eq!(u.state, State::Skipped);
@@ -587,10 +666,7 @@ mod tests {
         );
         u.handle(Input::Start, now);
         u.handle(Input::Spawned(Ok(pid(5))), now);
-        assert_eq!(
-            u.handle(Input::ProbeTimeout, now),
-            vec![Action::Signal(Signal::SIGTERM)]
-        );
+        assert_eq!(u.handle(Input::ProbeTimeout, now), STOP.to_vec());
         assert_eq!(
             u.handle(Input::Exited(143), now),
             vec![Action::Shutdown(143)]
@@ -603,10 +679,7 @@ mod tests {
         let mut u = unit("", "service");
         u.handle(Input::Start, now);
         u.handle(Input::Spawned(Ok(pid(5))), now);
-        assert_eq!(
-            u.handle(Input::Restart, now),
-            vec![Action::Signal(Signal::SIGTERM)]
-        );
+        assert_eq!(u.handle(Input::Restart, now), STOP.to_vec());
         assert_eq!(u.handle(Input::Exited(143), now), vec![Action::Spawn]);
         assert_eq!(u.restarts, 1);
     }

@@ -212,3 +212,17 @@ fn an_unreadable_file_is_an_error_and_an_unreadable_names_file_a_warning() {
     assert!(err.contains("  - ENABLE_AUTH: "), "{err}");
     assert!(err.contains("  - JVB_AUTH_PASSWORD: "), "{err}");
 }
+
+#[test]
+fn an_overflowing_duration_is_refused_not_a_crash() {
+    // This value once aborted check-env (exit 134, "overflow when adding durations").
+    let s = Sandbox::new();
+    let env = dot_env(
+        &s,
+        "JICOFO_AUTH_LIFETIME=9000000000000000000s9000000000000000000s9000000000000000000s\n",
+    );
+    let (code, out, err) = check_env(&s, &[&env], &[]);
+    assert_eq!(code, 2, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.contains("JICOFO_AUTH_LIFETIME"), "{err}");
+    assert!(err.contains("too long"), "{err}");
+}

@@ -177,3 +177,78 @@ fn orphans_ignoring_term_are_killed_after_grace(mode: Mode) {
         "orphan ignoring TERM still alive after jinit exited"
     );
 }
+
+#[test]
+fn a_stopped_service_gets_sigcont_and_ends_on_its_stop_signal() {
+    let sb = Sandbox::new();
+    // Without SIGCONT after TERM the stopped process could act on nothing until SIGKILL,
+    // 30 s later.
+    sb.spec(
+        r#"
+[service.paused]
+command = ["sh", "-c", '''trap 'echo got TERM >> {D}/log; exit 0' TERM
+echo $$ > {D}/pid
+while :; do sleep 1 & wait $!; done''']
+kill-delay = "30s"
+"#,
+    );
+    let mut jinit = Jinit::spec(&sb).spawn();
+    let pid = sb.read_pid("pid", secs(10));
+    assert!(send_signal(pid, libc::SIGSTOP));
+    wait_for("the service to be stopped", secs(5), || {
+        stat(pid).is_some_and(|s| s.state == 'T')
+    });
+    jinit.signal(libc::SIGTERM);
+    assert_eq!(jinit.wait_exit(secs(10)), 0, "stderr:\n{}", jinit.stderr());
+    assert!(sb.read("log").contains("got TERM"), "{}", jinit.stderr());
+}
+
+#[test]
+fn stop_timeout_bounds_the_whole_stop() {
+    let sb = Sandbox::new();
+    // Two chained services that ignore TERM, each with a kill-delay of an hour: without the
+    // stop-timeout the stop would take two hours.
+    sb.spec(
+        r#"
+[jinit]
+stop-timeout = "2s"
+shutdown-grace = "1s"
+
+[service.first]
+command = ["sh", "-c", "trap '' TERM; echo up >> {D}/first; while :; do sleep 1; done"]
+kill-delay = "1h"
+
+[service.second]
+command = ["sh", "-c", "trap '' TERM; echo up >> {D}/second; while :; do sleep 1; done"]
+kill-delay = "1h"
+after = ["first"]
+"#,
+    );
+    let mut jinit = Jinit::spec(&sb).spawn();
+    sb.wait_line("first", "up", secs(10));
+    sb.wait_line("second", "up", secs(10));
+    jinit.signal(libc::SIGTERM);
+    assert_eq!(jinit.wait_exit(secs(10)), 0, "stderr:\n{}", jinit.stderr());
+}
+
+#[test]
+fn a_unit_stopped_while_starting_says_so() {
+    let sb = Sandbox::new();
+    sb.spec(
+        r#"
+[service.slow]
+command = ["sh", "-c", "echo up >> {D}/log; exec sleep 1000"]
+ready = { file = "{D}/never" }
+"#,
+    );
+    let mut jinit = Jinit::spec(&sb).spawn();
+    sb.wait_line("log", "up", secs(10));
+    jinit.signal(libc::SIGTERM);
+    assert_eq!(jinit.wait_exit(secs(10)), 0, "stderr:\n{}", jinit.stderr());
+    let log = jinit.stderr();
+    assert!(
+        log.contains("stopped by the shutdown while starting"),
+        "{log}"
+    );
+    assert!(!log.contains("not ready within ready-timeout"), "{log}");
+}

@@ -271,6 +271,35 @@ every = "often"
 }
 
 #[test]
+fn absurd_durations_are_refused_with_their_range() {
+    // Each of these once passed `jinit check` and then aborted jinit with an overflow.
+    rejects(
+        r#"
+[jinit]
+kill-delay = "18000000000000000000s"
+shutdown-grace = "2h"
+stop-timeout = "0s"
+
+[service.web]
+command = ["true"]
+ready = { file = "/x" }
+ready-timeout = "9000000000000000000s9000000000000000000s"
+
+[oneshot.tick]
+command = ["true"]
+every = "500ms"
+"#,
+        &[
+            &["jinit.kill-delay", "too long"],
+            &["jinit.shutdown-grace", "allowed from 0ms to 1h0m"],
+            &["jinit.stop-timeout", "allowed from 1.0s to 1h0m"],
+            &["service.web.ready-timeout", "too long"],
+            &["oneshot.tick.every", "allowed from 1.0s to 366d0h"],
+        ],
+    );
+}
+
+#[test]
 fn bad_signal_names() {
     rejects(
         r#"
