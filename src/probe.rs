@@ -15,7 +15,8 @@ use tokio::time::{timeout, Instant};
 
 const FIRST_RETRY: Duration = Duration::from_millis(25);
 const MAX_RETRY: Duration = Duration::from_millis(100);
-const ATTEMPT_LIMIT: Duration = Duration::from_secs(2);
+/// One attempt's limit; the supervisor kills an exec attempt still running after it.
+pub const ATTEMPT_LIMIT: Duration = Duration::from_secs(2);
 
 /// What a probe task tells the supervisor.
 pub enum Report {

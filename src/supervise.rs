@@ -46,7 +46,14 @@ struct Pending {
 /// Who a child process belongs to.
 enum Owner {
     Unit(usize),
-    Probe(oneshot::Sender<bool>),
+    /// One exec readiness attempt of `unit`; killed at `kill_at` if still running (the probe
+    /// task has given up on it by then) or as soon as the unit stops starting; None once
+    /// SIGKILL was sent.
+    Probe {
+        unit: usize,
+        reply: oneshot::Sender<bool>,
+        kill_at: Option<Instant>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,7 +183,11 @@ impl Supervisor {
             _ => None,
         };
         let rerender = self.pending.as_ref().map(|p| p.at);
-        units.chain(leftovers).chain(rerender).min()
+        let probes = self.pids.values().filter_map(|o| match o {
+            Owner::Probe { kill_at, .. } => *kill_at,
+            Owner::Unit(_) => None,
+        });
+        units.chain(leftovers).chain(rerender).chain(probes).min()
     }
 
     fn on_input_changed(&mut self, path: std::path::PathBuf, now: Instant) {
@@ -328,7 +339,7 @@ impl Supervisor {
                         }
                         self.feed(i, Input::Exited(code), now)
                     }
-                    Some(Owner::Probe(reply)) => {
+                    Some(Owner::Probe { reply, .. }) => {
                         let _ = reply.send(code == 0);
                     }
                     // An orphan re-parented to us: reaping it was the job.
@@ -378,7 +389,15 @@ impl Supervisor {
                 };
                 match spawn::spawn(&req) {
                     Ok(pid) => {
-                        self.pids.insert(pid, Owner::Probe(reply));
+                        let kill_at = Some(now + probe::ATTEMPT_LIMIT);
+                        self.pids.insert(
+                            pid,
+                            Owner::Probe {
+                                unit,
+                                reply,
+                                kill_at,
+                            },
+                        );
                     }
                     Err(_) => {
                         let _ = reply.send(false);
@@ -389,6 +408,7 @@ impl Supervisor {
     }
 
     fn on_deadlines(&mut self, now: Instant) {
+        self.kill_probes(|_, kill_at| kill_at <= now);
         for i in 0..self.units.len() {
             if self.units[i].deadline().is_some_and(|d| d <= now) {
                 self.feed(i, Input::Timer, now);
@@ -641,9 +661,18 @@ impl Supervisor {
                 h.abort();
             }
         }
-        for (pid, owner) in &self.pids {
-            if matches!(owner, Owner::Probe(..)) {
-                signal_group(*pid, Signal::SIGKILL);
+        self.kill_probes(|_, _| true);
+    }
+
+    /// SIGKILLs the exec probe attempts `which` selects (by unit and deadline); each stays
+    /// registered until reaped, and is killed at most once.
+    fn kill_probes(&mut self, which: impl Fn(usize, Instant) -> bool) {
+        for (pid, owner) in &mut self.pids {
+            if let Owner::Probe { unit, kill_at, .. } = owner {
+                if kill_at.is_some_and(|at| which(*unit, at)) {
+                    signal_group(*pid, Signal::SIGKILL);
+                    *kill_at = None;
+                }
             }
         }
     }
@@ -658,6 +687,7 @@ impl Supervisor {
             if let Some(probe) = self.probes[i].take() {
                 probe.abort();
             }
+            self.kill_probes(|unit, _| unit == i);
         }
         for action in actions {
             self.act(i, action, now);

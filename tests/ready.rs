@@ -103,3 +103,36 @@ after = ["a"]
     jinit.signal(libc::SIGTERM);
     assert_eq!(jinit.wait_exit(secs(10)), 0, "stderr:\n{}", jinit.stderr());
 }
+
+#[test]
+fn timed_out_exec_attempts_are_killed() {
+    let sb = Sandbox::new();
+    // Each attempt hangs: the probe gives up on it after 2 s and starts another. Before the
+    // fix every abandoned attempt kept running until shutdown.
+    sb.spec(
+        r#"
+[service.app]
+command = ["sleep", "1000"]
+ready = { exec = ["sh", "-c", "echo $$ >> {D}/attempts; exec sleep 999"] }
+ready-timeout = "60s"
+"#,
+    );
+    let jinit = Jinit::spec(&sb).spawn();
+    wait_for("four probe attempts", secs(30), || {
+        sb.exists("attempts") && sb.lines("attempts").len() >= 4
+    });
+    let attempts: Vec<i32> = sb
+        .lines("attempts")
+        .iter()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    // The latest attempt may still run; the earlier ones are gone (give the kill a moment
+    // under load: KILL at 2 s, reaped on the next loop turn).
+    let earlier = &attempts[..attempts.len() - 1];
+    wait_for("abandoned attempts to be killed and reaped", secs(10), || {
+        earlier
+            .iter()
+            .all(|&p| stat(p).is_none_or(|s| s.state == 'Z'))
+    });
+    assert_eq!(jinit.stop(), 0);
+}
