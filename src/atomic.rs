@@ -34,8 +34,11 @@ impl Default for Options<'_> {
 
 /// Replaces `dest` with `content` unless it already holds exactly that.
 pub fn replace(dest: &Path, content: &[u8], opts: &Options) -> Result<Change, String> {
-    if let Ok(old) = fs::read(dest) {
-        let same_mode = fs::metadata(dest)
+    // Never through a symlink (or a FIFO, a device) at the destination: whatever it is, it is
+    // not our file and gets replaced by one; the rename replaces the link, not its target.
+    let limit = content.len() as u64;
+    if let Ok(old) = crate::bounded::read(dest, limit, crate::bounded::Links::Refuse) {
+        let same_mode = fs::symlink_metadata(dest)
             .map(|m| m.permissions().mode() & 0o7777 == opts.mode)
             .unwrap_or(false);
         if old == content && same_mode {

@@ -182,7 +182,12 @@ pub fn raw_environment(
 ) -> Result<BTreeMap<String, String>, Problem> {
     let mut raw: BTreeMap<String, String> = std::env::vars().collect();
     if let Some(path) = env_file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = crate::bounded::read_to_string(
+            path,
+            crate::bounded::CONFIG_MAX,
+            crate::bounded::Links::Follow,
+        )
+        .map_err(|e| {
             Problem::new(
                 "JINIT_ENV_FILE",
                 format!("cannot read {}: {e}", path.display()),
@@ -368,7 +373,11 @@ fn read_given(
         (None, Some(path)) => {
             let path = std::path::PathBuf::from(path);
             env.secret_files.push(path.clone());
-            match std::fs::read_to_string(&path) {
+            match crate::bounded::read_to_string(
+                &path,
+                crate::bounded::SECRET_MAX,
+                crate::bounded::Links::Follow,
+            ) {
                 // Secret files conventionally end with a newline that is not part of it.
                 Ok(s) => {
                     Some(s.trim_end_matches(['\n', '\r']).to_string()).filter(|s| !s.is_empty())

@@ -99,9 +99,13 @@ impl Image {
         let Some(path) = &self.env_file else {
             return Vec::new();
         };
-        std::fs::read_to_string(path)
-            .map(|t| environ::parse_env_file(&t))
-            .unwrap_or_default()
+        crate::bounded::read_to_string(
+            path,
+            crate::bounded::CONFIG_MAX,
+            crate::bounded::Links::Follow,
+        )
+        .map(|t| environ::parse_env_file(&t))
+        .unwrap_or_default()
     }
 
     /// Inputs whose change calls for a re-render.

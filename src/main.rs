@@ -17,6 +17,7 @@
 
 mod acme;
 mod atomic;
+mod bounded;
 mod cert;
 mod check;
 mod control;
@@ -298,7 +299,7 @@ fn check_env(args: &[String]) -> Result<i32, String> {
     let a = parse_args(args)?;
     let schema = schema::Schema::load_all(&a.templates).map_err(|p| p.to_string())?;
     let read = |path: &std::path::Path| {
-        std::fs::read_to_string(path).map(|text| {
+        bounded::read_to_string(path, bounded::CONFIG_MAX, bounded::Links::Follow).map(|text| {
             let entries = environ::parse_env_file_lines(&text);
             // The last line of a name wins, as in Compose.
             let lines: BTreeMap<String, usize> =

@@ -74,7 +74,11 @@ pub fn environment(dir: &Path, root: Option<&Path>) -> Result<Jinja<'static>, Ve
         ));
     }
     for (name, path) in files {
-        match std::fs::read_to_string(&path) {
+        match crate::bounded::read_to_string(
+            &path,
+            crate::bounded::CONFIG_MAX,
+            crate::bounded::Links::Follow,
+        ) {
             Ok(source) => {
                 if let Err(e) = env.add_template_owned(name.clone(), source) {
                     problems.push(template_problem(&e, &name));
@@ -170,7 +174,11 @@ fn render_one(
     for extra in &r.append {
         // upstream's custom-* hooks: appended verbatim when the operator provides them.
         let path = under_root(root, extra);
-        if let Ok(bytes) = std::fs::read(&path) {
+        if let Ok(bytes) = crate::bounded::read(
+            &path,
+            crate::bounded::CONFIG_MAX,
+            crate::bounded::Links::Follow,
+        ) {
             if !text.ends_with(b"\n") && !text.is_empty() {
                 text.push(b'\n');
             }

@@ -99,7 +99,11 @@ impl Schema {
         let mut schema = Schema::default();
         for f in files {
             let path = dir.join(f);
-            match std::fs::read_to_string(&path) {
+            match crate::bounded::read_to_string(
+                &path,
+                crate::bounded::CONFIG_MAX,
+                crate::bounded::Links::Follow,
+            ) {
                 Ok(text) => schema.add(&text, &path, &mut problems),
                 Err(e) => problems.push(Problem::new(
                     path.display().to_string(),

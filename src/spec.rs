@@ -173,7 +173,12 @@ impl Spec {
     /// checks (commands, users, environment) can report theirs in the same run.
     pub fn load(path: &Path) -> Result<(Spec, Vec<Problem>), Problems> {
         let what = format!("the spec {}", path.display());
-        let text = std::fs::read_to_string(path).map_err(|e| Problems {
+        let text = crate::bounded::read_to_string(
+            path,
+            crate::bounded::CONFIG_MAX,
+            crate::bounded::Links::Follow,
+        )
+        .map_err(|e| Problems {
             what: what.clone(),
             list: vec![Problem::new(
                 "",

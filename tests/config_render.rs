@@ -441,3 +441,47 @@ fn render_condition_false_removes_a_stale_file() {
     assert!(out.text().contains("removed"), "{}", out.text());
     assert!(!s.path("out/site.conf").exists());
 }
+
+#[test]
+fn secret_files_that_are_no_regular_files_are_refused_at_once() {
+    // /dev/zero was read until memory ran out; a FIFO without a writer hung jinit.
+    let s = Sandbox::new();
+    image(&s, None);
+    let fifo = s.path("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let big = s.write("big", &"x".repeat(65 * 1024));
+    let fifo = fifo.display().to_string();
+    let big = big.display().to_string();
+    for (file, says) in [
+        ("/dev/zero", "a device is not a regular file"),
+        (fifo.as_str(), "a FIFO is not a regular file"),
+        (big.as_str(), "larger than the limit of 65536 bytes"),
+    ] {
+        let out = s.run_clean(
+            [
+                "render",
+                "--spec",
+                &s.p("spec.toml"),
+                "--templates",
+                &s.p("tpl"),
+            ],
+            &[("DOMAIN", "meet.example.com"), ("PASS_FILE", file)],
+        );
+        assert_eq!(out.code, 2, "{file}: {}", out.text());
+        assert!(out.stderr.contains("PASS_FILE"), "{}", out.stderr);
+        assert!(out.stderr.contains(says), "{}", out.stderr);
+    }
+}
+
+#[test]
+fn a_symlink_at_the_destination_is_replaced_not_read() {
+    let s = Sandbox::new();
+    image(&s, None);
+    std::fs::create_dir_all(s.path("out")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", s.path("out/site.conf")).unwrap();
+    let out = render(&s, &GOOD);
+    assert_eq!(out.code, 0, "{}", out.text());
+    let meta = std::fs::symlink_metadata(s.path("out/site.conf")).unwrap();
+    assert!(meta.is_file(), "the link was replaced by a file");
+    assert!(s.read("out/site.conf").contains("domain meet.example.com;"));
+}

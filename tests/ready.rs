@@ -129,10 +129,14 @@ ready-timeout = "60s"
     // The latest attempt may still run; the earlier ones are gone (give the kill a moment
     // under load: KILL at 2 s, reaped on the next loop turn).
     let earlier = &attempts[..attempts.len() - 1];
-    wait_for("abandoned attempts to be killed and reaped", secs(10), || {
-        earlier
-            .iter()
-            .all(|&p| stat(p).is_none_or(|s| s.state == 'Z'))
-    });
+    wait_for(
+        "abandoned attempts to be killed and reaped",
+        secs(10),
+        || {
+            earlier
+                .iter()
+                .all(|&p| stat(p).is_none_or(|s| s.state == 'Z'))
+        },
+    );
     assert_eq!(jinit.stop(), 0);
 }
