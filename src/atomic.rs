@@ -32,8 +32,41 @@ impl Default for Options<'_> {
     }
 }
 
+/// A new file written next to its destination, not yet in place.
+#[derive(Debug)]
+pub struct Staged {
+    pub tmp: PathBuf,
+    pub dest: PathBuf,
+}
+
 /// Replaces `dest` with `content` unless it already holds exactly that.
 pub fn replace(dest: &Path, content: &[u8], opts: &Options) -> Result<Change, String> {
+    let Some(staged) = stage(dest, content, opts.mode, opts.owner)? else {
+        return Ok(Change::Unchanged);
+    };
+    if let Some(check) = opts.validate {
+        if let Err(e) = check(&staged.tmp) {
+            discard(staged);
+            return Err(e);
+        }
+    }
+    commit(staged)
+}
+
+/// Writes `content` to a temporary file beside `dest` (None when `dest` already holds exactly
+/// that); `commit` moves it in place, `discard` removes it. For validation that must not
+/// block the caller: the validator reads the temporary file in between.
+pub fn stage(
+    dest: &Path,
+    content: &[u8],
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> Result<Option<Staged>, String> {
+    let opts = Options {
+        mode,
+        owner,
+        validate: None,
+    };
     // Never through a symlink (or a FIFO, a device) at the destination: whatever it is, it is
     // not our file and gets replaced by one; the rename replaces the link, not its target.
     let limit = content.len() as u64;
@@ -42,7 +75,7 @@ pub fn replace(dest: &Path, content: &[u8], opts: &Options) -> Result<Change, St
             .map(|m| m.permissions().mode() & 0o7777 == opts.mode)
             .unwrap_or(false);
         if old == content && same_mode {
-            return Ok(Change::Unchanged);
+            return Ok(None);
         }
     }
     let dir = dest
@@ -50,21 +83,32 @@ pub fn replace(dest: &Path, content: &[u8], opts: &Options) -> Result<Change, St
         .ok_or_else(|| format!("{} has no directory", dest.display()))?;
     fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let tmp = temp_path(dest);
-    let result = write_temp(&tmp, content, opts).and_then(|()| {
-        if let Some(check) = opts.validate {
-            check(&tmp)?;
-        }
-        fs::rename(&tmp, dest).map_err(|e| format!("cannot replace {}: {e}", dest.display()))
-    });
-    if let Err(e) = result {
+    if let Err(e) = write_temp(&tmp, content, &opts) {
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
+    Ok(Some(Staged {
+        tmp,
+        dest: dest.to_path_buf(),
+    }))
+}
+
+/// Moves a staged file in place.
+pub fn commit(staged: Staged) -> Result<Change, String> {
+    if let Err(e) = fs::rename(&staged.tmp, &staged.dest) {
+        let _ = fs::remove_file(&staged.tmp);
+        return Err(format!("cannot replace {}: {e}", staged.dest.display()));
+    }
     // The rename is durable only once the directory entry is on disk.
-    if let Ok(d) = File::open(dir) {
+    if let Some(Ok(d)) = staged.dest.parent().map(File::open) {
         let _ = d.sync_all();
     }
     Ok(Change::Written)
+}
+
+/// Drops a staged file; the destination stays as it was.
+pub fn discard(staged: Staged) {
+    let _ = fs::remove_file(&staged.tmp);
 }
 
 /// Removes a file that should no longer exist (its render condition became false).

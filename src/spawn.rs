@@ -168,25 +168,44 @@ pub fn exec_error_code(e: &io::Error) -> i32 {
     }
 }
 
-/// Runs a short command to completion and returns its exit code and combined output.
-/// Used for render validation (`nginx -t`) before the loop or between two events; std waits
-/// for this one pid itself, which cannot steal another child's status.
-pub fn run_captured(argv: &[String]) -> io::Result<(i32, String)> {
+/// Runs a short command to completion and returns its exit code and combined output; after
+/// `limit` its process group is killed (exit code 137). Used for render validation
+/// (`nginx -t`) before the supervisor's loop runs, never inside it: std waits for this one pid
+/// itself, which must not race the loop's waitpid(-1).
+pub fn run_captured(argv: &[String], limit: std::time::Duration) -> io::Result<(i32, String)> {
     let Some((program, args)) = argv.split_first() else {
         return Err(io::Error::new(io::ErrorKind::NotFound, "empty command"));
     };
     let mut cmd = Command::new(program);
-    cmd.args(args).stdin(Stdio::null());
-    // SAFETY: only sigemptyset and sigprocmask, both async-signal-safe.
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: only setpgid, sigemptyset and sigprocmask, all async-signal-safe.
     unsafe {
         cmd.pre_exec(|| {
+            // Its own group, so the timeout reaches whatever it started too.
+            libc::setpgid(0, 0);
             let mut empty: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut empty);
             libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
             Ok(())
         });
     }
-    let out = cmd.output()?;
+    let child = cmd.spawn()?;
+    let group = child.id() as i32;
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if finished.recv_timeout(limit).is_err() {
+            // SAFETY: kill(2) of the group this function created; its leader is not reaped
+            // yet (wait_with_output has not returned, or `done` would have been sent).
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
+    });
+    let out = child.wait_with_output();
+    let _ = done.send(());
+    let _ = watchdog.join();
+    let out = out?;
     let code = out.status.code().unwrap_or_else(|| {
         128 + std::os::unix::process::ExitStatusExt::signal(&out.status).unwrap_or(0)
     });

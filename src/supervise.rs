@@ -29,6 +29,13 @@ pub enum Event {
     Control(Request, oneshot::Sender<Response>),
     /// A watched input of the rendered config changed.
     InputChanged(std::path::PathBuf),
+    /// A re-render asks for one validation command to run; the answer is its verdict.
+    Validate {
+        argv: Vec<String>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// Every validation of the re-render in flight has answered.
+    Validated(Vec<(render::Validation, Result<(), String>)>),
 }
 
 /// Re-render once the inputs have been quiet this long (editors write in bursts)...
@@ -46,14 +53,60 @@ struct Pending {
 /// Who a child process belongs to.
 enum Owner {
     Unit(usize),
-    /// One exec readiness attempt of `unit`; killed at `kill_at` if still running (the probe
-    /// task has given up on it by then) or as soon as the unit stops starting; None once
-    /// SIGKILL was sent.
+    /// A short-lived command of jinit's own; SIGKILLed at `kill_at` if still running (None
+    /// once that was sent).
+    Helper {
+        job: Job,
+        kill_at: Option<Instant>,
+    },
+}
+
+/// What a helper command is for.
+enum Job {
+    /// One exec readiness attempt of `unit` (the probe task gives up on it after
+    /// `probe::ATTEMPT_LIMIT`); also killed as soon as the unit stops starting.
     Probe {
         unit: usize,
         reply: oneshot::Sender<bool>,
-        kill_at: Option<Instant>,
     },
+    /// A re-render's validation command (`what`), limited to `render::VALIDATE_TIMEOUT`.
+    Validate {
+        what: String,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// Who waits for a re-render, and what they asked for besides it.
+#[derive(Default)]
+struct Waiters {
+    why: Vec<String>,
+    /// `jinit reload` requests to answer.
+    replies: Vec<oneshot::Sender<Response>>,
+    /// SIGHUP or `jinit reload`: every unit with a reload-signal gets it afterwards.
+    reload_all: bool,
+}
+
+impl Waiters {
+    fn asked(why: &str, reply: Option<oneshot::Sender<Response>>) -> Waiters {
+        Waiters {
+            why: vec![why.to_string()],
+            reload_all: reply.is_some(),
+            replies: reply.into_iter().collect(),
+        }
+    }
+
+    fn add(&mut self, other: Waiters) {
+        self.why.extend(other.why);
+        self.replies.extend(other.replies);
+        self.reload_all |= other.reload_all;
+    }
+}
+
+/// A re-render whose validation commands are running.
+struct InFlight {
+    waiters: Waiters,
+    applied: render::Applied,
+    env_changed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +144,9 @@ pub struct Supervisor {
     /// The image's configuration, for re-rendering; None when the spec renders nothing.
     image: Option<Image>,
     pending: Option<Pending>,
+    /// The re-render whose validations run, and who asked for another meanwhile.
+    in_flight: Option<InFlight>,
+    queued: Option<Waiters>,
     tx: mpsc::UnboundedSender<Event>,
 }
 
@@ -127,6 +183,8 @@ impl Supervisor {
             base_env,
             image: Some(image),
             pending: None,
+            in_flight: None,
+            queued: None,
             tx,
         };
         for i in 0..n {
@@ -158,11 +216,16 @@ impl Supervisor {
             match event {
                 Some(Event::Signal(sig)) => self.on_signal(sig, now),
                 Some(Event::Probe(report)) => self.on_probe(report, now),
+                Some(Event::Control(Request::Reload { unit: None }, reply)) => {
+                    self.rerender(Waiters::asked("reload requested", Some(reply)), now)
+                }
                 Some(Event::Control(req, reply)) => {
                     let resp = self.on_control(req, now);
                     let _ = reply.send(resp);
                 }
                 Some(Event::InputChanged(path)) => self.on_input_changed(path, now),
+                Some(Event::Validate { argv, reply }) => self.run_validation(argv, reply, now),
+                Some(Event::Validated(results)) => self.on_validated(results, now),
                 None => self.on_deadlines(now),
             }
             self.pump(now);
@@ -184,7 +247,7 @@ impl Supervisor {
         };
         let rerender = self.pending.as_ref().map(|p| p.at);
         let probes = self.pids.values().filter_map(|o| match o {
-            Owner::Probe { kill_at, .. } => *kill_at,
+            Owner::Helper { kill_at, .. } => *kill_at,
             Owner::Unit(_) => None,
         });
         units.chain(leftovers).chain(rerender).chain(probes).min()
@@ -203,10 +266,19 @@ impl Supervisor {
     }
 
     /// Renders again; reloads (or restarts) the units whose files changed. On any problem the
-    /// files in place are kept and nothing is reloaded.
-    fn rerender(&mut self, why: &str, now: Instant) -> Result<Vec<String>, String> {
+    /// files in place are kept and nothing is reloaded. Validation commands run as helpers
+    /// while the loop goes on (`on_validated` finishes the job); a request arriving meanwhile
+    /// is served by one more re-render after this one.
+    fn rerender(&mut self, waiters: Waiters, now: Instant) {
+        if self.in_flight.is_some() {
+            self.queued
+                .get_or_insert_with(Waiters::default)
+                .add(waiters);
+            return;
+        }
+        let why = waiters.why.join(", ");
         let Some(image) = self.image.as_mut() else {
-            return Ok(Vec::new());
+            return self.answer(waiters, Ok(()));
         };
         let before = (image.env.values.clone(), image.env.raw.clone());
         let result = image.reload_env().and_then(|()| image.render());
@@ -221,10 +293,64 @@ impl Supervisor {
                 log::warn(&format!(
                     "{why}: cannot render ({text}); keeping the current config"
                 ));
-                return Err(text);
+                return self.answer(waiters, Err(text));
             }
         };
-        let applied = render::apply(&image.spec, &rendered, true);
+        let (applied, validations) = render::apply_unvalidated(&image.spec, &rendered, true);
+        let env_changed = image.env.values != before.0 || image.env.raw != before.1;
+        let flight = InFlight {
+            waiters,
+            applied,
+            env_changed,
+        };
+        if validations.is_empty() {
+            return self.finish_rerender(flight, now);
+        }
+        self.in_flight = Some(flight);
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let mut results = Vec::new();
+            for v in validations {
+                let (reply, answer) = oneshot::channel();
+                let argv = v.argv.clone();
+                if tx.send(Event::Validate { argv, reply }).is_err() {
+                    return;
+                }
+                let verdict = answer
+                    .await
+                    .unwrap_or_else(|_| Err("validation abandoned: jinit is stopping".into()));
+                results.push((v, verdict));
+            }
+            let _ = tx.send(Event::Validated(results));
+        });
+    }
+
+    fn on_validated(
+        &mut self,
+        results: Vec<(render::Validation, Result<(), String>)>,
+        now: Instant,
+    ) {
+        let Some(mut flight) = self.in_flight.take() else {
+            return;
+        };
+        if let Some(image) = &self.image {
+            render::finish_validated(&image.spec, results, &mut flight.applied);
+        }
+        self.finish_rerender(flight, now);
+    }
+
+    /// Reports what a re-render wrote, reloads the units of changed files, re-plans after a
+    /// changed environment, answers its waiters, and starts the queued re-render if any.
+    fn finish_rerender(&mut self, flight: InFlight, now: Instant) {
+        let InFlight {
+            waiters,
+            applied,
+            env_changed,
+        } = flight;
+        let why = waiters.why.join(", ");
+        let Some(image) = self.image.as_ref() else {
+            return;
+        };
         for p in &applied.problems {
             log::warn(&format!("{why}: {}: {}", p.at, p.message));
         }
@@ -244,20 +370,68 @@ impl Supervisor {
         } else {
             log::info(&format!("{why}: rewrote {}", files.join(", ")));
         }
-        // Units depend on the environment only: a changed custom-* file needs no new plan.
-        let env_changed = image.env.values != before.0 || image.env.raw != before.1;
         self.base_env = image.unit_env();
-        for name in &units {
-            if let Ok(i) = self.find(name) {
-                if self.units[i].state.pid().is_some() {
-                    let _ = self.reload(i, now);
+        if self.phase == Phase::Running {
+            for name in &units {
+                if let Ok(i) = self.find(name) {
+                    if self.units[i].state.pid().is_some() {
+                        let _ = self.reload(i, now);
+                    }
                 }
             }
+            // Units depend on the environment only: a changed custom-* file needs no new plan.
+            if env_changed {
+                self.replan(&why, now);
+            }
         }
-        if env_changed {
-            self.replan(why, now);
+        self.answer(waiters, Ok(()));
+        if let Some(next) = self.queued.take() {
+            self.rerender(next, now);
         }
-        Ok(units)
+    }
+
+    /// Tells the waiters of a re-render how it went (and reloads for SIGHUP / `jinit reload`).
+    fn answer(&mut self, waiters: Waiters, result: Result<(), String>) {
+        let response = match result {
+            Ok(()) if waiters.reload_all && self.phase == Phase::Running => ok(self.reload_all()),
+            Ok(()) => ok("rendered".into()),
+            Err(e) => fail(format!("cannot render, config kept: {e}")),
+        };
+        for reply in waiters.replies {
+            let _ = reply.send(Response {
+                ok: response.ok,
+                message: response.message.clone(),
+                units: Vec::new(),
+            });
+        }
+    }
+
+    /// Starts one validation command for the re-render in flight, as jinit's own helper.
+    fn run_validation(
+        &mut self,
+        argv: Vec<String>,
+        reply: oneshot::Sender<Result<(), String>>,
+        now: Instant,
+    ) {
+        let what = argv.join(" ");
+        let req = spawn::Request {
+            argv: &argv,
+            env: &[],
+            cwd: None,
+            account: None,
+            group: Group::Session,
+            stdin: spawn::Stdin::Null,
+        };
+        match spawn::spawn(&req) {
+            Ok(pid) => {
+                let job = Job::Validate { what, reply };
+                let kill_at = Some(now + render::VALIDATE_TIMEOUT);
+                self.pids.insert(pid, Owner::Helper { job, kill_at });
+            }
+            Err((_, e)) => {
+                let _ = reply.send(Err(format!("cannot run validation `{what}`: {e}")));
+            }
+        }
     }
 
     /// Evaluates every unit's `if` and `{{ }}` strings again after the environment changed:
@@ -339,9 +513,24 @@ impl Supervisor {
                         }
                         self.feed(i, Input::Exited(code), now)
                     }
-                    Some(Owner::Probe { reply, .. }) => {
-                        let _ = reply.send(code == 0);
-                    }
+                    Some(Owner::Helper { job, kill_at }) => match job {
+                        Job::Probe { reply, .. } => {
+                            let _ = reply.send(code == 0);
+                        }
+                        Job::Validate { what, reply } => {
+                            let verdict = match (code, kill_at) {
+                                (0, _) => Ok(()),
+                                (_, None) => Err(format!(
+                                    "validation `{what}` did not finish within {} and was killed",
+                                    duration::show(render::VALIDATE_TIMEOUT)
+                                )),
+                                _ => Err(format!(
+                                    "validation `{what}` failed (exit code {code}, its output is above)"
+                                )),
+                            };
+                            let _ = reply.send(verdict);
+                        }
+                    },
                     // An orphan re-parented to us: reaping it was the job.
                     None => {}
                 }
@@ -354,8 +543,13 @@ impl Supervisor {
                 ));
             }
             self.begin_shutdown(0, now);
-        } else if sig == Signal::SIGHUP && self.rerender("SIGHUP", now).is_ok() {
-            self.reload_all();
+        } else if sig == Signal::SIGHUP {
+            let waiters = Waiters {
+                why: vec!["SIGHUP".into()],
+                replies: Vec::new(),
+                reload_all: true,
+            };
+            self.rerender(waiters, now);
         }
     }
 
@@ -389,15 +583,9 @@ impl Supervisor {
                 };
                 match spawn::spawn(&req) {
                     Ok(pid) => {
+                        let job = Job::Probe { unit, reply };
                         let kill_at = Some(now + probe::ATTEMPT_LIMIT);
-                        self.pids.insert(
-                            pid,
-                            Owner::Probe {
-                                unit,
-                                reply,
-                                kill_at,
-                            },
-                        );
+                        self.pids.insert(pid, Owner::Helper { job, kill_at });
                     }
                     Err(_) => {
                         let _ = reply.send(false);
@@ -408,7 +596,7 @@ impl Supervisor {
     }
 
     fn on_deadlines(&mut self, now: Instant) {
-        self.kill_probes(|_, kill_at| kill_at <= now);
+        self.kill_helpers(|_, kill_at| kill_at <= now);
         for i in 0..self.units.len() {
             if self.units[i].deadline().is_some_and(|d| d <= now) {
                 self.feed(i, Input::Timer, now);
@@ -419,7 +607,8 @@ impl Supervisor {
                 if self.phase == Phase::Running {
                     let shown: Vec<String> =
                         p.paths.iter().map(|p| p.display().to_string()).collect();
-                    let _ = self.rerender(&format!("changed: {}", shown.join(", ")), now);
+                    let why = format!("changed: {}", shown.join(", "));
+                    self.rerender(Waiters::asked(&why, None), now);
                 }
             }
         }
@@ -481,10 +670,8 @@ impl Supervisor {
                     Err(e) => fail(e),
                 },
             },
-            Request::Reload { unit: None } => match self.rerender("reload requested", now) {
-                Ok(_) => ok(self.reload_all()),
-                Err(e) => fail(format!("cannot render, config kept: {e}")),
-            },
+            // Answered when the re-render is done (see `run`).
+            Request::Reload { unit: None } => fail("internal: reload answered elsewhere".into()),
         }
     }
 
@@ -661,15 +848,19 @@ impl Supervisor {
                 h.abort();
             }
         }
-        self.kill_probes(|_, _| true);
+        self.kill_helpers(|_, _| true);
     }
 
-    /// SIGKILLs the exec probe attempts `which` selects (by unit and deadline); each stays
-    /// registered until reaped, and is killed at most once.
-    fn kill_probes(&mut self, which: impl Fn(usize, Instant) -> bool) {
+    /// SIGKILLs the helper commands `which` selects (by unit of a probe, and deadline); each
+    /// stays registered until reaped, and is killed at most once.
+    fn kill_helpers(&mut self, which: impl Fn(Option<usize>, Instant) -> bool) {
         for (pid, owner) in &mut self.pids {
-            if let Owner::Probe { unit, kill_at, .. } = owner {
-                if kill_at.is_some_and(|at| which(*unit, at)) {
+            if let Owner::Helper { job, kill_at } = owner {
+                let unit = match job {
+                    Job::Probe { unit, .. } => Some(*unit),
+                    Job::Validate { .. } => None,
+                };
+                if kill_at.is_some_and(|at| which(unit, at)) {
                     signal_group(*pid, Signal::SIGKILL);
                     *kill_at = None;
                 }
@@ -687,7 +878,7 @@ impl Supervisor {
             if let Some(probe) = self.probes[i].take() {
                 probe.abort();
             }
-            self.kill_probes(|unit, _| unit == i);
+            self.kill_helpers(|unit, _| unit == Some(i));
         }
         for action in actions {
             self.act(i, action, now);

@@ -213,3 +213,59 @@ fn boot_refuses_bad_config_before_starting_anything() {
         "nothing started"
     );
 }
+
+#[test]
+fn a_slow_validation_neither_blocks_the_supervisor_nor_runs_forever() {
+    let s = Sandbox::new();
+    s.write("tpl/c/schema.toml", SCHEMA);
+    s.write("tpl/c/web.conf", "greeting {{ GREETING }};\n");
+    s.write(
+        "spec.toml",
+        r#"
+[jinit]
+schemas = ["c/schema.toml"]
+
+[[render]]
+template = "c/web.conf"
+dest = "{D}/out/web.conf"
+validate = ["sh", "-c", "if [ -e {D}/slow ]; then echo $$ > {D}/validating; exec sleep 1000; fi", "{}"]
+reload = "web"
+
+[service.web]
+command = ["sh", "-c", "touch {D}/web-up; exec sleep 100000"]
+ready = { file = "{D}/web-up" }
+"#,
+    );
+    let spec = s.p("spec.toml");
+    let tpl = s.p("tpl");
+    let run = s.start_clean(
+        ["--spec", &spec, "--templates", &tpl],
+        &[("PASS", "a-long-enough-secret-123")],
+    );
+    wait_for_showing(
+        "web ready",
+        secs(10),
+        || s.path("web-up").exists(),
+        || run.log(),
+    );
+    // The next render validates for ever; a change of GREETING makes it write a new file.
+    s.touch("slow");
+    std::fs::write(s.path("out/web.conf"), "tampered\n").unwrap();
+    run.signal(libc::SIGHUP);
+    let validator = s.read_pid("validating", secs(10));
+    // The supervisor answers while the validation runs (before the fix, `jinit status` waited
+    // for the validator).
+    let out = client(&s, ["status"]);
+    assert_eq!(out.code, 0, "{}", out.text());
+    assert!(
+        stat(validator).is_some_and(|st| st.state != 'Z'),
+        "still validating"
+    );
+    // After the timeout the validator is killed and the file in place is kept.
+    run.wait_log("did not finish within 30.0s and was killed", secs(60));
+    assert_eq!(s.read("out/web.conf"), "tampered\n");
+    wait_for("the validator to be reaped", secs(10), || {
+        stat(validator).is_none()
+    });
+    assert_eq!(run.stop(), 0);
+}
