@@ -108,6 +108,29 @@ impl Image {
         .unwrap_or_default()
     }
 
+    /// Names of jinit's environment (and env file) that no unit gets unless its `pass-env`
+    /// names them: every variable the schemas declare a secret, and any other whose name says
+    /// it is one (…_PASSWORD, …_PASSWD, …_SECRET, …_TOKEN, …_PRIVATE_KEY).
+    pub fn secret_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .schema
+            .vars
+            .iter()
+            .filter(|v| v.is_secret())
+            .map(|v| v.name.clone())
+            .collect();
+        let given = std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .chain(self.unit_env().into_iter().map(|(k, _)| k));
+        for name in given {
+            if looks_secret(&name) && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names.sort();
+        names
+    }
+
     /// Inputs whose change calls for a re-render.
     pub fn inputs(&self) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = self.spec.watch.clone();
@@ -120,4 +143,11 @@ impl Image {
         out.dedup();
         out
     }
+}
+
+fn looks_secret(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["_PASSWORD", "_PASSWD", "_SECRET", "_TOKEN", "_PRIVATE_KEY"]
+        .iter()
+        .any(|s| upper.ends_with(s))
 }

@@ -29,6 +29,7 @@ pub fn run(argv: &[String]) -> i32 {
     let child = match spawn::spawn(&Request {
         argv,
         env: &[],
+        env_remove: &[],
         cwd: None,
         account: None,
         group: Group::Foreground,

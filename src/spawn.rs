@@ -24,7 +24,10 @@ pub enum Group {
 
 pub struct Request<'a> {
     pub argv: &'a [String],
+    /// Set on top of jinit's own environment...
     pub env: &'a [(String, String)],
+    /// ...from which these names are removed first (secrets the unit did not ask for).
+    pub env_remove: &'a [String],
     pub cwd: Option<&'a Path>,
     pub account: Option<&'a Account>,
     pub group: Group,
@@ -61,6 +64,9 @@ pub fn spawn(req: &Request) -> Result<Pid, (i32, io::Error)> {
         cmd.env("HOME", &a.home)
             .env("USER", &a.name)
             .env("LOGNAME", &a.name);
+    }
+    for name in req.env_remove {
+        cmd.env_remove(name);
     }
     cmd.envs(req.env.iter().map(|(k, v)| (k, v)));
     if let Some(cwd) = req.cwd {

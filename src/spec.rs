@@ -99,6 +99,8 @@ pub struct UnitSpec {
     pub command: Vec<String>,
     pub user: Option<String>,
     pub group: Option<String>,
+    /// Secret variables of jinit's environment this unit receives; the others are withheld.
+    pub pass_env: Vec<String>,
     pub env: Vec<(String, String)>,
     pub cwd: Option<PathBuf>,
     /// Text written to the command's stdin (`{{ }}` expanded): secrets stay out of argv.
@@ -359,6 +361,7 @@ fn parse_unit(
         user: f.string("user"),
         group: f.string("group"),
         env: f.string_table("env").unwrap_or_default(),
+        pass_env: f.strings("pass-env").unwrap_or_default(),
         cwd: f.string("cwd").map(PathBuf::from),
         stdin: f.string("stdin"),
         after: f.strings("after").unwrap_or_default(),

@@ -141,6 +141,8 @@ pub struct Supervisor {
     stop_deadline: Option<Instant>,
     /// Extra environment for every unit (from JINIT_ENV_FILE), before each unit's own `env`.
     base_env: Vec<(String, String)>,
+    /// Variables withheld from units that do not name them in `pass-env` (and from helpers).
+    secrets: Vec<String>,
     /// The image's configuration, for re-rendering; None when the spec renders nothing.
     image: Option<Image>,
     pending: Option<Pending>,
@@ -155,6 +157,7 @@ impl Supervisor {
         let shutdown_grace = image.spec.shutdown_grace;
         let stop_timeout = image.spec.stop_timeout;
         let base_env = image.unit_env();
+        let secrets = image.secret_names();
         let specs: Vec<_> = plan.units.iter().map(|p| p.spec.clone()).collect();
         let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
         let n = specs.len();
@@ -181,6 +184,7 @@ impl Supervisor {
             stop_timeout,
             stop_deadline: None,
             base_env,
+            secrets,
             image: Some(image),
             pending: None,
             in_flight: None,
@@ -371,6 +375,7 @@ impl Supervisor {
             log::info(&format!("{why}: rewrote {}", files.join(", ")));
         }
         self.base_env = image.unit_env();
+        self.secrets = image.secret_names();
         if self.phase == Phase::Running {
             for name in &units {
                 if let Ok(i) = self.find(name) {
@@ -417,6 +422,7 @@ impl Supervisor {
         let req = spawn::Request {
             argv: &argv,
             env: &[],
+            env_remove: &self.secrets,
             cwd: None,
             account: None,
             group: Group::Session,
@@ -572,10 +578,11 @@ impl Supervisor {
             }
             Report::Exec { unit, argv, reply } => {
                 let u = &self.units[unit];
-                let env = self.unit_env(unit);
+                let (env, env_remove) = self.unit_env(unit);
                 let req = spawn::Request {
                     argv: &argv,
                     env: &env,
+                    env_remove: &env_remove,
                     cwd: u.spec.cwd.as_deref(),
                     account: self.accounts[unit].as_ref(),
                     group: Group::Session,
@@ -933,21 +940,36 @@ impl Supervisor {
         }
     }
 
-    fn unit_env(&self, i: usize) -> Vec<(String, String)> {
-        let mut env = self.base_env.clone();
+    /// A unit's environment: jinit's own with the env file's on top and the spec's `env` last,
+    /// less the secrets its `pass-env` does not name. Returns what to set and what to remove.
+    fn unit_env(&self, i: usize) -> (Vec<(String, String)>, Vec<String>) {
+        let pass = &self.units[i].spec.pass_env;
+        let remove: Vec<String> = self
+            .secrets
+            .iter()
+            .filter(|n| !pass.contains(n))
+            .cloned()
+            .collect();
+        let mut env: Vec<(String, String)> = self
+            .base_env
+            .iter()
+            .filter(|(k, _)| !remove.contains(k))
+            .cloned()
+            .collect();
         env.extend(self.units[i].spec.env.iter().cloned());
-        env
+        (env, remove)
     }
 
     fn spawn_unit(&mut self, i: usize, now: Instant) {
         if let Some(group) = self.leftover_groups[i].take() {
             let _ = killpg(group, Signal::SIGKILL);
         }
-        let env = self.unit_env(i);
+        let (env, env_remove) = self.unit_env(i);
         let u = &self.units[i];
         let req = spawn::Request {
             argv: &u.spec.command,
             env: &env,
+            env_remove: &env_remove,
             cwd: u.spec.cwd.as_deref(),
             account: self.accounts[i].as_ref(),
             group: Group::Session,

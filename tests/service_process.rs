@@ -114,3 +114,50 @@ command = ["sh", "-c", "echo 'to stdout: 100% [ok]'; echo 'to stderr: x -> y' >&
     jinit.signal(libc::SIGTERM);
     assert_eq!(jinit.wait_exit(secs(10)), 0, "stderr:\n{}", jinit.stderr());
 }
+
+#[test]
+fn secrets_reach_only_the_units_that_name_them() {
+    let s = Sandbox::new();
+    s.write(
+        "tpl/c/schema.toml",
+        "[var.PASS]\ntype = \"secret\"\nrequired = true\n[var.GREETING]\ntype = \"string\"\ndefault = \"hi\"\n",
+    );
+    s.write(
+        "spec.toml",
+        r#"
+[jinit]
+schemas = ["c/schema.toml"]
+
+[service.plain]
+command = ["sh", "-c", "env > {D}/plain.env; exec sleep 1000"]
+ready = { exec = ["sh", "-c", "env > {D}/probe.env"] }
+
+[service.asks]
+command = ["sh", "-c", "env > {D}/asks.env; exec sleep 1000"]
+pass-env = ["PASS"]
+"#,
+    );
+    let spec = s.p("spec.toml");
+    let tpl = s.p("tpl");
+    let run = s.start_clean(
+        ["--spec", &spec, "--templates", &tpl],
+        &[
+            ("PASS", "a-long-enough-secret-123"),
+            ("SMTP_PASSWORD", "not-in-any-schema"),
+            ("GREETING", "hello"),
+        ],
+    );
+    for f in ["plain.env", "probe.env", "asks.env"] {
+        wait_for_showing(f, secs(10), || s.exists(f), || run.log());
+    }
+    for f in ["plain.env", "probe.env"] {
+        let env = s.read(f);
+        assert!(env.contains("GREETING=hello"), "{f}: {env}");
+        assert!(!env.contains("PASS="), "{f} must not see PASS: {env}");
+        assert!(!env.contains("SMTP_PASSWORD"), "{f}: {env}");
+    }
+    let asks = s.read("asks.env");
+    assert!(asks.contains("PASS=a-long-enough-secret-123"), "{asks}");
+    assert!(!asks.contains("SMTP_PASSWORD"), "{asks}");
+    assert_eq!(run.stop(), 0);
+}
