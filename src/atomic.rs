@@ -15,11 +15,13 @@ pub enum Change {
     Written,
 }
 
+/// Checks a new file (given its temporary path) before it replaces the old one.
+pub type Validator<'a> = &'a dyn Fn(&Path) -> Result<(), String>;
+
 pub struct Options<'a> {
     pub mode: u32,
     pub owner: Option<(u32, u32)>,
-    /// Checks the new file (given its temporary path) before it replaces the old one.
-    pub validate: Option<&'a dyn Fn(&Path) -> Result<(), String>>,
+    pub validate: Option<Validator<'a>>,
 }
 
 impl Default for Options<'_> {

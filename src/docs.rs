@@ -47,7 +47,9 @@ pub fn env_example(schema: &Schema) -> String {
             if *ty == Type::Secret {
                 facts.push(format!("or {}_FILE=/path", v.name));
             }
-            if v.example.is_some() && !(*ty == Type::Secret && !external) {
+            // Our own secrets get no example: gen-secrets fills them.
+            let shows_example = *ty != Type::Secret || *external;
+            if v.example.is_some() && shows_example {
                 facts.push(match default {
                     Some(d) => format!("default {d}; an example below"),
                     None => "unset by default; an example below".into(),

@@ -41,10 +41,10 @@ pub async fn run(
     let mut wait = FIRST_RETRY;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let ok = match timeout(left.min(ATTEMPT_LIMIT), attempt(unit, &ready, &tx)).await {
-            Ok(ok) => ok,
-            Err(_) => false,
-        };
+        // A timed-out attempt counts as not ready.
+        let ok = timeout(left.min(ATTEMPT_LIMIT), attempt(unit, &ready, &tx))
+            .await
+            .unwrap_or_default();
         if ok || Instant::now() >= deadline {
             let _ = tx.send(crate::supervise::Event::Probe(Report::Done {
                 unit,

@@ -116,10 +116,9 @@ impl Watcher {
                 };
                 if ev.mask.contains(AddWatchFlags::IN_ISDIR)
                     && ev.mask.contains(AddWatchFlags::IN_CREATE)
+                    && self.relevant(&path)
                 {
-                    if self.relevant(&path) {
-                        self.add_tree(&path);
-                    }
+                    self.add_tree(&path);
                 }
                 if self.relevant(&path) {
                     let _ = tx.send(crate::supervise::Event::InputChanged(path));
