@@ -5,6 +5,10 @@
 //! are swapped atomically in the storage volume and jinit is asked to reload nginx. A valid
 //! certificate is never re-issued; failures keep the old certificate and back off, honouring
 //! the CA's Retry-After. A lock in the storage directory serialises containers sharing it.
+//!
+//! A Retry-After is obeyed only up to the longest time between two checks (`--check-interval`,
+//! 12 h by default) and never past the point a sixth of the current certificate's lifetime
+//! before it expires; what the CA asked for is then logged.
 
 use crate::atomic;
 use crate::cert::{self, CertInfo};
@@ -27,6 +31,9 @@ pub const DEFAULT_STORAGE: &str = "/storage";
 pub const DEFAULT_WEBROOT: &str = "/run/web/acme-challenge";
 const LETSENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 const LETSENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+/// Retry-After as handed on to instant-acme, which adds it to the clock unchecked (and so
+/// panics on a huge one); it only compares it with its polling deadline.
+const RETRY_AFTER_HANDED_ON: Duration = Duration::from_secs(86400);
 
 pub struct Options {
     pub storage: PathBuf,
@@ -48,7 +55,10 @@ struct Config {
 /// What the CA or the network said, in words, and when the CA wants us back.
 struct Failure {
     message: String,
-    retry_after: Option<SystemTime>,
+    /// The CA's Retry-After, as a wait from when it answered.
+    retry_after: Option<Duration>,
+    /// The current certificate's latest safe retry ([`CertInfo::renew_by`]), when there is one.
+    renew_by: Option<SystemTime>,
 }
 
 impl From<String> for Failure {
@@ -56,6 +66,7 @@ impl From<String> for Failure {
         Failure {
             message,
             retry_after: None,
+            renew_by: None,
         }
     }
 }
@@ -114,9 +125,32 @@ async fn main_loop(cfg: Config, opts: Options) -> i32 {
                 renew_at.max(now).min(now + jittered)
             }
             Err(f) => {
-                failures += 1;
-                let wake = retry_at(now, failures, opts.retry_min, opts.check_max, f.retry_after);
-                let wait = wake.duration_since(now).unwrap_or_default();
+                failures = failures.saturating_add(1);
+                // Counted from the failure, not from the start of a round that may have waited.
+                let now = SystemTime::now();
+                let renew_by = f
+                    .renew_by
+                    .map(|t| t.duration_since(now).unwrap_or_default());
+                let retry = retry_in(
+                    failures,
+                    opts.retry_min,
+                    opts.check_max,
+                    f.retry_after,
+                    renew_by,
+                );
+                if let Retry::Capped { wait, asked, limit } = retry {
+                    log::warn(&format!(
+                        "acme: the CA asked to wait {} before the next try; jinit tries again in {} instead ({})",
+                        duration::show(asked),
+                        duration::show(wait),
+                        match limit {
+                            Limit::CheckInterval => "the longest time between two checks, --check-interval",
+                            Limit::Expiry => "so that the current certificate is renewed well before it expires",
+                        }
+                    ));
+                }
+                let wait = retry.wait();
+                let wake = now.checked_add(wait).unwrap_or(now);
                 log::warn(&format!(
                     "acme: {}; nginx keeps serving its current certificate; next try in {}",
                     f.message,
@@ -136,24 +170,79 @@ async fn main_loop(cfg: Config, opts: Options) -> i32 {
     }
 }
 
+/// How long to wait after a failed round, and whose wish that is.
+#[derive(Debug, PartialEq)]
+enum Retry {
+    /// jinit's own backoff: there was no Retry-After, or a shorter one.
+    Backoff(Duration),
+    /// The CA's Retry-After: longer than the backoff, within the limits.
+    AsAsked(Duration),
+    /// The CA asked for `asked`; `limit` allows only `wait`.
+    Capped {
+        wait: Duration,
+        asked: Duration,
+        limit: Limit,
+    },
+}
+
+/// What keeps a Retry-After from being obeyed in full.
+#[derive(Debug, PartialEq, Clone, Copy)]
+enum Limit {
+    /// `--check-interval`, the longest time between two checks.
+    CheckInterval,
+    /// The current certificate must still be renewed well before it expires.
+    Expiry,
+}
+
+impl Retry {
+    fn wait(&self) -> Duration {
+        match self {
+            Retry::Backoff(w) | Retry::AsAsked(w) | Retry::Capped { wait: w, .. } => *w,
+        }
+    }
+}
+
 /// When to try again after `failures` failures in a row: `retry_min` doubling up to
-/// `check_max`, or later when the CA's Retry-After asks for more. A broken DNS record must
-/// never become a tight loop that burns the CA's rate limits.
-fn retry_at(
-    now: SystemTime,
+/// `check_max`, or later when the CA's Retry-After (`asked`) wants more, but never later than
+/// `check_max` nor than `renew_by` (the time left until the current certificate's latest safe
+/// retry), so a CA asking for years cannot let the certificate expire. A broken DNS record must
+/// never become a tight loop that burns the CA's rate limits, hence never sooner than the
+/// backoff either.
+fn retry_in(
     failures: u32,
     retry_min: Duration,
     check_max: Duration,
-    retry_after: Option<SystemTime>,
-) -> SystemTime {
+    asked: Option<Duration>,
+    renew_by: Option<Duration>,
+) -> Retry {
     let backoff = retry_min
         .saturating_mul(1u32 << failures.saturating_sub(1).min(20))
         .min(check_max);
-    let wake = now + backoff;
-    match retry_after {
-        Some(ra) if ra > wake => ra,
-        _ => wake,
+    let (latest, limit) = match renew_by {
+        Some(r) if r < check_max => (r.max(backoff), Limit::Expiry),
+        _ => (check_max.max(backoff), Limit::CheckInterval),
+    };
+    match asked {
+        Some(asked) if asked > latest => Retry::Capped {
+            wait: latest,
+            asked,
+            limit,
+        },
+        Some(asked) if asked > backoff => Retry::AsAsked(asked),
+        _ => Retry::Backoff(backoff),
     }
+}
+
+/// Reads a Retry-After value, either delay-seconds or an HTTP date (RFC 9110, 10.2.3), as a
+/// wait from `now`. Any number of digits is accepted (a value beyond u64 saturates), a date in
+/// the past means now; nothing here can overflow.
+fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or_default())
 }
 
 fn config() -> Result<Option<Config>, Vec<String>> {
@@ -233,14 +322,15 @@ async fn attempt(cfg: &Config, opts: &Options, status: &mut Status) -> Result<Sy
     let _lock = lock(&opts.storage.join("acme-certs").join(".lock")).await?;
     finish_interrupted_swap(&dir);
     let retry_after = Arc::new(Mutex::new(None));
-    let with_retry = |message: String| Failure {
-        message,
-        retry_after: retry_after.lock().ok().and_then(|g| *g),
-    };
     let current = std::fs::read(dir.join("fullchain.pem"))
         .ok()
         .and_then(|pem| cert::inspect(&pem).ok())
         .filter(|c| c.covers(&cfg.domain) && dir.join("key.pem").is_file());
+    let with_retry = |message: String| Failure {
+        message,
+        retry_after: retry_after.lock().ok().and_then(|g| *g),
+        renew_by: current.as_ref().map(CertInfo::renew_by),
+    };
     let mut account = None;
     if let Some(c) = &current {
         status.not_after = Some(unix(c.not_after));
@@ -282,11 +372,11 @@ async fn attempt(cfg: &Config, opts: &Options, status: &mut Status) -> Result<Sy
         Some(a) => a,
         None => account_for(cfg, opts, &retry_after)
             .await
-            .map_err(|e| with_retry(e))?,
+            .map_err(&with_retry)?,
     };
     let (key_pem, chain_pem) = issue(cfg, opts, &account, current.as_ref())
         .await
-        .map_err(|e| with_retry(e))?;
+        .map_err(with_retry)?;
     let info = cert::inspect(chain_pem.as_bytes())
         .map_err(|e| format!("the CA sent an unreadable certificate: {e}"))?;
     save(&dir, &key_pem, &chain_pem)?;
@@ -341,7 +431,7 @@ struct StoredAccount {
 async fn account_for(
     cfg: &Config,
     opts: &Options,
-    retry_after: &Arc<Mutex<Option<SystemTime>>>,
+    retry_after: &Arc<Mutex<Option<Duration>>>,
 ) -> Result<Account, String> {
     let file = opts
         .storage
@@ -595,7 +685,7 @@ fn finish_interrupted_swap(dir: &Path) {
 }
 
 /// The HTTP client for the CA: system roots plus SSL_CERT_FILE; remembers Retry-After.
-fn http_client(retry_after: Arc<Mutex<Option<SystemTime>>>) -> Result<Http, String> {
+fn http_client(retry_after: Arc<Mutex<Option<Duration>>>) -> Result<Http, String> {
     let mut roots = rustls::RootCertStore::empty();
     let mut files = vec![PathBuf::from("/etc/ssl/certs/ca-certificates.crt")];
     if let Some(extra) = std::env::var_os("SSL_CERT_FILE") {
@@ -637,7 +727,7 @@ struct Http {
         hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
         BodyWrapper<Bytes>,
     >,
-    retry_after: Arc<Mutex<Option<SystemTime>>>,
+    retry_after: Arc<Mutex<Option<Duration>>>,
 }
 
 impl HttpClient for Http {
@@ -648,21 +738,28 @@ impl HttpClient for Http {
         let fut = self.client.request(req);
         let retry_after = self.retry_after.clone();
         Box::pin(async move {
-            let rsp = fut
+            let mut rsp = fut
                 .await
                 .map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
-            if !rsp.status().is_success() {
-                let value = rsp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::trim);
-                let when = value.and_then(|v| match v.parse::<u64>() {
-                    Ok(secs) => Some(SystemTime::now() + Duration::from_secs(secs)),
-                    Err(_) => httpdate::parse_http_date(v).ok(),
-                });
-                if let (Some(when), Ok(mut slot)) = (when, retry_after.lock()) {
-                    *slot = Some(when);
+            let name = http::header::RETRY_AFTER;
+            let asked = rsp
+                .headers()
+                .get(&name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            match asked {
+                Some(wait) => {
+                    if !rsp.status().is_success() {
+                        if let Ok(mut slot) = retry_after.lock() {
+                            *slot = Some(wait);
+                        }
+                    }
+                    let handed_on = wait.min(RETRY_AFTER_HANDED_ON).as_secs();
+                    rsp.headers_mut()
+                        .insert(name, http::HeaderValue::from(handed_on));
+                }
+                None => {
+                    rsp.headers_mut().remove(name);
                 }
             }
             Ok(BytesResponse::from(rsp))
@@ -726,25 +823,110 @@ fn fraction() -> f64 {
 mod tests {
     use super::*;
 
+    const MIN: Duration = Duration::from_secs(120);
+    const CAP: Duration = Duration::from_secs(12 * 3600);
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
     #[test]
     fn retries_back_off_to_the_cap_and_honour_retry_after() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let min = Duration::from_secs(120);
-        let cap = Duration::from_secs(12 * 3600);
-        let wait = |n, ra| {
-            retry_at(now, n, min, cap, ra)
-                .duration_since(now)
-                .unwrap()
-                .as_secs()
-        };
+        let wait = |n, asked| retry_in(n, MIN, CAP, asked, None).wait().as_secs();
         assert_eq!(
             [wait(1, None), wait(2, None), wait(3, None)],
             [120, 240, 480]
         );
         assert_eq!(wait(30, None), 12 * 3600, "capped");
+        assert_eq!(wait(u32::MAX, None), 12 * 3600, "no overflow");
         // A rate-limited CA asking for an hour is obeyed; a shorter Retry-After is not a shortcut.
-        assert_eq!(wait(1, Some(now + Duration::from_secs(3600))), 3600);
-        assert_eq!(wait(3, Some(now + Duration::from_secs(10))), 480);
+        assert_eq!(
+            retry_in(1, MIN, CAP, Some(secs(3600)), None),
+            Retry::AsAsked(secs(3600))
+        );
+        assert_eq!(
+            retry_in(3, MIN, CAP, Some(secs(10)), None),
+            Retry::Backoff(secs(480))
+        );
+    }
+
+    #[test]
+    fn a_retry_after_beyond_the_check_interval_is_capped_and_says_so() {
+        assert_eq!(
+            retry_in(1, MIN, CAP, Some(secs(u64::MAX)), None),
+            Retry::Capped {
+                wait: CAP,
+                asked: secs(u64::MAX),
+                limit: Limit::CheckInterval
+            }
+        );
+        assert_eq!(
+            retry_in(1, MIN, CAP, Some(CAP + secs(1)), Some(secs(30 * 86400))),
+            Retry::Capped {
+                wait: CAP,
+                asked: CAP + secs(1),
+                limit: Limit::CheckInterval
+            }
+        );
+        assert_eq!(retry_in(1, MIN, CAP, Some(CAP), None), Retry::AsAsked(CAP));
+    }
+
+    #[test]
+    fn a_retry_after_never_lets_the_certificate_expire() {
+        let long = secs(40 * 86400);
+        // A long --check-interval: the certificate's latest safe retry (in 5 days) decides.
+        assert_eq!(
+            retry_in(
+                1,
+                MIN,
+                long,
+                Some(secs(1_000_000_000)),
+                Some(secs(5 * 86400))
+            ),
+            Retry::Capped {
+                wait: secs(5 * 86400),
+                asked: secs(1_000_000_000),
+                limit: Limit::Expiry
+            }
+        );
+        // Past that point already: jinit's own backoff, not the CA's hour.
+        assert_eq!(
+            retry_in(2, MIN, long, Some(secs(3600)), Some(Duration::ZERO)),
+            Retry::Capped {
+                wait: secs(240),
+                asked: secs(3600),
+                limit: Limit::Expiry
+            }
+        );
+        assert_eq!(
+            retry_in(2, MIN, long, None, Some(Duration::ZERO)),
+            Retry::Backoff(secs(240))
+        );
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates_without_overflow() {
+        let now = SystemTime::UNIX_EPOCH + secs(1_784_000_000);
+        let parse = |v| parse_retry_after(v, now);
+        assert_eq!(parse("120"), Some(secs(120)));
+        assert_eq!(parse(" 0 "), Some(Duration::ZERO));
+        assert_eq!(parse("18446744073709551615"), Some(secs(u64::MAX)));
+        assert_eq!(
+            parse("99999999999999999999999999999"),
+            Some(secs(u64::MAX)),
+            "saturates"
+        );
+        let in_an_hour = httpdate::fmt_http_date(now + secs(3600));
+        assert_eq!(parse(&in_an_hour), Some(secs(3600)));
+        assert_eq!(
+            parse("Thu, 01 Jan 1970 00:00:00 GMT"),
+            Some(Duration::ZERO),
+            "past"
+        );
+        assert!(parse("Fri, 31 Dec 9999 23:59:59 GMT").is_some());
+        for bad in ["", "-5", "1.5", "soon", "12 h"] {
+            assert_eq!(parse(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
