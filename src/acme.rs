@@ -6,9 +6,13 @@
 //! certificate is never re-issued; failures keep the old certificate and back off, honouring
 //! the CA's Retry-After. A lock in the storage directory serialises containers sharing it.
 //!
-//! A Retry-After is obeyed only up to the longest time between two checks (`--check-interval`,
-//! 12 h by default) and never past the point a sixth of the current certificate's lifetime
-//! before it expires; what the CA asked for is then logged.
+//! Never waits on the CA without a bound, since the lock is held meanwhile and every container
+//! sharing the volume would wait too: a connection must be up within 10 s, a whole answer
+//! (headers and body) must arrive within 30 s (`JINIT_ACME_TIMEOUT`, a duration, replaces the
+//! 30 s, and the 10 s when shorter, for tests), an answer body above 1 MiB is refused (ACME
+//! answers are a few KiB), and polling an order stops after 2 minutes. A Retry-After is obeyed only up to the longest time
+//! between two checks (`--check-interval`, 12 h by default) and never past the point a sixth of
+//! the current certificate's lifetime before it expires; what the CA asked for is then logged.
 
 use crate::atomic;
 use crate::cert::{self, CertInfo};
@@ -16,6 +20,7 @@ use crate::environ::{parse_value, Typed};
 use crate::schema::Type;
 use crate::{control, duration, log};
 use bytes::Bytes;
+use hyper_util::client::legacy::connect::HttpConnector;
 use instant_acme::{
     Account, AccountCredentials, AuthorizationStatus, BodyWrapper, BytesResponse, ChallengeType,
     HttpClient, Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy,
@@ -31,6 +36,14 @@ pub const DEFAULT_STORAGE: &str = "/storage";
 pub const DEFAULT_WEBROOT: &str = "/run/web/acme-challenge";
 const LETSENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 const LETSENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+/// A TCP (and so TLS) connection to the CA must be up within this.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// One request, from sending it to the last byte of the answer's body.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest answer body read; a directory, an order or a chain is a few KiB.
+const BODY_LIMIT: usize = 1024 * 1024;
+/// How long one order may be polled for readiness, then for its certificate.
+const POLL_TIMEOUT: Duration = Duration::from_secs(120);
 /// Retry-After as handed on to instant-acme, which adds it to the clock unchecked (and so
 /// panics on a huge one); it only compares it with its polling deadline.
 const RETRY_AFTER_HANDED_ON: Duration = Duration::from_secs(86400);
@@ -50,6 +63,8 @@ struct Config {
     domain: String,
     email: String,
     directory: String,
+    /// For one request to the CA (REQUEST_TIMEOUT unless JINIT_ACME_TIMEOUT says otherwise).
+    timeout: Duration,
 }
 
 /// What the CA or the network said, in words, and when the CA wants us back.
@@ -304,11 +319,25 @@ fn config() -> Result<Option<Config>, Vec<String>> {
         None if staging => LETSENCRYPT_STAGING.into(),
         None => LETSENCRYPT.into(),
     };
+    // jinit's own knob, for tests that must not wait 30 s for a CA that never answers.
+    let timeout = match get("JINIT_ACME_TIMEOUT").map(|t| duration::parse(&t)) {
+        None => REQUEST_TIMEOUT,
+        Some(Ok(t)) if !t.is_zero() => t,
+        Some(Ok(_)) => {
+            problems.push("JINIT_ACME_TIMEOUT: must be more than 0 (default 30s)".into());
+            REQUEST_TIMEOUT
+        }
+        Some(Err(e)) => {
+            problems.push(format!("JINIT_ACME_TIMEOUT: {e}"));
+            REQUEST_TIMEOUT
+        }
+    };
     if problems.is_empty() {
         Ok(Some(Config {
             domain,
             email,
             directory,
+            timeout,
         }))
     } else {
         Err(problems)
@@ -437,7 +466,7 @@ async fn account_for(
         .storage
         .join("acme-account")
         .join(format!("{}.json", slug(&cfg.directory)));
-    let http = || http_client(retry_after.clone());
+    let http = || http_client(retry_after.clone(), cfg.timeout);
     if let Ok(text) = std::fs::read_to_string(&file) {
         if let Ok(stored) = serde_json::from_str::<StoredAccount>(&text) {
             return Account::builder_with_http(Box::new(http()?))
@@ -551,7 +580,7 @@ async fn issue(
             challenge.set_ready().await.map_err(|e| explain(&e, cfg))?;
         }
         let state = order
-            .poll_ready(&RetryPolicy::new().timeout(Duration::from_secs(120)))
+            .poll_ready(&RetryPolicy::new().timeout(POLL_TIMEOUT))
             .await
             .map_err(|e| explain(&e, cfg))?;
         if state != OrderStatus::Ready {
@@ -559,7 +588,7 @@ async fn issue(
         }
         let key = order.finalize().await.map_err(|e| explain(&e, cfg))?;
         let chain = order
-            .poll_certificate(&RetryPolicy::new().timeout(Duration::from_secs(120)))
+            .poll_certificate(&RetryPolicy::new().timeout(POLL_TIMEOUT))
             .await
             .map_err(|e| explain(&e, cfg))?;
         Ok((key, chain))
@@ -684,8 +713,12 @@ fn finish_interrupted_swap(dir: &Path) {
     }
 }
 
-/// The HTTP client for the CA: system roots plus SSL_CERT_FILE; remembers Retry-After.
-fn http_client(retry_after: Arc<Mutex<Option<Duration>>>) -> Result<Http, String> {
+/// The HTTP client for the CA: system roots plus SSL_CERT_FILE; remembers Retry-After; every
+/// request bounded in time (`timeout`) and size (BODY_LIMIT).
+fn http_client(
+    retry_after: Arc<Mutex<Option<Duration>>>,
+    timeout: Duration,
+) -> Result<Http, String> {
     let mut roots = rustls::RootCertStore::empty();
     let mut files = vec![PathBuf::from("/etc/ssl/certs/ca-certificates.crt")];
     if let Some(extra) = std::env::var_os("SSL_CERT_FILE") {
@@ -709,25 +742,103 @@ fn http_client(retry_after: Arc<Mutex<Option<Duration>>>) -> Result<Http, String
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots)
         .with_no_client_auth();
+    let mut tcp = HttpConnector::new();
+    // The TLS layer above decides the scheme; the TCP layer must let https:// through.
+    tcp.enforce_http(false);
+    tcp.set_connect_timeout(Some(CONNECT_TIMEOUT.min(timeout)));
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
         .enable_http1()
-        .build();
+        .wrap_connector(tcp);
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build(connector);
     Ok(Http {
         client,
         retry_after,
+        timeout,
     })
 }
 
 struct Http {
     client: hyper_util::client::legacy::Client<
-        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+        hyper_rustls::HttpsConnector<HttpConnector>,
         BodyWrapper<Bytes>,
     >,
     retry_after: Arc<Mutex<Option<Duration>>>,
+    timeout: Duration,
+}
+
+/// Why a request to the CA got no usable answer; the URL is the one requested.
+#[derive(Debug)]
+enum HttpError {
+    /// No complete answer (headers and body) within the request timeout.
+    Timeout { url: String, after: Duration },
+    /// The body is larger than BODY_LIMIT; reading stopped there.
+    TooLarge { url: String, limit: usize },
+    /// Connecting, TLS or HTTP failed; the cause is the source.
+    Transport {
+        url: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HttpError::Timeout { url, after } => write!(
+                f,
+                "{url} did not answer completely within {}",
+                duration::show(*after)
+            ),
+            HttpError::TooLarge { url, limit } => write!(
+                f,
+                "{url} sent an answer larger than {} KiB, refused (ACME answers are a few KiB)",
+                limit / 1024
+            ),
+            HttpError::Transport { url, .. } => write!(f, "{url}"),
+        }
+    }
+}
+
+impl std::error::Error for HttpError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            HttpError::Transport { source, .. } => Some(source.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a body frame by frame, keeping at most `limit` bytes; the first frame past it ends
+/// the read (and drops the connection), so a CA streaming gigabytes costs one frame of memory.
+async fn read_bounded<B>(mut body: B, url: &str, limit: usize) -> Result<Bytes, HttpError>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let too_large = || HttpError::TooLarge {
+        url: url.to_string(),
+        limit,
+    };
+    // A declared Content-Length above the limit is refused before any of it is read.
+    if body.size_hint().lower() > limit as u64 {
+        return Err(too_large());
+    }
+    let mut kept = Vec::new();
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame.map_err(|e| HttpError::Transport {
+            url: url.to_string(),
+            source: Box::new(e),
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if kept.len() + data.len() > limit {
+                return Err(too_large());
+            }
+            kept.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(kept))
 }
 
 impl HttpClient for Http {
@@ -735,34 +846,53 @@ impl HttpClient for Http {
         &self,
         req: http::Request<BodyWrapper<Bytes>>,
     ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
+        let url = req.uri().to_string();
         let fut = self.client.request(req);
         let retry_after = self.retry_after.clone();
+        let timeout = self.timeout;
         Box::pin(async move {
-            let mut rsp = fut
-                .await
-                .map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
+            let exchange = async {
+                let rsp = fut.await.map_err(|e| HttpError::Transport {
+                    url: url.clone(),
+                    source: Box::new(e),
+                })?;
+                let (parts, body) = rsp.into_parts();
+                Ok((parts, read_bounded(body, &url, BODY_LIMIT).await?))
+            };
+            let answer = match tokio::time::timeout(timeout, exchange).await {
+                Ok(answer) => answer,
+                Err(_) => Err(HttpError::Timeout {
+                    url: url.clone(),
+                    after: timeout,
+                }),
+            };
+            let (mut parts, body) = answer.map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
             let name = http::header::RETRY_AFTER;
-            let asked = rsp
-                .headers()
+            let asked = parts
+                .headers
                 .get(&name)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| parse_retry_after(v, SystemTime::now()));
             match asked {
                 Some(wait) => {
-                    if !rsp.status().is_success() {
+                    if !parts.status.is_success() {
                         if let Ok(mut slot) = retry_after.lock() {
                             *slot = Some(wait);
                         }
                     }
                     let handed_on = wait.min(RETRY_AFTER_HANDED_ON).as_secs();
-                    rsp.headers_mut()
+                    parts
+                        .headers
                         .insert(name, http::HeaderValue::from(handed_on));
                 }
                 None => {
-                    rsp.headers_mut().remove(name);
+                    parts.headers.remove(name);
                 }
             }
-            Ok(BytesResponse::from(rsp))
+            Ok(BytesResponse {
+                parts,
+                body: Box::new(body),
+            })
         })
     }
 }

@@ -779,6 +779,105 @@ fn as_refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
     env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
+/// A CA that accepts connections and never says a word: each request gives up after the
+/// timeout (JINIT_ACME_TIMEOUT here, 30 s by default) naming the CA, and the storage lock is
+/// free again while `jinit acme` waits for its next try, so other containers are not stalled.
+#[test]
+fn a_ca_that_never_answers_times_out_and_frees_the_storage_lock() {
+    let url = fake_ca(|conn| {
+        // Hold the connection open, silent, until the client gives up.
+        let mut conn = conn;
+        let _ = conn.read(&mut [0u8; 1 << 16]);
+        let _ = conn.read(&mut [0u8; 1]);
+    });
+    let s = Sandbox::new();
+    let mut env = fake_ca_env(&s, &url);
+    env.push(("JINIT_ACME_TIMEOUT".into(), "2s".into()));
+    let started = Instant::now();
+    // The long-running service: after the failure it sleeps an hour (--retry-min).
+    let run = s.start_clean(acme_args(&s, &["--retry-min", "1h"]), &as_refs(&env));
+    run.wait_log("next try in", secs(15));
+    let log = run.log();
+    assert_line_with(
+        &log,
+        &[
+            "cannot talk to the ACME server",
+            &url,
+            "did not answer completely within 2.0s",
+        ],
+    );
+    assert!(started.elapsed() < Duration::from_secs(10), "{log}");
+    // The lock is free while that process lives on.
+    let lock = std::fs::File::open(s.path("storage/acme-certs/.lock")).unwrap();
+    let held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| e)
+        .expect("the storage lock is free after a failed round");
+    drop(held);
+    // A second container takes it without waiting, and fails the same way on its own.
+    let out = s.run_clean(acme_args(&s, &["--once"]), &as_refs(&env));
+    let t = out.text();
+    assert_eq!(out.code, 1, "{t}");
+    assert!(!t.contains("another container holds"), "{t}");
+    assert!(t.contains("did not answer completely within 2.0s"), "{t}");
+    drop(run);
+    // Over HTTPS the silence comes during the TLS handshake: the same bound holds.
+    let https = url.replace("http://", "https://");
+    env.retain(|(k, _)| k != "LETSENCRYPT_ACME_SERVER");
+    env.push(("LETSENCRYPT_ACME_SERVER".into(), https.clone()));
+    let out = s.run_clean(acme_args(&s, &["--once"]), &as_refs(&env));
+    let t = out.text();
+    assert_eq!(out.code, 1, "{t}");
+    assert_line_with(&t, &[&https, "did not answer completely within 2.0s"]);
+}
+
+/// A CA whose directory answer never ends: reading stops at 1 MiB with a message naming the
+/// CA, and the fake sees the connection dropped long before it has sent all it offered.
+#[test]
+fn a_ca_answer_larger_than_the_limit_is_refused_without_reading_it_all() {
+    const OFFERED: u64 = 64 << 20;
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (sent2, done2) = (sent.clone(), done.clone());
+    let url = fake_ca(move |mut conn| {
+        read_request(&mut conn);
+        // No Content-Length: the body runs until the connection closes.
+        let _ = conn.write_all(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n",
+        );
+        let chunk = [b' '; 64 * 1024];
+        let mut total = 0u64;
+        while total < OFFERED && conn.write_all(&chunk).is_ok() {
+            total += chunk.len() as u64;
+        }
+        sent2.store(total, std::sync::atomic::Ordering::SeqCst);
+        done2.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let s = Sandbox::new();
+    let env = fake_ca_env(&s, &url);
+    let out = s.run_clean(acme_args(&s, &["--once"]), &as_refs(&env));
+    let t = out.text();
+    assert_eq!(out.code, 1, "{t}");
+    assert_line_with(&t, &[&url, "sent an answer larger than 1024 KiB, refused"]);
+    wait_for("the fake CA to see the connection close", secs(10), || {
+        done.load(std::sync::atomic::Ordering::SeqCst)
+    });
+    let sent = sent.load(std::sync::atomic::Ordering::SeqCst);
+    // 1 MiB read plus what the kernel's socket buffers hold (a few MiB on loopback).
+    assert!(sent < OFFERED / 2, "jinit read on: {sent} bytes sent");
+
+    // A declared Content-Length above the limit is refused before the body is read.
+    let url = fake_ca(|mut conn| {
+        read_request(&mut conn);
+        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000000\r\n\r\n");
+        let _ = conn.read(&mut [0u8; 1]);
+    });
+    let env = fake_ca_env(&s, &url);
+    let out = s.run_clean(acme_args(&s, &["--once"]), &as_refs(&env));
+    let t = out.text();
+    assert_eq!(out.code, 1, "{t}");
+    assert_line_with(&t, &[&url, "larger than 1024 KiB"]);
+}
+
 /// A rate-limited answer whose Retry-After is `retry_after`.
 fn fake_rate_limited_ca(retry_after: &'static str) -> String {
     fake_ca(move |mut conn| {
