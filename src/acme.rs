@@ -5,6 +5,14 @@
 //! are swapped atomically in the storage volume and jinit is asked to reload nginx. A valid
 //! certificate is never re-issued; failures keep the old certificate and back off, honouring
 //! the CA's Retry-After. A lock in the storage directory serialises containers sharing it.
+//!
+//! Never waits on the CA without a bound, since the lock is held meanwhile and every container
+//! sharing the volume would wait too: a connection must be up within 10 s, a whole answer
+//! (headers and body) must arrive within 30 s (`JINIT_ACME_TIMEOUT`, a duration, replaces the
+//! 30 s, and the 10 s when shorter, for tests), an answer body above 1 MiB is refused (ACME
+//! answers are a few KiB), and polling an order stops after 2 minutes. A Retry-After is obeyed only up to the longest time
+//! between two checks (`--check-interval`, 12 h by default) and never past the point a sixth of
+//! the current certificate's lifetime before it expires; what the CA asked for is then logged.
 
 use crate::atomic;
 use crate::cert::{self, CertInfo};
@@ -12,6 +20,7 @@ use crate::environ::{parse_value, Typed};
 use crate::schema::Type;
 use crate::{control, duration, log};
 use bytes::Bytes;
+use hyper_util::client::legacy::connect::HttpConnector;
 use instant_acme::{
     Account, AccountCredentials, AuthorizationStatus, BodyWrapper, BytesResponse, ChallengeType,
     HttpClient, Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy,
@@ -27,6 +36,17 @@ pub const DEFAULT_STORAGE: &str = "/storage";
 pub const DEFAULT_WEBROOT: &str = "/run/web/acme-challenge";
 const LETSENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 const LETSENCRYPT_STAGING: &str = "https://acme-staging-v02.api.letsencrypt.org/directory";
+/// A TCP (and so TLS) connection to the CA must be up within this.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// One request, from sending it to the last byte of the answer's body.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest answer body read; a directory, an order or a chain is a few KiB.
+const BODY_LIMIT: usize = 1024 * 1024;
+/// How long one order may be polled for readiness, then for its certificate.
+const POLL_TIMEOUT: Duration = Duration::from_secs(120);
+/// Retry-After as handed on to instant-acme, which adds it to the clock unchecked (and so
+/// panics on a huge one); it only compares it with its polling deadline.
+const RETRY_AFTER_HANDED_ON: Duration = Duration::from_secs(86400);
 
 pub struct Options {
     pub storage: PathBuf,
@@ -43,12 +63,17 @@ struct Config {
     domain: String,
     email: String,
     directory: String,
+    /// For one request to the CA (REQUEST_TIMEOUT unless JINIT_ACME_TIMEOUT says otherwise).
+    timeout: Duration,
 }
 
 /// What the CA or the network said, in words, and when the CA wants us back.
 struct Failure {
     message: String,
-    retry_after: Option<SystemTime>,
+    /// The CA's Retry-After, as a wait from when it answered.
+    retry_after: Option<Duration>,
+    /// The current certificate's latest safe retry ([`CertInfo::renew_by`]), when there is one.
+    renew_by: Option<SystemTime>,
 }
 
 impl From<String> for Failure {
@@ -56,6 +81,7 @@ impl From<String> for Failure {
         Failure {
             message,
             retry_after: None,
+            renew_by: None,
         }
     }
 }
@@ -114,9 +140,32 @@ async fn main_loop(cfg: Config, opts: Options) -> i32 {
                 renew_at.max(now).min(now + jittered)
             }
             Err(f) => {
-                failures += 1;
-                let wake = retry_at(now, failures, opts.retry_min, opts.check_max, f.retry_after);
-                let wait = wake.duration_since(now).unwrap_or_default();
+                failures = failures.saturating_add(1);
+                // Counted from the failure, not from the start of a round that may have waited.
+                let now = SystemTime::now();
+                let renew_by = f
+                    .renew_by
+                    .map(|t| t.duration_since(now).unwrap_or_default());
+                let retry = retry_in(
+                    failures,
+                    opts.retry_min,
+                    opts.check_max,
+                    f.retry_after,
+                    renew_by,
+                );
+                if let Retry::Capped { wait, asked, limit } = retry {
+                    log::warn(&format!(
+                        "acme: the CA asked to wait {} before the next try; jinit tries again in {} instead ({})",
+                        duration::show(asked),
+                        duration::show(wait),
+                        match limit {
+                            Limit::CheckInterval => "the longest time between two checks, --check-interval",
+                            Limit::Expiry => "so that the current certificate is renewed well before it expires",
+                        }
+                    ));
+                }
+                let wait = retry.wait();
+                let wake = now.checked_add(wait).unwrap_or(now);
                 log::warn(&format!(
                     "acme: {}; nginx keeps serving its current certificate; next try in {}",
                     f.message,
@@ -136,24 +185,79 @@ async fn main_loop(cfg: Config, opts: Options) -> i32 {
     }
 }
 
+/// How long to wait after a failed round, and whose wish that is.
+#[derive(Debug, PartialEq)]
+enum Retry {
+    /// jinit's own backoff: there was no Retry-After, or a shorter one.
+    Backoff(Duration),
+    /// The CA's Retry-After: longer than the backoff, within the limits.
+    AsAsked(Duration),
+    /// The CA asked for `asked`; `limit` allows only `wait`.
+    Capped {
+        wait: Duration,
+        asked: Duration,
+        limit: Limit,
+    },
+}
+
+/// What keeps a Retry-After from being obeyed in full.
+#[derive(Debug, PartialEq, Clone, Copy)]
+enum Limit {
+    /// `--check-interval`, the longest time between two checks.
+    CheckInterval,
+    /// The current certificate must still be renewed well before it expires.
+    Expiry,
+}
+
+impl Retry {
+    fn wait(&self) -> Duration {
+        match self {
+            Retry::Backoff(w) | Retry::AsAsked(w) | Retry::Capped { wait: w, .. } => *w,
+        }
+    }
+}
+
 /// When to try again after `failures` failures in a row: `retry_min` doubling up to
-/// `check_max`, or later when the CA's Retry-After asks for more. A broken DNS record must
-/// never become a tight loop that burns the CA's rate limits.
-fn retry_at(
-    now: SystemTime,
+/// `check_max`, or later when the CA's Retry-After (`asked`) wants more, but never later than
+/// `check_max` nor than `renew_by` (the time left until the current certificate's latest safe
+/// retry), so a CA asking for years cannot let the certificate expire. A broken DNS record must
+/// never become a tight loop that burns the CA's rate limits, hence never sooner than the
+/// backoff either.
+fn retry_in(
     failures: u32,
     retry_min: Duration,
     check_max: Duration,
-    retry_after: Option<SystemTime>,
-) -> SystemTime {
+    asked: Option<Duration>,
+    renew_by: Option<Duration>,
+) -> Retry {
     let backoff = retry_min
         .saturating_mul(1u32 << failures.saturating_sub(1).min(20))
         .min(check_max);
-    let wake = now + backoff;
-    match retry_after {
-        Some(ra) if ra > wake => ra,
-        _ => wake,
+    let (latest, limit) = match renew_by {
+        Some(r) if r < check_max => (r.max(backoff), Limit::Expiry),
+        _ => (check_max.max(backoff), Limit::CheckInterval),
+    };
+    match asked {
+        Some(asked) if asked > latest => Retry::Capped {
+            wait: latest,
+            asked,
+            limit,
+        },
+        Some(asked) if asked > backoff => Retry::AsAsked(asked),
+        _ => Retry::Backoff(backoff),
     }
+}
+
+/// Reads a Retry-After value, either delay-seconds or an HTTP date (RFC 9110, 10.2.3), as a
+/// wait from `now`. Any number of digits is accepted (a value beyond u64 saturates), a date in
+/// the past means now; nothing here can overflow.
+fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or_default())
 }
 
 fn config() -> Result<Option<Config>, Vec<String>> {
@@ -215,11 +319,25 @@ fn config() -> Result<Option<Config>, Vec<String>> {
         None if staging => LETSENCRYPT_STAGING.into(),
         None => LETSENCRYPT.into(),
     };
+    // jinit's own knob, for tests that must not wait 30 s for a CA that never answers.
+    let timeout = match get("JINIT_ACME_TIMEOUT").map(|t| duration::parse(&t)) {
+        None => REQUEST_TIMEOUT,
+        Some(Ok(t)) if !t.is_zero() => t,
+        Some(Ok(_)) => {
+            problems.push("JINIT_ACME_TIMEOUT: must be more than 0 (default 30s)".into());
+            REQUEST_TIMEOUT
+        }
+        Some(Err(e)) => {
+            problems.push(format!("JINIT_ACME_TIMEOUT: {e}"));
+            REQUEST_TIMEOUT
+        }
+    };
     if problems.is_empty() {
         Ok(Some(Config {
             domain,
             email,
             directory,
+            timeout,
         }))
     } else {
         Err(problems)
@@ -233,14 +351,15 @@ async fn attempt(cfg: &Config, opts: &Options, status: &mut Status) -> Result<Sy
     let _lock = lock(&opts.storage.join("acme-certs").join(".lock")).await?;
     finish_interrupted_swap(&dir);
     let retry_after = Arc::new(Mutex::new(None));
-    let with_retry = |message: String| Failure {
-        message,
-        retry_after: retry_after.lock().ok().and_then(|g| *g),
-    };
     let current = std::fs::read(dir.join("fullchain.pem"))
         .ok()
         .and_then(|pem| cert::inspect(&pem).ok())
         .filter(|c| c.covers(&cfg.domain) && dir.join("key.pem").is_file());
+    let with_retry = |message: String| Failure {
+        message,
+        retry_after: retry_after.lock().ok().and_then(|g| *g),
+        renew_by: current.as_ref().map(CertInfo::renew_by),
+    };
     let mut account = None;
     if let Some(c) = &current {
         status.not_after = Some(unix(c.not_after));
@@ -282,11 +401,11 @@ async fn attempt(cfg: &Config, opts: &Options, status: &mut Status) -> Result<Sy
         Some(a) => a,
         None => account_for(cfg, opts, &retry_after)
             .await
-            .map_err(|e| with_retry(e))?,
+            .map_err(&with_retry)?,
     };
     let (key_pem, chain_pem) = issue(cfg, opts, &account, current.as_ref())
         .await
-        .map_err(|e| with_retry(e))?;
+        .map_err(with_retry)?;
     let info = cert::inspect(chain_pem.as_bytes())
         .map_err(|e| format!("the CA sent an unreadable certificate: {e}"))?;
     save(&dir, &key_pem, &chain_pem)?;
@@ -341,13 +460,13 @@ struct StoredAccount {
 async fn account_for(
     cfg: &Config,
     opts: &Options,
-    retry_after: &Arc<Mutex<Option<SystemTime>>>,
+    retry_after: &Arc<Mutex<Option<Duration>>>,
 ) -> Result<Account, String> {
     let file = opts
         .storage
         .join("acme-account")
         .join(format!("{}.json", slug(&cfg.directory)));
-    let http = || http_client(retry_after.clone());
+    let http = || http_client(retry_after.clone(), cfg.timeout);
     if let Ok(text) = std::fs::read_to_string(&file) {
         if let Ok(stored) = serde_json::from_str::<StoredAccount>(&text) {
             return Account::builder_with_http(Box::new(http()?))
@@ -461,7 +580,7 @@ async fn issue(
             challenge.set_ready().await.map_err(|e| explain(&e, cfg))?;
         }
         let state = order
-            .poll_ready(&RetryPolicy::new().timeout(Duration::from_secs(120)))
+            .poll_ready(&RetryPolicy::new().timeout(POLL_TIMEOUT))
             .await
             .map_err(|e| explain(&e, cfg))?;
         if state != OrderStatus::Ready {
@@ -469,7 +588,7 @@ async fn issue(
         }
         let key = order.finalize().await.map_err(|e| explain(&e, cfg))?;
         let chain = order
-            .poll_certificate(&RetryPolicy::new().timeout(Duration::from_secs(120)))
+            .poll_certificate(&RetryPolicy::new().timeout(POLL_TIMEOUT))
             .await
             .map_err(|e| explain(&e, cfg))?;
         Ok((key, chain))
@@ -594,8 +713,12 @@ fn finish_interrupted_swap(dir: &Path) {
     }
 }
 
-/// The HTTP client for the CA: system roots plus SSL_CERT_FILE; remembers Retry-After.
-fn http_client(retry_after: Arc<Mutex<Option<SystemTime>>>) -> Result<Http, String> {
+/// The HTTP client for the CA: system roots plus SSL_CERT_FILE; remembers Retry-After; every
+/// request bounded in time (`timeout`) and size (BODY_LIMIT).
+fn http_client(
+    retry_after: Arc<Mutex<Option<Duration>>>,
+    timeout: Duration,
+) -> Result<Http, String> {
     let mut roots = rustls::RootCertStore::empty();
     let mut files = vec![PathBuf::from("/etc/ssl/certs/ca-certificates.crt")];
     if let Some(extra) = std::env::var_os("SSL_CERT_FILE") {
@@ -619,25 +742,103 @@ fn http_client(retry_after: Arc<Mutex<Option<SystemTime>>>) -> Result<Http, Stri
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots)
         .with_no_client_auth();
+    let mut tcp = HttpConnector::new();
+    // The TLS layer above decides the scheme; the TCP layer must let https:// through.
+    tcp.enforce_http(false);
+    tcp.set_connect_timeout(Some(CONNECT_TIMEOUT.min(timeout)));
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
         .enable_http1()
-        .build();
+        .wrap_connector(tcp);
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build(connector);
     Ok(Http {
         client,
         retry_after,
+        timeout,
     })
 }
 
 struct Http {
     client: hyper_util::client::legacy::Client<
-        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+        hyper_rustls::HttpsConnector<HttpConnector>,
         BodyWrapper<Bytes>,
     >,
-    retry_after: Arc<Mutex<Option<SystemTime>>>,
+    retry_after: Arc<Mutex<Option<Duration>>>,
+    timeout: Duration,
+}
+
+/// Why a request to the CA got no usable answer; the URL is the one requested.
+#[derive(Debug)]
+enum HttpError {
+    /// No complete answer (headers and body) within the request timeout.
+    Timeout { url: String, after: Duration },
+    /// The body is larger than BODY_LIMIT; reading stopped there.
+    TooLarge { url: String, limit: usize },
+    /// Connecting, TLS or HTTP failed; the cause is the source.
+    Transport {
+        url: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HttpError::Timeout { url, after } => write!(
+                f,
+                "{url} did not answer completely within {}",
+                duration::show(*after)
+            ),
+            HttpError::TooLarge { url, limit } => write!(
+                f,
+                "{url} sent an answer larger than {} KiB, refused (ACME answers are a few KiB)",
+                limit / 1024
+            ),
+            HttpError::Transport { url, .. } => write!(f, "{url}"),
+        }
+    }
+}
+
+impl std::error::Error for HttpError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            HttpError::Transport { source, .. } => Some(source.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a body frame by frame, keeping at most `limit` bytes; the first frame past it ends
+/// the read (and drops the connection), so a CA streaming gigabytes costs one frame of memory.
+async fn read_bounded<B>(mut body: B, url: &str, limit: usize) -> Result<Bytes, HttpError>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let too_large = || HttpError::TooLarge {
+        url: url.to_string(),
+        limit,
+    };
+    // A declared Content-Length above the limit is refused before any of it is read.
+    if body.size_hint().lower() > limit as u64 {
+        return Err(too_large());
+    }
+    let mut kept = Vec::new();
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame.map_err(|e| HttpError::Transport {
+            url: url.to_string(),
+            source: Box::new(e),
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if kept.len() + data.len() > limit {
+                return Err(too_large());
+            }
+            kept.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(kept))
 }
 
 impl HttpClient for Http {
@@ -645,27 +846,53 @@ impl HttpClient for Http {
         &self,
         req: http::Request<BodyWrapper<Bytes>>,
     ) -> Pin<Box<dyn Future<Output = Result<BytesResponse, instant_acme::Error>> + Send>> {
+        let url = req.uri().to_string();
         let fut = self.client.request(req);
         let retry_after = self.retry_after.clone();
+        let timeout = self.timeout;
         Box::pin(async move {
-            let rsp = fut
-                .await
-                .map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
-            if !rsp.status().is_success() {
-                let value = rsp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::trim);
-                let when = value.and_then(|v| match v.parse::<u64>() {
-                    Ok(secs) => Some(SystemTime::now() + Duration::from_secs(secs)),
-                    Err(_) => httpdate::parse_http_date(v).ok(),
-                });
-                if let (Some(when), Ok(mut slot)) = (when, retry_after.lock()) {
-                    *slot = Some(when);
+            let exchange = async {
+                let rsp = fut.await.map_err(|e| HttpError::Transport {
+                    url: url.clone(),
+                    source: Box::new(e),
+                })?;
+                let (parts, body) = rsp.into_parts();
+                Ok((parts, read_bounded(body, &url, BODY_LIMIT).await?))
+            };
+            let answer = match tokio::time::timeout(timeout, exchange).await {
+                Ok(answer) => answer,
+                Err(_) => Err(HttpError::Timeout {
+                    url: url.clone(),
+                    after: timeout,
+                }),
+            };
+            let (mut parts, body) = answer.map_err(|e| instant_acme::Error::Other(Box::new(e)))?;
+            let name = http::header::RETRY_AFTER;
+            let asked = parts
+                .headers
+                .get(&name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            match asked {
+                Some(wait) => {
+                    if !parts.status.is_success() {
+                        if let Ok(mut slot) = retry_after.lock() {
+                            *slot = Some(wait);
+                        }
+                    }
+                    let handed_on = wait.min(RETRY_AFTER_HANDED_ON).as_secs();
+                    parts
+                        .headers
+                        .insert(name, http::HeaderValue::from(handed_on));
+                }
+                None => {
+                    parts.headers.remove(name);
                 }
             }
-            Ok(BytesResponse::from(rsp))
+            Ok(BytesResponse {
+                parts,
+                body: Box::new(body),
+            })
         })
     }
 }
@@ -726,25 +953,110 @@ fn fraction() -> f64 {
 mod tests {
     use super::*;
 
+    const MIN: Duration = Duration::from_secs(120);
+    const CAP: Duration = Duration::from_secs(12 * 3600);
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
     #[test]
     fn retries_back_off_to_the_cap_and_honour_retry_after() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let min = Duration::from_secs(120);
-        let cap = Duration::from_secs(12 * 3600);
-        let wait = |n, ra| {
-            retry_at(now, n, min, cap, ra)
-                .duration_since(now)
-                .unwrap()
-                .as_secs()
-        };
+        let wait = |n, asked| retry_in(n, MIN, CAP, asked, None).wait().as_secs();
         assert_eq!(
             [wait(1, None), wait(2, None), wait(3, None)],
             [120, 240, 480]
         );
         assert_eq!(wait(30, None), 12 * 3600, "capped");
+        assert_eq!(wait(u32::MAX, None), 12 * 3600, "no overflow");
         // A rate-limited CA asking for an hour is obeyed; a shorter Retry-After is not a shortcut.
-        assert_eq!(wait(1, Some(now + Duration::from_secs(3600))), 3600);
-        assert_eq!(wait(3, Some(now + Duration::from_secs(10))), 480);
+        assert_eq!(
+            retry_in(1, MIN, CAP, Some(secs(3600)), None),
+            Retry::AsAsked(secs(3600))
+        );
+        assert_eq!(
+            retry_in(3, MIN, CAP, Some(secs(10)), None),
+            Retry::Backoff(secs(480))
+        );
+    }
+
+    #[test]
+    fn a_retry_after_beyond_the_check_interval_is_capped_and_says_so() {
+        assert_eq!(
+            retry_in(1, MIN, CAP, Some(secs(u64::MAX)), None),
+            Retry::Capped {
+                wait: CAP,
+                asked: secs(u64::MAX),
+                limit: Limit::CheckInterval
+            }
+        );
+        assert_eq!(
+            retry_in(1, MIN, CAP, Some(CAP + secs(1)), Some(secs(30 * 86400))),
+            Retry::Capped {
+                wait: CAP,
+                asked: CAP + secs(1),
+                limit: Limit::CheckInterval
+            }
+        );
+        assert_eq!(retry_in(1, MIN, CAP, Some(CAP), None), Retry::AsAsked(CAP));
+    }
+
+    #[test]
+    fn a_retry_after_never_lets_the_certificate_expire() {
+        let long = secs(40 * 86400);
+        // A long --check-interval: the certificate's latest safe retry (in 5 days) decides.
+        assert_eq!(
+            retry_in(
+                1,
+                MIN,
+                long,
+                Some(secs(1_000_000_000)),
+                Some(secs(5 * 86400))
+            ),
+            Retry::Capped {
+                wait: secs(5 * 86400),
+                asked: secs(1_000_000_000),
+                limit: Limit::Expiry
+            }
+        );
+        // Past that point already: jinit's own backoff, not the CA's hour.
+        assert_eq!(
+            retry_in(2, MIN, long, Some(secs(3600)), Some(Duration::ZERO)),
+            Retry::Capped {
+                wait: secs(240),
+                asked: secs(3600),
+                limit: Limit::Expiry
+            }
+        );
+        assert_eq!(
+            retry_in(2, MIN, long, None, Some(Duration::ZERO)),
+            Retry::Backoff(secs(240))
+        );
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates_without_overflow() {
+        let now = SystemTime::UNIX_EPOCH + secs(1_784_000_000);
+        let parse = |v| parse_retry_after(v, now);
+        assert_eq!(parse("120"), Some(secs(120)));
+        assert_eq!(parse(" 0 "), Some(Duration::ZERO));
+        assert_eq!(parse("18446744073709551615"), Some(secs(u64::MAX)));
+        assert_eq!(
+            parse("99999999999999999999999999999"),
+            Some(secs(u64::MAX)),
+            "saturates"
+        );
+        let in_an_hour = httpdate::fmt_http_date(now + secs(3600));
+        assert_eq!(parse(&in_an_hour), Some(secs(3600)));
+        assert_eq!(
+            parse("Thu, 01 Jan 1970 00:00:00 GMT"),
+            Some(Duration::ZERO),
+            "past"
+        );
+        assert!(parse("Fri, 31 Dec 9999 23:59:59 GMT").is_some());
+        for bad in ["", "-5", "1.5", "soon", "12 h"] {
+            assert_eq!(parse(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -69,6 +69,18 @@ impl CertInfo {
             }
         }
     }
+
+    /// The latest point a retry may be put off to: a sixth of the lifetime before expiry, half
+    /// of the one-third renewal window, so that a few more tries still fit before it expires.
+    pub fn renew_by(&self) -> SystemTime {
+        let lifetime = self
+            .not_after
+            .duration_since(self.not_before)
+            .unwrap_or_default();
+        self.not_after
+            .checked_sub(lifetime / 6)
+            .unwrap_or(self.not_after)
+    }
 }
 
 #[cfg(test)]
@@ -116,6 +128,18 @@ mod tests {
             c.renew_at(Some((start, end)), 0.0) <= SystemTime::now(),
             "CA asks for early renewal"
         );
+    }
+
+    #[test]
+    fn retries_are_put_off_at_most_until_a_sixth_of_the_lifetime_is_left() {
+        let day = Duration::from_secs(86400);
+        let c = info(90, 20);
+        assert_eq!(c.renew_by(), c.not_after - day * 15);
+        // Inside the renewal window (the last third), before expiry.
+        assert!(c.renew_by() > c.renew_at(None, 0.5));
+        assert!(c.renew_by() < c.not_after);
+        let short = info(6, 2);
+        assert_eq!(short.renew_by(), short.not_after - day);
     }
 
     #[test]
