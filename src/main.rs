@@ -8,6 +8,7 @@
 //! - `unit`: one unit's lifecycle as a pure state machine.
 //! - `supervise`: the main loop, the only place turning unit actions into syscalls.
 //! - `spawn` (only spawner), `reap` (only waitpid(-1) caller), `signals` (signalfd intake).
+//! - `leftovers`: the processes left under jinit, found through /proc and signalled at the end.
 //! - `probe`: readiness checks. `control`: the control socket and its client commands.
 //! - `schema`, `environ`: the variable schemas and the environment parsed by type.
 //! - `image`: spec + schemas + environment + templates, loaded and checked as one.
@@ -25,6 +26,7 @@ mod duration;
 mod environ;
 mod fields;
 mod image;
+mod leftovers;
 mod log;
 mod order;
 mod probe;
