@@ -8,6 +8,7 @@
 //! - `unit`: one unit's lifecycle as a pure state machine.
 //! - `supervise`: the main loop, the only place turning unit actions into syscalls.
 //! - `spawn` (only spawner), `reap` (only waitpid(-1) caller), `signals` (signalfd intake).
+//! - `leftovers`: the processes left under jinit, found through /proc and signalled at the end.
 //! - `probe`: readiness checks. `control`: the control socket and its client commands.
 //! - `schema`, `environ`: the variable schemas and the environment parsed by type.
 //! - `image`: spec + schemas + environment + templates, loaded and checked as one.
@@ -26,6 +27,7 @@ mod duration;
 mod environ;
 mod fields;
 mod image;
+mod leftovers;
 mod log;
 mod order;
 mod probe;
@@ -444,6 +446,10 @@ fn run(args: &[String]) -> Result<i32, String> {
             a.positional[0]
         ));
     }
+    // Before rendering anything: a second `jinit` (`docker exec CONTAINER jinit`) must not
+    // touch the running one's files, units or socket.
+    let socket = control::socket_path();
+    control::check_free(&socket).map_err(|e| e.to_string())?;
     become_subreaper();
     // Before any thread exists, so every thread inherits the mask (see `signals`).
     let set = signals::block_all().map_err(|e| format!("cannot block signals: {e}"))?;
@@ -479,15 +485,16 @@ fn run(args: &[String]) -> Result<i32, String> {
             tokio::io::unix::AsyncFd::register_with_interest(sfd, tokio::io::Interest::READABLE)
         }
         .map_err(|e| format!("cannot watch the signalfd: {e}"))?;
-        let socket = control::socket_path();
-        let listener = control::bind(&socket).map_err(|e| {
-            format!(
+        let listener = control::bind(&socket).map_err(|e| match e {
+            control::BindError::Served { .. } => e.to_string(),
+            control::BindError::Io(e) => format!(
                 "cannot create the control socket {}: {e} (set JINIT_SOCKET to a writable path)",
                 socket.display()
-            )
+            ),
         })?;
-        tokio::spawn(control::serve(listener, tx.clone()));
-        tokio::spawn(read_signals(sfd, tx.clone()));
+        let restore_socket = std::sync::Arc::new(tokio::sync::Notify::new());
+        let server = tokio::spawn(control::serve(listener, tx.clone(), restore_socket.clone()));
+        tokio::spawn(read_signals(sfd, tx.clone(), restore_socket));
         if !inputs.is_empty() {
             match watch::Watcher::new(inputs) {
                 Ok(w) => {
@@ -499,15 +506,19 @@ fn run(args: &[String]) -> Result<i32, String> {
         }
         let sup = supervise::Supervisor::new(plan, img, tx);
         let code = sup.run(rx).await;
-        let _ = std::fs::remove_file(&socket);
+        // Dropping the server removes the socket, if it is still the one we bound.
+        server.abort();
+        let _ = server.await;
         log::info(&format!("exiting with code {code}"));
         Ok(code)
     })
 }
 
+/// Hands every signal to the supervisor; SIGHUP also brings a deleted control socket back.
 async fn read_signals(
     fd: tokio::io::unix::AsyncFd<nix::sys::signalfd::SignalFd>,
     tx: tokio::sync::mpsc::UnboundedSender<supervise::Event>,
+    restore_socket: std::sync::Arc<tokio::sync::Notify>,
 ) {
     loop {
         let Ok(mut guard) = fd.readable().await else {
@@ -517,6 +528,9 @@ async fn read_signals(
             match fd.get_ref().read_signal() {
                 Ok(Some(info)) => {
                     if let Ok(sig) = nix::sys::signal::Signal::try_from(info.ssi_signo as i32) {
+                        if sig == nix::sys::signal::Signal::SIGHUP {
+                            restore_socket.notify_one();
+                        }
                         let _ = tx.send(supervise::Event::Signal(sig));
                     }
                 }

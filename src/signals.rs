@@ -3,6 +3,8 @@
 //! Blocking happens first thing in main, before any thread exists, so every thread inherits
 //! the mask and no signal is ever delivered to a handler: they queue on the signalfd and the
 //! main loop reads them like any other event. Children get their mask reset in `spawn`.
+//! jinit never sets a disposition (no handler, no SIG_IGN): `spawn` relies on that to tell
+//! which ignored signals jinit inherited.
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};

@@ -1,7 +1,8 @@
 //! The only place that starts processes.
 //!
-//! Every child gets a clean slate: empty signal mask, default dispositions, its own process
-//! group (or session), dropped privileges, and no inherited descriptors beyond 0, 1 and 2.
+//! Every child gets a clean slate: empty signal mask, default dispositions (single-command
+//! mode keeps the ignored ones jinit inherited), its own process group (or session), dropped
+//! privileges, and no inherited descriptors beyond 0, 1 and 2.
 //! It never waits for a child: `reap` is the only caller of waitpid(-1), and the returned
 //! pid must be registered by the caller before it next reaps.
 
@@ -19,6 +20,7 @@ pub enum Group {
     Session,
     /// Own process group, made the terminal's foreground group when there is one:
     /// `jinit -- CMD`, like tini, so `docker run -it` still gets Ctrl-C and job control.
+    /// The signals jinit's parent ignored stay ignored, as for any other wrapper.
     Foreground,
 }
 
@@ -113,8 +115,8 @@ pub fn spawn(req: &Request) -> Result<Pid, (i32, io::Error)> {
         });
     // SAFETY: the closure runs in the forked child before exec and makes only
     // async-signal-safe calls: setsid, setpgid, isatty, tcsetpgrp, getpid, sigemptyset,
-    // sigprocmask, signal, setgroups, setgid, setuid, syscall(close_range). It allocates nothing:
-    // the group list was built before fork.
+    // sigprocmask, sigaction, signal, setgroups, setgid, setuid, syscall(close_range). It
+    // allocates nothing: the group list was built before fork.
     unsafe {
         cmd.pre_exec(move || {
             match group {
@@ -135,11 +137,23 @@ pub fn spawn(req: &Request) -> Result<Pid, (i32, io::Error)> {
                 }
             }
             // Children inherit the blocked mask and ignored dispositions across exec;
-            // reset both or nginx and the JVMs never see SIGTERM.
-            for sig in 1..libc::SIGRTMAX() {
-                if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                    libc::signal(sig, libc::SIG_DFL);
+            // reset both or nginx and the JVMs never see SIGTERM. The wrapped command of
+            // single-command mode keeps what jinit's parent ignored (`nohup jinit -- CMD`):
+            // jinit never ignores a signal itself (it blocks them), so an ignored one here
+            // was inherited, except SIGPIPE, which Rust's runtime ignores before main.
+            for sig in 1..=libc::SIGRTMAX() {
+                if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                    continue;
                 }
+                if group == Group::Foreground && sig != libc::SIGPIPE {
+                    let mut old: libc::sigaction = std::mem::zeroed();
+                    if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                        && old.sa_sigaction == libc::SIG_IGN
+                    {
+                        continue;
+                    }
+                }
+                libc::signal(sig, libc::SIG_DFL);
             }
             let mut empty: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut empty);

@@ -8,6 +8,8 @@
 use crate::check::Plan;
 use crate::control::{Request, Response, UnitStatus};
 use crate::image::Image;
+// Moved to `leftovers`, shared with single-command mode.
+use crate::leftovers::signal_leftovers;
 use crate::probe::{self, Report};
 use crate::reap::reap;
 use crate::render;
@@ -1046,50 +1048,4 @@ fn signal_group(pid: Pid, sig: Signal) {
     if killpg(pid, sig).is_err() {
         let _ = kill(pid, sig);
     }
-}
-
-/// Signals every process left: all of them when PID 1 (the kernel spares init), otherwise
-/// our descendants found through /proc, so a subreaper never signals outside its own tree.
-fn signal_leftovers(sig: Signal) {
-    if std::process::id() == 1 {
-        let _ = kill(Pid::from_raw(-1), sig);
-        return;
-    }
-    for pid in descendants(std::process::id() as i32) {
-        let _ = kill(Pid::from_raw(pid), sig);
-    }
-}
-
-fn descendants(root: i32) -> Vec<i32> {
-    let mut parent_of: Vec<(i32, i32)> = Vec::new();
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for entry in dir.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                continue;
-            };
-            // The command name may contain spaces and parentheses: parse after the last ')'.
-            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-                continue;
-            };
-            if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|s| s.parse().ok()) {
-                parent_of.push((pid, ppid));
-            }
-        }
-    }
-    let mut found = vec![root];
-    let mut i = 0;
-    while i < found.len() {
-        let p = found[i];
-        found.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
-        i += 1;
-    }
-    found.remove(0);
-    found
 }

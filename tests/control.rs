@@ -1,11 +1,15 @@
 //! The control socket ($JINIT_SOCKET, mode 0600) and the client subcommands `status`,
-//! `status --json`, `health`, `restart UNIT` and `reload [UNIT]`.
+//! `status --json`, `health`, `restart UNIT` and `reload [UNIT]`: one jinit per socket, the
+//! socket's limits (line length, idle clients, connection cap, accept errors) and what a unit
+//! may ask through it.
 
 mod common;
 use common::*;
 
 use serde_json::Value;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::io::{Read, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
 
 /// `web` becomes ready when the test writes `trigger`; it crashes once on its first run.
 /// `worker` records HUP (its reload signal); `plain` has no reload signal; `init` is a oneshot.
@@ -223,4 +227,256 @@ fn client_without_server_fails() {
         let out = client(&sb, &cmd);
         assert_ne!(out.code, 0, "{cmd:?} with no jinit running: {out:?}");
     }
+}
+
+/// Connects to the sandbox's socket with a generous read timeout: a test that waits for an
+/// answer fails instead of hanging when none comes.
+fn raw_connect(sb: &Sandbox) -> UnixStream {
+    let stream = UnixStream::connect(sb.socket()).expect("connect to the control socket");
+    stream.set_read_timeout(Some(secs(30))).unwrap();
+    stream
+}
+
+/// Everything the server sends until it closes the connection.
+fn read_answer(stream: &mut UnixStream) -> String {
+    let mut text = String::new();
+    stream
+        .read_to_string(&mut text)
+        .unwrap_or_else(|e| panic!("an answer, then the end of the connection: {e}"));
+    text
+}
+
+fn inode(path: &std::path::Path) -> u64 {
+    std::fs::symlink_metadata(path).expect("stat").ino()
+}
+
+#[test]
+fn a_second_jinit_refuses_to_take_the_socket() {
+    let sb = Sandbox::new();
+    let mut first = spawn(&sb);
+    let socket = inode(&sb.socket());
+    let second = Jinit::spec(&sb).run(secs(20));
+    assert_eq!(second.code, 2, "{second:?}");
+    for needle in [
+        "already running",
+        &format!("pid {}", first.pid()),
+        "jinit status",
+        "JINIT_SOCKET",
+    ] {
+        assert!(
+            second.stderr.contains(needle),
+            "names {needle:?}: {second:?}"
+        );
+    }
+    assert_eq!(inode(&sb.socket()), socket, "the socket is untouched");
+    let status = client(&sb, ["status"]);
+    assert_eq!(status.code, 0, "the first jinit still answers: {status:?}");
+    first.signal(libc::SIGTERM);
+    assert_eq!(first.wait_exit(secs(10)), 0, "stderr:\n{}", first.stderr());
+    assert!(!sb.socket().exists(), "jinit removes its own socket");
+}
+
+#[test]
+fn a_stale_socket_is_replaced() {
+    let sb = Sandbox::new();
+    // Bound and closed: the file stays, nobody answers (connection refused).
+    drop(UnixListener::bind(sb.socket()).unwrap());
+    let mut jinit = spawn(&sb);
+    wait_for("an answer on the replaced socket", secs(10), || {
+        client(&sb, ["status"]).code == 0
+    });
+    jinit.signal(libc::SIGTERM);
+    assert_eq!(jinit.wait_exit(secs(10)), 0, "stderr:\n{}", jinit.stderr());
+}
+
+#[test]
+fn a_deleted_socket_comes_back_on_sighup() {
+    let sb = Sandbox::new();
+    let mut jinit = spawn(&sb);
+    std::fs::remove_file(sb.socket()).unwrap();
+    jinit.signal(libc::SIGHUP);
+    wait_for("the socket to answer again", secs(10), || {
+        sb.socket().exists() && client(&sb, ["status"]).code == 0
+    });
+    jinit.signal(libc::SIGTERM);
+    assert_eq!(jinit.wait_exit(secs(10)), 0, "stderr:\n{}", jinit.stderr());
+    assert!(
+        !sb.socket().exists(),
+        "jinit removes the socket it bound again"
+    );
+}
+
+#[test]
+fn a_socket_jinit_does_not_own_is_left_alone() {
+    let sb = Sandbox::new();
+    let mut jinit = spawn(&sb);
+    // Someone else deleted jinit's socket and now serves on the path.
+    std::fs::remove_file(sb.socket()).unwrap();
+    let _other = UnixListener::bind(sb.socket()).unwrap();
+    let theirs = inode(&sb.socket());
+    jinit.signal(libc::SIGHUP);
+    jinit.wait_log("cannot create the control socket", secs(10));
+    assert_eq!(
+        inode(&sb.socket()),
+        theirs,
+        "a live socket is not taken over"
+    );
+    jinit.signal(libc::SIGTERM);
+    assert_eq!(jinit.wait_exit(secs(10)), 0, "stderr:\n{}", jinit.stderr());
+    assert_eq!(
+        std::fs::symlink_metadata(sb.socket()).map(|m| m.ino()).ok(),
+        Some(theirs),
+        "jinit does not delete a socket it did not bind"
+    );
+}
+
+#[test]
+fn an_overlong_request_line_is_refused() {
+    let sb = Sandbox::new();
+    let mut jinit = spawn(&sb);
+    let mut stream = raw_connect(&sb);
+    // No newline, and the connection stays open: only the length limit can end the read.
+    stream.write_all(&[b'x'; 8192]).unwrap();
+    let answer = read_answer(&mut stream);
+    assert!(
+        answer.contains("\"ok\":false") && answer.contains("longer than 4096 bytes"),
+        "{answer}"
+    );
+    assert_eq!(client(&sb, ["status"]).code, 0, "jinit still answers");
+    jinit.signal(libc::SIGTERM);
+    assert_eq!(jinit.wait_exit(secs(10)), 0, "stderr:\n{}", jinit.stderr());
+}
+
+#[test]
+fn an_idle_client_is_closed() {
+    let sb = Sandbox::new();
+    let mut jinit = spawn(&sb);
+    let mut stream = raw_connect(&sb);
+    let answer = read_answer(&mut stream);
+    assert!(answer.contains("no request line within"), "{answer}");
+    jinit.signal(libc::SIGTERM);
+    assert_eq!(jinit.wait_exit(secs(10)), 0, "stderr:\n{}", jinit.stderr());
+}
+
+#[test]
+fn connections_beyond_the_cap_are_refused_at_once() {
+    let sb = Sandbox::new();
+    let mut jinit = spawn(&sb);
+    let held: Vec<UnixStream> = (0..16).map(|_| raw_connect(&sb)).collect();
+    let mut extra = raw_connect(&sb);
+    let answer = read_answer(&mut extra);
+    assert!(answer.contains("busy"), "{answer}");
+    drop(held);
+    wait_for(
+        "an answer once the held connections closed",
+        secs(10),
+        || client(&sb, ["status"]).code == 0,
+    );
+    jinit.signal(libc::SIGTERM);
+    assert_eq!(jinit.wait_exit(secs(10)), 0, "stderr:\n{}", jinit.stderr());
+}
+
+/// Sets jinit's soft limit of open files to `soft` (the hard limit stays); returns the
+/// soft limit it had.
+fn set_file_limit(pid: i32, soft: u64) -> u64 {
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: prlimit(2) reads nothing and writes one rlimit we own.
+    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, std::ptr::null(), &mut old) };
+    assert_eq!(rc, 0, "read jinit's RLIMIT_NOFILE");
+    let new = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: old.rlim_max,
+    };
+    // SAFETY: prlimit(2) reads one rlimit we own and writes nothing.
+    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &new, std::ptr::null_mut()) };
+    assert_eq!(rc, 0, "set jinit's RLIMIT_NOFILE");
+    old.rlim_cur
+}
+
+#[test]
+fn accept_errors_back_off_and_recover() {
+    let sb = Sandbox::new();
+    // One quiet service: nothing else opens descriptors while the limit is low.
+    sb.spec(
+        r#"
+[service.quiet]
+command = ["sh", "-c", "touch {D}/quiet.started; while :; do sleep 1 & wait $!; done"]
+"#,
+    );
+    let mut jinit = Jinit::spec(&sb).spawn();
+    sb.wait_file("quiet.started", secs(10));
+    wait_for("an answer on the socket", secs(10), || {
+        client(&sb, ["status"]).code == 0
+    });
+    // The lowest free descriptor number as the limit: the next accept fails with EMFILE.
+    let open: Vec<u64> = std::fs::read_dir(format!("/proc/{}/fd", jinit.pid()))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    let lowest_free = (0..).find(|fd| !open.contains(fd)).unwrap();
+    let before = set_file_limit(jinit.pid(), lowest_free);
+    let mut stream = raw_connect(&sb);
+    jinit.wait_log("cannot accept a connection", secs(10));
+    set_file_limit(jinit.pid(), before);
+    jinit.wait_log("accepting again", secs(10));
+    stream.write_all(b"{\"cmd\":\"status\"}\n").unwrap();
+    let answer = read_answer(&mut stream);
+    assert!(answer.contains("\"ok\":true"), "{answer}");
+    let log = jinit.stderr();
+    assert_eq!(
+        log.matches("cannot accept a connection").count(),
+        1,
+        "one line per streak of failures:\n{log}"
+    );
+    jinit.signal(libc::SIGTERM);
+    assert_eq!(jinit.wait_exit(secs(10)), 0, "stderr:\n{}", jinit.stderr());
+}
+
+/// `helper` runs each client command from inside jinit's tree and records code and output.
+const FROM_A_UNIT: &str = r#"
+[service.plain]
+command = ["sh", "-c", "echo $$ > {D}/plain.pid; while :; do sleep 1 & wait $!; done"]
+
+[service.helper]
+command = ["sh", "-c", '''
+for cmd in "status" "reload" "restart plain" "reload plain"; do
+  {JINIT} $cmd > "{D}/$cmd.out" 2>&1
+  echo $? > "{D}/$cmd.code"
+done
+touch {D}/done
+while :; do sleep 1 & wait $!; done''']
+"#;
+
+#[test]
+fn a_unit_may_read_and_reload_but_not_restart_others() {
+    let sb = Sandbox::new();
+    sb.spec(&FROM_A_UNIT.replace("{JINIT}", JINIT));
+    let mut jinit = Jinit::spec(&sb).spawn();
+    let plain = sb.read_pid("plain.pid", secs(10));
+    sb.wait_file("done", secs(20));
+    let out = |cmd: &str| sb.read(&format!("{cmd}.out"));
+    let code = |cmd: &str| sb.read(&format!("{cmd}.code")).trim().to_string();
+    assert_eq!(code("status"), "0", "{}", out("status"));
+    assert_eq!(code("reload"), "0", "{}", out("reload"));
+    for cmd in ["restart plain", "reload plain"] {
+        assert_eq!(code(cmd), "1", "{cmd}: {}", out(cmd));
+        assert!(
+            out(cmd).contains("permission denied"),
+            "{cmd}: {}",
+            out(cmd)
+        );
+    }
+    assert_eq!(
+        sb.read_pid("plain.pid", secs(1)),
+        plain,
+        "plain kept running"
+    );
+    // The same request from outside jinit's tree is served.
+    let restart = client(&sb, ["restart", "plain"]);
+    assert_eq!(restart.code, 0, "{restart:?}");
+    jinit.signal(libc::SIGTERM);
+    assert_eq!(jinit.wait_exit(secs(10)), 0, "stderr:\n{}", jinit.stderr());
 }

@@ -1,7 +1,9 @@
 //! `jinit -- CMD [ARGS...]`: tini-compatible single-command mode, as a subreaper and as PID 1.
 //!
 //! Exit codes pass through (128+N for signal N, 127 missing, 126 not executable), every
-//! catchable signal is forwarded to the child's process group, and the child starts clean.
+//! catchable signal is forwarded to the child's process group, the child starts clean (but
+//! keeps the signals jinit's parent ignored), and processes the child leaves behind get
+//! SIGTERM, then SIGKILL after `JINIT_SHUTDOWN_GRACE`, before jinit exits.
 
 #[macro_use]
 mod common;
@@ -17,6 +19,9 @@ both_modes!(
     every_catchable_signal_reaches_the_child,
     signals_reach_the_whole_process_group,
     child_starts_clean,
+    leftovers_get_term_before_jinit_exits,
+    leftovers_ignoring_term_get_kill_after_the_grace,
+    inherited_ignored_signals_stay_ignored,
 );
 
 fn exit_codes_pass_through(mode: Mode) {
@@ -153,4 +158,100 @@ fn child_starts_clean(mode: Mode) {
     assert_eq!(fds(child), vec![0, 1, 2], "no leaked file descriptors");
     jinit.signal(libc::SIGTERM);
     assert_eq!(jinit.wait_exit(secs(5)), 128 + libc::SIGTERM);
+}
+
+/// A process the command leaves behind: records TERM in `orphan.log` and exits on it unless
+/// `$1` is `stay`; writes `orphan.pid` once its trap is set.
+const ORPHAN: &str = r#"
+if [ "$1" = stay ]; then
+  trap 'echo term >> {D}/orphan.log' TERM
+else
+  trap 'echo term >> {D}/orphan.log; exit 0' TERM
+fi
+echo $$ > {D}/orphan.pid
+while :; do sleep 1 & wait $!; done
+"#;
+
+/// Runs a command that starts the orphan in the background, waits until its trap is set and
+/// exits 3.
+fn run_leaving_an_orphan(sb: &Sandbox, mode: Mode, how: &str, grace: &str) -> Running {
+    sb.write("orphan.sh", ORPHAN);
+    let script = sb.expand(&format!(
+        "sh {{D}}/orphan.sh {how} & \
+         while [ ! -s {{D}}/orphan.pid ]; do sleep 0.05; done; exit 3"
+    ));
+    Jinit::command(sb, ["sh", "-c", &script])
+        .mode(mode)
+        .env("JINIT_SHUTDOWN_GRACE", grace)
+        .spawn()
+}
+
+fn leftovers_get_term_before_jinit_exits(mode: Mode) {
+    let sb = Sandbox::new();
+    // A grace far beyond the test's time limit: jinit must not wait it out once the
+    // leftovers are gone.
+    let mut jinit = run_leaving_an_orphan(&sb, mode, "exit", "1h");
+    assert_eq!(
+        jinit.wait_exit(secs(25)),
+        3,
+        "the command's code; stderr:\n{}",
+        jinit.stderr()
+    );
+    assert_eq!(sb.count("orphan.log", "term"), 1, "the orphan got SIGTERM");
+}
+
+fn leftovers_ignoring_term_get_kill_after_the_grace(mode: Mode) {
+    let sb = Sandbox::new();
+    let mut jinit = run_leaving_an_orphan(&sb, mode, "stay", "1s");
+    let orphan = match mode {
+        Mode::Subreaper => Some(sb.read_pid("orphan.pid", secs(10))),
+        Mode::Pid1 => None,
+    };
+    assert_eq!(
+        jinit.wait_exit(secs(25)),
+        3,
+        "the command's code; stderr:\n{}",
+        jinit.stderr()
+    );
+    assert_eq!(sb.count("orphan.log", "term"), 1, "the orphan got SIGTERM");
+    assert!(
+        jinit.stderr().contains("sending SIGKILL"),
+        "jinit says it killed the leftovers:\n{}",
+        jinit.stderr()
+    );
+    if let Some(pid) = orphan {
+        assert!(
+            !alive(pid),
+            "the orphan {pid} is gone once jinit has exited"
+        );
+    }
+}
+
+/// `trap "" HUP; exec jinit -- grep SigIgn /proc/self/status`, as `nohup jinit -- CMD` would.
+fn inherited_ignored_signals_stay_ignored(mode: Mode) {
+    let sb = Sandbox::new();
+    let jinit = match mode {
+        Mode::Subreaper => JINIT.to_string(),
+        Mode::Pid1 => format!("unshare --pid --fork --mount-proc {JINIT}"),
+    };
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args([
+        "-c",
+        &format!("trap '' HUP; exec {jinit} -- grep SigIgn /proc/self/status"),
+    ])
+    .env("JINIT_SOCKET", sb.socket());
+    let out = run_command(&sb, "nohup", cmd, "jinit under trap '' HUP", secs(10));
+    assert_eq!(out.code, 0, "{out:?}");
+    let mask = out
+        .stdout
+        .trim()
+        .strip_prefix("SigIgn:")
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .unwrap_or_else(|| panic!("a SigIgn line: {out:?}"));
+    let bit = |sig: i32| mask & (1 << (sig - 1)) != 0;
+    assert!(bit(libc::SIGHUP), "SIGHUP stays ignored: {mask:016x}");
+    assert!(
+        !bit(libc::SIGPIPE),
+        "SIGPIPE is jinit's own (Rust ignores it), not inherited: {mask:016x}"
+    );
 }
