@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one command that runs every test of this repository (README.md, "Tests").
-# Installs what it needs (Debian packages), builds jinit, runs the cargo tests (unit and
-# integration, with real processes), checks that the release binary is static, and stops
+# Installs what it needs (Debian packages), builds jinit, runs clippy and the cargo tests (unit,
+# property and integration, with real processes), checks that the release binary is static, and stops
 # everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +31,9 @@ if command -v service >/dev/null && pgrep -x prosody >/dev/null 2>&1; then servi
 
 step "formatting"
 cargo fmt --all -- --check
+
+step "clippy"
+cargo clippy --all-targets -- -D warnings
 
 step "cargo test"
 cargo test --all-targets 2>&1
