@@ -542,48 +542,6 @@ def check_config_js(root: Path, env: dict[str, str], name: str) -> None:
             raise Failed("interface_config.js: package file + custom override not combined")
 
 
-def check_js_escaping(work: Path) -> str:
-    """Every string a config.js expression prints survives as data: values full of quotes,
-    backslashes, </script>, ${...} and newlines still give a config that node evaluates, and
-    each value comes out unchanged (a missing |tojson breaks the syntax or the value)."""
-    odd = "it's \"odd\" \\ </script> ${x} `y`"
-    source = (TEMPLATES / "web/config.js").read_text()
-    printed = set()
-    for m in re.finditer(r"\{\{(.*?)\}\}", source, re.S):
-        printed |= jinit_cli.expression_names(m.group(1))
-    env, want = {}, []
-    for name, decl in jinit_cli.image_schema("web").items():
-        if name not in printed or decl.get("type") not in ("string", "list"):
-            continue
-        if decl["type"] == "list":
-            env[name] = odd + " 1, " + odd + " 2"
-            want += [odd + " 1", odd + " 2"]
-        else:
-            env[name] = odd + "\nline 2"
-            want.append(env[name])
-    if not env:
-        raise Failed("no string or list variable printed by config.js: the check checks nothing")
-    root = work / "js-escaping"
-    render("web", env, root)
-    cfg = node_eval("config", root / "run/web/config/config.js", "--ssi")
-    strings: list[str] = []
-
-    def walk(v):
-        if isinstance(v, str):
-            strings.append(v)
-        elif isinstance(v, dict):
-            for x in v.values():
-                walk(x)
-        elif isinstance(v, list):
-            for x in v:
-                walk(x)
-    walk(cfg)
-    lost = [w for w in want if not any(w in s for s in strings)]
-    if lost:
-        raise Failed(f"values changed on the way into config.js: {lost}")
-    return f"{', '.join(sorted(env))} survive as data"
-
-
 # ---------------------------------------------------------------- prosody
 
 def check_prosody(root: Path, env: dict[str, str]) -> None:
@@ -1033,7 +991,6 @@ def main() -> int:
         ("template-names", check_template_names),
         ("missing-required", lambda: check_missing_required(work)),
         ("prosody-register-overwrites", lambda: check_register_overwrites(work / "register")),
-        ("configjs-escaping", lambda: check_js_escaping(work)),
         ("stack/bosh-through-nginx-to-prosody", lambda: check_stack(work / "stack")),
         ("checkers-reject-bad-input", lambda: check_checkers(work / "self-test", jicofo_ref, jvb_ref)),
         ("golden/no-stale-environments", check_golden_stale),
