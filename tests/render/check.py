@@ -781,7 +781,9 @@ def check_schemas() -> str:
             continue
         if "default" in decl:
             d = decl["default"]
-            if t == "bool" and not isinstance(d, bool) or t in ("int", "port") and type(d) is not int \
+            if d in decl.get("also", []):
+                pass
+            elif t == "bool" and not isinstance(d, bool) or t in ("int", "port") and type(d) is not int \
                     or t not in ("bool", "int", "port") and not isinstance(d, str):
                 problems.append(f"{name}: default {d!r} does not have type {t}")
         if t == "enum" and decl.get("default", decl["values"][0]) not in decl["values"]:
