@@ -208,7 +208,7 @@ def rewrite_paths(text: str, root: Path, ports: dict[str, int] | None = None) ->
     for old, new in (ports or {}).items():
         text = re.sub(rf"(?<=listen )(\[::\]:)?{old}\b", lambda m: (m.group(1) or "") + str(new), text)
         if old == "upstream":
-            text = re.sub(r'set \$xmpp_http "[^"]*";', f'set $xmpp_http "http://127.0.0.1:{new}";', text)
+            text = re.sub(r'set \$xmpp_http [^;]*;', f'set $xmpp_http "http://127.0.0.1:{new}";', text)
     return text.replace("meet.conf;", "meet.test.conf;")
 
 
