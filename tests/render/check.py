@@ -2,10 +2,12 @@
 feed the results to the real parsers: nginx -t (and a live nginx), luac5.4 -p and prosodyctl
 check config, pyhocon (keys checked against reference/*.conf), node (config.js keys checked
 against jitsi-meet-config-keys.txt) and a Java-properties parser (keys checked against
-Jigasi's sample). Also checks the schemas themselves (seed variables covered, each variable
-declared once, every name a template or spec expression reads declared), that `prosodyctl
-register` overwrites a changed password, the prosody + nginx pair with a real XMPP client, and
-that the golden files (golden/<env>/<image>/<path>) equal a fresh render.
+Jigasi's sample). Sets every variable to a hostile value (hostile.py): refused, or rendered
+without a directive, key or statement the clean render lacks. Also checks the schemas
+themselves (seed variables covered, each variable declared once, every name a template or
+spec expression reads declared), that `prosodyctl register` overwrites a changed password, the
+prosody + nginx pair with a real XMPP client, and that the golden files
+(golden/<env>/<image>/<path>) equal a fresh render.
 
     python3 tests/render/check.py [-k FILTER] [-v] [--keep]
     UPDATE_GOLDEN=1 python3 tests/render/check.py -k golden     # rewrite golden/
@@ -38,6 +40,7 @@ from pyhocon import ConfigFactory, ConfigTree
 
 sys.dont_write_bytecode = True  # no __pycache__ in the repository
 sys.path.insert(0, str(Path(__file__).parent))
+import hostile  # noqa: E402
 import jinit_cli  # noqa: E402
 from jinit_cli import REFERENCE, REPO, TEMPLATES, RenderError  # noqa: E402
 
@@ -885,9 +888,32 @@ def check_checkers(work: Path, jicofo_ref: set[str], jvb_ref: set[str]) -> None:
     js.write_text("var config = { hosts: {}, notAConfigKey: 1 };")
     if set(node_eval("config", js)) <= CONFIG_KEYS:
         raise Failed("the config.js key check accepts an unknown key")
+    try:
+        hostile.self_test(work / "hostile")
+    except AssertionError as e:
+        raise Failed(f"hostile.py: {e}") from None
     template = '{% set a = X|default("d") %}{% for k in L %}{{ a ~ k ~ UNDECLARED }}{% endfor %}'
     if undeclared_names([template], ["Y and not Z"], {"X", "L", "Y"}) != {"UNDECLARED", "Z"}:
         raise Failed("the template-name check misses undeclared names or flags local ones")
+
+
+# ---------------------------------------------------------------- hostile values
+
+def check_hostile(work: Path, image: str, cert) -> str:
+    """Every variable set to a value full of config syntax is refused (naming it) or comes out
+    as data: the files parse (nginx -t for web) and hold the clean render's directives, keys
+    and statements, no more (hostile.py)."""
+    def real_parser(image: str, root: Path) -> None:
+        if image == "web":
+            check_nginx(root, cert)
+
+    def prepare(root: Path) -> None:
+        prepare_root(root, {"usr/share/jitsi-meet/interface_config.js": "var interfaceConfig = { A: 1 };\n"}, cert)
+
+    try:
+        return hostile.check_image(image, work, JINIT, prepare, real_parser)
+    except AssertionError as e:
+        raise Failed(str(e)) from None
 
 
 # ---------------------------------------------------------------- golden files
@@ -1000,6 +1026,8 @@ def main() -> int:
     shared = Path(os.environ.get("JINIT_SHARED", REPO.parent / "shared")) / "reference"
     if shared.is_dir():
         checks.append(("reference-copy-current", lambda: check_reference_copy(shared)))
+    for image in IMAGE_NAMES:
+        checks.append((f"hostile-values/{image}", lambda i=image: check_hostile(work / "hostile", i, cert)))
     for env_name in GOLDEN_ENVS:
         for image in IMAGE_NAMES:
             checks.append((f"golden/{env_name}/{image}",
