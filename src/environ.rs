@@ -111,8 +111,18 @@ pub fn parse_declared(ty: &Type, shape: &Shape, text: &str) -> Result<Typed, Str
     };
     if !shape.raw {
         if let Some(c) = text.chars().find(|c| c.is_control()) {
+            let allowed = match (ty, &shape.chars) {
+                (_, Some(cs)) => Some(cs),
+                (Type::Url, None) => Some(&*URL),
+                (Type::Path, None) => Some(&*PATH),
+                _ => None,
+            };
+            let hint = match allowed {
+                Some(cs) => format!("only the characters {} are allowed here", cs.describe()),
+                None => "line breaks, tabs and other control characters are not allowed".into(),
+            };
             return Err(format!(
-                "{shown} contains the control character {}: line breaks, tabs and other control characters are not allowed",
+                "{shown} contains the control character {}: {hint}",
                 control_name(c)
             ));
         }
@@ -811,6 +821,11 @@ mod tests {
         assert_eq!(
             e,
             "\"a b\" contains a space: only the characters A-Za-z0-9._- are allowed here"
+        );
+        let e = parse_declared(&Type::String, &name, "jigasi\norg.x=1").unwrap_err();
+        assert!(
+            e.ends_with("U+000A (line feed): only the characters A-Za-z0-9._- are allowed here"),
+            "{e}"
         );
         let spaced = shape(Some("a-z "), None, &[], false);
         let e = parse_declared(&Type::String, &spaced, "a;b").unwrap_err();
