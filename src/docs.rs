@@ -152,7 +152,7 @@ fn type_text(ty: &Type, shape: &Shape) -> String {
         text.push_str(&format!(" of characters {}", chars.describe()));
     }
     if shape.raw {
-        text.push_str(", raw (written verbatim)");
+        text.push_str(", raw: written verbatim");
     }
     text
 }
