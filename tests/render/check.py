@@ -1026,7 +1026,7 @@ def main() -> int:
     shared = Path(os.environ.get("JINIT_SHARED", REPO.parent / "shared")) / "reference"
     if shared.is_dir():
         checks.append(("reference-copy-current", lambda: check_reference_copy(shared)))
-    for image in IMAGE_NAMES:
+    for image in jinit_cli.images():
         checks.append((f"hostile-values/{image}", lambda i=image: check_hostile(work / "hostile", i, cert)))
     for env_name in GOLDEN_ENVS:
         for image in IMAGE_NAMES:

@@ -34,8 +34,11 @@ MARK = "HOSTILE"
 PAYLOAD = MARK + " q'x\" ; } { ]] [[ -- # ${" + MARK + "} <!--#echo var=\"x\" --> `y` //*/ %u"
 HOSTILE = "<hostile>"
 # A line break before a new key or directive; without one, a trailing backslash, which would
-# escape a closing quote or join the next line of a properties file.
-VARIANTS = {"newline": PAYLOAD + "\nx = 1;\norg.jitsi.jigasi.ENABLE_SIP=false", "one-line": PAYLOAD + " \\"}
+# escape a closing quote or join the next line of a properties file; without spaces (which
+# URLs refuse before looking at other characters); and only characters a URL may hold (so
+# URLs are accepted and reach nginx), several of them syntax somewhere.
+VARIANTS = {"newline": PAYLOAD + "\nx = 1;\norg.jitsi.jigasi.ENABLE_SIP=false", "one-line": PAYLOAD + " \\",
+            "no-spaces": PAYLOAD.replace(" ", "") + "\\", "url-characters": MARK + "]]--#[[=&!%?@:,*()~[x]"}
 
 # Per image, environments that switch on the features whose templates read the variables
 # (the variables themselves get clean values from their schema examples or defaults).
@@ -70,7 +73,9 @@ def hostile_value(decl: dict, clean: str, payload: str) -> str:
     """The payload in the place where the variable's own syntax would let it through."""
     t = decl["type"]
     if t == "list":
-        # As many items as the clean value, so both renders have lists of the same length.
+        # As many items as the clean value, so both renders have lists of the same length (a
+        # comma is the list's own separator, not syntax of a config file).
+        payload = payload.replace(",", "")
         return ",".join(f"{item.strip()}{payload}" for item in clean.split(",") if item.strip())
     if t == "url":
         return f"https://x.example/{payload}"
@@ -283,7 +288,7 @@ def check_image(image: str, work: Path, jinit: str, prepare: Callable[[Path], No
     clean = {name: clean_value(d) for name, d in decls.items()}
     counts = Counter()
     problems: list[str] = []
-    for b, base in enumerate(BASES[image]):
+    for b, base in enumerate(BASES.get(image, [{}])):
         clean_env = dict(clean, **base)
         # The base's own switches stay as they are: only the other variables turn hostile.
         candidates = [name for name in decls if name not in base]
