@@ -109,8 +109,15 @@ pub fn parse_declared(ty: &Type, shape: &Shape, text: &str) -> Result<Typed, Str
     } else {
         format!("{text:?}")
     };
+    // Strings and secrets are kept verbatim, the other types trimmed: check what is kept. The
+    // non-text types refuse a control character inside by their own syntax.
+    let kept = match ty {
+        Type::String | Type::Secret => text,
+        Type::List | Type::Url | Type::Path => t,
+        _ => "",
+    };
     if !shape.raw {
-        if let Some(c) = text.chars().find(|c| c.is_control()) {
+        if let Some(c) = kept.chars().find(|c| c.is_control()) {
             let allowed = match (ty, &shape.chars) {
                 (_, Some(cs)) => Some(cs),
                 (Type::Url, None) => Some(&*URL),
@@ -771,6 +778,15 @@ mod tests {
             "{e}"
         );
         assert!(!e.contains("secret-with"), "a secret is never shown: {e}");
+        // Surrounding white space is trimmed from the other types, as before.
+        assert_eq!(
+            parse_value(&Type::Bool, "true\r\n").unwrap(),
+            Typed::Bool(true)
+        );
+        assert_eq!(
+            parse_value(&Type::Url, "https://x.example\n").unwrap(),
+            Typed::Str("https://x.example".into())
+        );
         let raw = shape(None, None, &[], true);
         assert_eq!(
             parse_declared(&Type::String, &raw, "a = 1\nb = 2").unwrap(),
