@@ -1,7 +1,9 @@
 //! Variable schemas: what each environment variable of a component means, as data.
 //!
 //! One source of truth for validation, rendering, `env.example` and the README's variable
-//! reference. A variable is declared once across all schema files. Pure parsing, no env access.
+//! reference. A variable is declared once across all schema files. Its type and `Shape` say
+//! what its values may hold, narrowly enough that no value can carry the syntax of a file it
+//! is written into. Pure parsing, no env access.
 
 use crate::fields::Fields;
 use crate::spec::{Problem, Problems};
