@@ -1,7 +1,7 @@
 //! Generates `env.example` and the README's variable reference from the schemas, so the
 //! documentation cannot drift from what jinit accepts (a test compares the committed files).
 
-use crate::schema::{self, Kind, Schema, Type, Var};
+use crate::schema::{self, Kind, Schema, Shape, Type, Var};
 
 /// The line above every generated secret in env.example; `gen-secrets.sh` looks for it.
 pub const SECRET_MARK: &str = "# Secret: leave empty here, ./gen-secrets.sh fills it.";
@@ -29,6 +29,7 @@ pub fn env_example(schema: &Schema) -> String {
             }
             let Kind::Value {
                 ty,
+                shape,
                 default,
                 required,
                 required_if,
@@ -37,7 +38,7 @@ pub fn env_example(schema: &Schema) -> String {
             else {
                 continue;
             };
-            let mut facts = vec![type_text(ty)];
+            let mut facts = vec![type_text(ty, shape)];
             if *required {
                 facts.push("required".into());
             }
@@ -104,12 +105,13 @@ pub fn reference(schema: &Schema) -> String {
             let (ty, default) = match &v.kind {
                 Kind::Value {
                     ty,
+                    shape,
                     default,
                     required,
                     required_if,
                     ..
                 } => {
-                    let mut t = type_text(ty);
+                    let mut t = type_text(ty, shape).replace('|', "\\|");
                     if *required {
                         t.push_str(", required");
                     } else if let Some(e) = required_if {
@@ -137,12 +139,24 @@ pub fn reference(schema: &Schema) -> String {
     out
 }
 
-fn type_text(ty: &Type) -> String {
-    match ty {
-        Type::Enum(values) => format!("one of {}", values.join(", ")),
-        Type::List => "comma-separated list".into(),
-        other => other.word().into(),
+/// The type as the docs name it, with the shape that narrows it.
+fn type_text(ty: &Type, shape: &Shape) -> String {
+    let mut text = match (ty, &shape.items) {
+        (Type::Enum(values), _) => format!("one of {}", values.join(", ")),
+        (Type::List, Some(item)) => format!("comma-separated {} list", item.word()),
+        (Type::List, None) => "comma-separated list".into(),
+        (other, _) => other.word().into(),
+    };
+    for word in &shape.also {
+        text.push_str(&format!(" or {word}"));
     }
+    if let Some(chars) = &shape.chars {
+        text.push_str(&format!(" of characters {}", chars.describe()));
+    }
+    if shape.raw {
+        text.push_str(", raw: written verbatim");
+    }
+    text
 }
 
 fn wrap(text: &str, width: usize) -> Vec<String> {

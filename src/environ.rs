@@ -5,7 +5,7 @@
 //! replacement, removed ones only warn. All problems are collected and reported together.
 //! Reads files only for `NAME_FILE` secrets; never logs a secret's value.
 
-use crate::schema::{Kind, Schema, Type, Var};
+use crate::schema::{Charset, Kind, Schema, Shape, Type, Var};
 use crate::spec::Problem;
 use minijinja::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -82,9 +82,63 @@ impl Environment {
     }
 }
 
-/// Parses one value of a type; the error names the accepted forms.
+/// Characters a URL may hold: RFC 3986's, less the ones that end or open something in the
+/// files URLs are written into (`'` `;` `$`); `"` `\` `<` `>` `{` `}` `` ` `` and spaces are
+/// not URL characters at all.
+pub const URL_CHARS: &str = "A-Za-z0-9._~:/?#[]@!&()*+,=%-";
+/// Characters a path may hold: no quotes, spaces, `;`, `{`, `}`, `#` or `$`, which would end
+/// a value or start a comment, block or variable in some config file.
+pub const PATH_CHARS: &str = "A-Za-z0-9._~/+@:,=%-";
+
+/// Parses one value of a type with no further shape; the error names the accepted forms.
 pub fn parse_value(ty: &Type, text: &str) -> Result<Typed, String> {
+    parse_declared(ty, &Shape::default(), text)
+}
+
+/// Parses a declared variable's value: its type, then its shape (schema keys `chars`,
+/// `items`, `also`, `raw`). Control characters are refused unless the declaration says
+/// `raw = true`: a line break starts a new directive, key or statement in every config
+/// file a template writes. A secret's value never appears in an error.
+pub fn parse_declared(ty: &Type, shape: &Shape, text: &str) -> Result<Typed, String> {
     let t = text.trim();
+    if shape.also.iter().any(|w| w == t) {
+        return Ok(Typed::Str(t.to_string()));
+    }
+    let shown = if *ty == Type::Secret {
+        "the value".to_string()
+    } else {
+        format!("{text:?}")
+    };
+    // Strings and secrets are kept verbatim, the other types trimmed: check what is kept. The
+    // non-text types refuse a control character inside by their own syntax.
+    let kept = match ty {
+        Type::String | Type::Secret => text,
+        Type::List | Type::Url | Type::Path => t,
+        _ => "",
+    };
+    if !shape.raw {
+        if let Some(c) = kept.chars().find(|c| c.is_control()) {
+            let allowed = match (ty, &shape.chars) {
+                (_, Some(cs)) => Some(cs),
+                (Type::Url, None) => Some(&*URL),
+                (Type::Path, None) => Some(&*PATH),
+                _ => None,
+            };
+            let hint = match allowed {
+                Some(cs) => format!("only the characters {} are allowed here", cs.describe()),
+                None => "line breaks, tabs and other control characters are not allowed".into(),
+            };
+            return Err(format!(
+                "{shown} contains the control character {}: {hint}",
+                control_name(c)
+            ));
+        }
+    }
+    let also = if shape.also.is_empty() {
+        String::new()
+    } else {
+        format!(" or {}", shape.also.join(", "))
+    };
     match ty {
         Type::Bool => match t.to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" => Ok(Typed::Bool(true)),
@@ -96,18 +150,26 @@ pub fn parse_value(ty: &Type, text: &str) -> Result<Typed, String> {
         Type::Int => t
             .parse::<i64>()
             .map(Typed::Int)
-            .map_err(|_| format!("{text:?} is not a whole number")),
+            .map_err(|_| format!("{text:?} is not a whole number{also}")),
         Type::Port => match t.parse::<i64>() {
             Ok(p) if (1..=65535).contains(&p) => Ok(Typed::Int(p)),
-            _ => Err(format!("{text:?} is not a port number (1-65535)")),
+            _ => Err(format!("{text:?} is not a port number (1-65535){also}")),
         },
-        Type::List => Ok(Typed::List(
-            t.split(',')
+        Type::List => {
+            let items: Vec<String> = t
+                .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
-                .collect(),
-        )),
+                .collect();
+            for item in &items {
+                if let Some(it) = &shape.items {
+                    parse_value(it, item).map_err(|e| format!("in {text:?}: {e}"))?;
+                }
+                allowed(&format!("{text:?}"), item, shape.chars.as_ref())?;
+            }
+            Ok(Typed::List(items))
+        }
         Type::Url => {
             let ok = t.split_once("://").is_some_and(|(scheme, rest)| {
                 !scheme.is_empty()
@@ -118,13 +180,13 @@ pub fn parse_value(ty: &Type, text: &str) -> Result<Typed, String> {
                     && !rest.starts_with('/')
                     && !t.contains(char::is_whitespace)
             });
-            if ok {
-                Ok(Typed::Str(t.to_string()))
-            } else {
-                Err(format!(
+            if !ok {
+                return Err(format!(
                     "{text:?} is not a URL (write e.g. https://meet.example.com)"
-                ))
+                ));
             }
+            allowed(&shown, t, Some(shape.chars.as_ref().unwrap_or(&URL)))?;
+            Ok(Typed::Str(t.to_string()))
         }
         Type::Host => {
             if is_host(t) {
@@ -144,14 +206,52 @@ pub fn parse_value(ty: &Type, text: &str) -> Result<Typed, String> {
         }
         Type::Duration => crate::duration::parse(t).map(|_| Typed::Str(t.to_string())),
         Type::Path => {
-            if t.starts_with('/') {
-                Ok(Typed::Str(t.to_string()))
-            } else {
-                Err(format!("{text:?} is not an absolute path"))
+            if !t.starts_with('/') {
+                return Err(format!("{text:?} is not an absolute path"));
             }
+            allowed(&shown, t, Some(shape.chars.as_ref().unwrap_or(&PATH)))?;
+            Ok(Typed::Str(t.to_string()))
         }
         // Strings and secrets are taken verbatim: spaces may matter in a password.
-        Type::String | Type::Secret => Ok(Typed::Str(text.to_string())),
+        Type::String | Type::Secret => {
+            allowed(&shown, text, shape.chars.as_ref())?;
+            Ok(Typed::Str(text.to_string()))
+        }
+    }
+}
+
+static URL: std::sync::LazyLock<Charset> = std::sync::LazyLock::new(|| Charset::new(URL_CHARS));
+static PATH: std::sync::LazyLock<Charset> = std::sync::LazyLock::new(|| Charset::new(PATH_CHARS));
+
+/// Refuses the first character of `s` outside `chars`, naming it and the allowed set.
+fn allowed(shown: &str, s: &str, chars: Option<&Charset>) -> Result<(), String> {
+    match chars.and_then(|cs| cs.first_outside(s).map(|c| (cs, c))) {
+        None => Ok(()),
+        Some((cs, c)) => Err(format!(
+            "{shown} contains {}: only the characters {} are allowed here",
+            char_name(c),
+            cs.describe()
+        )),
+    }
+}
+
+fn control_name(c: char) -> String {
+    let what = match c {
+        '\n' => " (line feed)",
+        '\r' => " (carriage return)",
+        '\t' => " (tab)",
+        _ => "",
+    };
+    format!("U+{:04X}{what}", c as u32)
+}
+
+fn char_name(c: char) -> String {
+    if c == ' ' {
+        "a space".into()
+    } else if c.is_whitespace() {
+        format!("the space U+{:04X}", c as u32)
+    } else {
+        format!("{c:?}")
     }
 }
 
@@ -283,11 +383,8 @@ pub fn resolve_all(
     // Secrets whose NAME_FILE cannot be read here (Scope::Stack): set, but not checkable.
     let mut elsewhere: BTreeSet<String> = BTreeSet::new();
     for v in &schema.vars {
-        match read_given(v, raw, scope, &mut env, &mut elsewhere, &mut problems) {
-            Some(text) => {
-                given.insert(&v.name, text);
-            }
-            None => {}
+        if let Some(text) = read_given(v, raw, scope, &mut env, &mut elsewhere, &mut problems) {
+            given.insert(&v.name, text);
         }
     }
     // Renamed and removed variables.
@@ -318,7 +415,10 @@ pub fn resolve_all(
         }
     }
     for v in &schema.vars {
-        let Kind::Value { ty, default, .. } = &v.kind else {
+        let Kind::Value {
+            ty, shape, default, ..
+        } = &v.kind
+        else {
             continue;
         };
         let text = given
@@ -327,15 +427,11 @@ pub fn resolve_all(
             .or_else(|| default.clone());
         let typed = match text {
             None => Typed::Unset,
-            Some(t) => match parse_value(ty, &t) {
+            // parse_declared never shows a secret's value.
+            Some(t) => match parse_declared(ty, shape, &t) {
                 Ok(typed) => typed,
                 Err(e) => {
-                    let shown = if v.is_secret() {
-                        "the value".to_string()
-                    } else {
-                        e
-                    };
-                    problems.push(Problem::new(&v.name, shown));
+                    problems.push(Problem::new(&v.name, e));
                     Typed::Unset
                 }
             },
@@ -659,6 +755,128 @@ mod tests {
         assert!(e.contains("1/0, true/false, yes/no or on/off"), "{e}");
     }
 
+    fn shape(chars: Option<&str>, items: Option<Type>, also: &[&str], raw: bool) -> Shape {
+        Shape {
+            chars: chars.map(Charset::new),
+            items,
+            also: also.iter().map(|w| w.to_string()).collect(),
+            raw,
+        }
+    }
+
+    #[test]
+    fn control_characters_are_refused_unless_raw() {
+        let plain = Shape::default();
+        for (ty, text) in [
+            (Type::String, "jigasi\norg.jitsi.jigasi.ENABLE_SIP=false"),
+            (Type::List, "a,b\rc"),
+            (Type::Url, "https://x.example/\u{7f}"),
+            (Type::Path, "/etc/ca.pem\tx"),
+            (Type::String, "nul\u{0}"),
+        ] {
+            let e = parse_declared(&ty, &plain, text).unwrap_err();
+            assert!(e.contains("contains the control character U+00"), "{e}");
+        }
+        let e =
+            parse_declared(&Type::Secret, &plain, "a-long-secret-with\na-new-line").unwrap_err();
+        assert!(
+            e.starts_with("the value contains the control character U+000A"),
+            "{e}"
+        );
+        assert!(!e.contains("secret-with"), "a secret is never shown: {e}");
+        // Surrounding white space is trimmed from the other types, as before.
+        assert_eq!(
+            parse_value(&Type::Bool, "true\r\n").unwrap(),
+            Typed::Bool(true)
+        );
+        assert_eq!(
+            parse_value(&Type::Url, "https://x.example\n").unwrap(),
+            Typed::Str("https://x.example".into())
+        );
+        let raw = shape(None, None, &[], true);
+        assert_eq!(
+            parse_declared(&Type::String, &raw, "a = 1\nb = 2").unwrap(),
+            Typed::Str("a = 1\nb = 2".into())
+        );
+    }
+
+    #[test]
+    fn urls_and_paths_hold_only_their_own_characters() {
+        for good in [
+            "https://meet.example.com/p/?a=1&b=%20#top",
+            "http://[::1]:5280",
+            "ldap://h/dc=x,dc=y",
+        ] {
+            parse_value(&Type::Url, good).unwrap();
+        }
+        for (bad, c) in [
+            ("https://x/\";y", "'\"'"),
+            ("https://x/;y", "';'"),
+            ("https://x/'y", "'\\''"),
+            ("https://x/${y}", "'$'"),
+            ("https://x/{y}", "'{'"),
+            ("https://x/<y>", "'<'"),
+            ("https://x/`y`", "'`'"),
+            ("https://x/\\y", "'\\\\'"),
+        ] {
+            let e = parse_value(&Type::Url, bad).unwrap_err();
+            assert!(
+                e.contains(&format!("contains {c}: only the characters ")),
+                "{bad}: {e}"
+            );
+        }
+        parse_value(&Type::Path, "/etc/ssl/certs/ca-certificates.crt").unwrap();
+        for bad in ["/a b", "/a;b", "/a\"b", "/a{b}", "/a#b", "/a$b", "/a'b"] {
+            let e = parse_value(&Type::Path, bad).unwrap_err();
+            assert!(e.contains("only the characters A-Za-z0-9"), "{bad}: {e}");
+        }
+        assert!(parse_value(&Type::Path, "etc/x")
+            .unwrap_err()
+            .contains("not an absolute path"));
+    }
+
+    #[test]
+    fn chars_items_and_also_narrow_a_type() {
+        let name = shape(Some("A-Za-z0-9._-"), None, &[], false);
+        parse_declared(&Type::String, &name, "jvb-1.eu_west").unwrap();
+        let e = parse_declared(&Type::String, &name, "a b").unwrap_err();
+        assert_eq!(
+            e,
+            "\"a b\" contains a space: only the characters A-Za-z0-9._- are allowed here"
+        );
+        let e = parse_declared(&Type::String, &name, "jigasi\norg.x=1").unwrap_err();
+        assert!(
+            e.ends_with("U+000A (line feed): only the characters A-Za-z0-9._- are allowed here"),
+            "{e}"
+        );
+        let spaced = shape(Some("a-z "), None, &[], false);
+        let e = parse_declared(&Type::String, &spaced, "a;b").unwrap_err();
+        assert!(
+            e.ends_with("only the characters a-z and spaces are allowed here"),
+            "{e}"
+        );
+        let e = parse_declared(&Type::List, &name, "ok, no;t").unwrap_err();
+        assert!(e.contains("contains ';'"), "{e}");
+        let hosts = shape(None, Some(Type::Host), &[], false);
+        assert_eq!(
+            parse_declared(&Type::List, &hosts, "192.0.2.1, jvb.example").unwrap(),
+            Typed::List(vec!["192.0.2.1".into(), "jvb.example".into()])
+        );
+        let e = parse_declared(&Type::List, &hosts, "192.0.2.1, a;b").unwrap_err();
+        assert!(e.contains("\"a;b\" is not a host name"), "{e}");
+        let auto = shape(None, None, &["auto"], false);
+        assert_eq!(
+            parse_declared(&Type::Int, &auto, "auto").unwrap(),
+            Typed::Str("auto".into())
+        );
+        assert_eq!(
+            parse_declared(&Type::Int, &auto, "4").unwrap(),
+            Typed::Int(4)
+        );
+        let e = parse_declared(&Type::Int, &auto, "1; env X=1").unwrap_err();
+        assert_eq!(e, "\"1; env X=1\" is not a whole number or auto");
+    }
+
     #[test]
     fn typed_values_and_defaults() {
         let env = resolve(
@@ -733,6 +951,7 @@ mod tests {
             name: "OPT".into(),
             kind: Kind::Value {
                 ty: Type::Secret,
+                shape: Shape::default(),
                 default: None,
                 required: false,
                 required_if: None,

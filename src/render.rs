@@ -46,7 +46,8 @@ pub fn environment(dir: &Path, root: Option<&Path>) -> Result<Jinja<'static>, Ve
     let mut env = Jinja::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
-    // Config files are not HTML: escaping is explicit, with |lua, |hocon or |tojson.
+    // Config files are not HTML: escaping is explicit, with |lua, |hocon, |tojson, |nginx or
+    // |properties.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     // Config languages (HOCON, JavaScript, Lua) spell booleans in lower case, not Python's way.
     env.set_formatter(|out, state, value| {
@@ -59,6 +60,8 @@ pub fn environment(dir: &Path, root: Option<&Path>) -> Result<Jinja<'static>, Ve
     });
     env.add_filter("lua", lua);
     env.add_filter("hocon", hocon);
+    env.add_filter("nginx", nginx);
+    env.add_filter("properties", properties);
     env.add_filter("b64encode", b64encode);
     let root = root.map(Path::to_path_buf);
     env.add_function("file_exists", move |path: String| -> bool {
@@ -400,6 +403,83 @@ fn hocon(v: Value) -> Result<Value, Error> {
     .map(Value::from_safe_string)
 }
 
+/// `{{ x|nginx }}`: one nginx argument. Numbers and plain words (host names, addresses, URLs,
+/// paths) as they are; anything else double-quoted, so `;`, `{`, `}`, `#` and spaces stay
+/// inside the argument. nginx has no escape for `$` (a variable in many directives) nor for
+/// a line break, so those are refused: a schema type must keep them out.
+fn nginx(v: Value) -> Result<Value, Error> {
+    if v.kind() == ValueKind::Number {
+        return Ok(Value::from_safe_string(v.to_string()));
+    }
+    let Some(s) = v.as_str() else {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("|nginx writes strings and numbers, not a {}", v.kind()),
+        ));
+    };
+    if let Some(c) = s.chars().find(|c| *c == '$' || c.is_control()) {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("|nginx cannot quote {c:?} in {s:?}"),
+        ));
+    }
+    let bare = |c: char| c.is_ascii_alphanumeric() || "._:/=@%+,~[]-".contains(c);
+    if !s.is_empty() && s.chars().all(bare) {
+        return Ok(Value::from_safe_string(s.to_string()));
+    }
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    Ok(Value::from_safe_string(out))
+}
+
+/// `{{ x|properties }}`: a Java properties key or value (java.util.Properties.load).
+/// Backslash escapes for the characters that end or split an entry (line breaks, `=`, `:`,
+/// `#`, `!`, a leading space); everything outside printable ASCII as `\uXXXX`, since
+/// `load(InputStream)` reads ISO 8859-1.
+fn properties(v: Value) -> Result<Value, Error> {
+    if matches!(v.kind(), ValueKind::Number | ValueKind::Bool) {
+        return Ok(Value::from_safe_string(v.to_string()));
+    }
+    let Some(s) = v.as_str() else {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!(
+                "|properties writes strings, numbers and booleans, not a {}",
+                v.kind()
+            ),
+        ));
+    };
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{c}' => out.push_str("\\f"),
+            '=' | ':' | '#' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' ' if i == 0 => out.push_str("\\ "),
+            ' '..='~' => out.push(c),
+            c => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{u:04X}"));
+                }
+            }
+        }
+    }
+    Ok(Value::from_safe_string(out))
+}
+
 fn literal(
     v: &Value,
     quote: &dyn Fn(&str) -> String,
@@ -504,6 +584,26 @@ mod tests {
     }
 
     #[test]
+    fn nginx_and_properties_keep_values_inside_one_argument_or_entry() {
+        let ctx = Value::from_serialize(serde_json::json!({
+            "W": "auto", "N": 4, "H": "x; env X=1 {\"q\"} \\ #c", "D": "a$b", "L": "a\nb",
+            "P": " k=v:x#y!z\\\n\u{e9}\u{1f600}"
+        }));
+        assert_eq!(
+            render_text("{{ W|nginx }} {{ N|nginx }} {{ H|nginx }}", ctx.clone()).unwrap(),
+            r#"auto 4 "x; env X=1 {\"q\"} \\ #c""#
+        );
+        for bad in ["{{ D|nginx }}", "{{ L|nginx }}"] {
+            let p = render_text(bad, ctx.clone()).unwrap_err();
+            assert!(p.message.contains("|nginx cannot quote"), "{p:?}");
+        }
+        assert_eq!(
+            render_text("{{ P|properties }}", ctx).unwrap(),
+            r"\ k\=v\:x\#y\!z\\\n\u00E9\uD83D\uDE00"
+        );
+    }
+
+    #[test]
     fn undefined_names_fail_with_template_and_line() {
         let ctx = Value::from_serialize(serde_json::json!({"A": 1}));
         let p = render_text("line one\n{{ A }}\n{{ TYPO }}\n", ctx).unwrap_err();
@@ -518,7 +618,7 @@ mod tests {
             ("b.conf", "{{ x"),
             ("ok.conf", "fine"),
         ]);
-        let problems = env.err().expect("broken templates");
+        let problems = env.expect_err("broken templates");
         let at: Vec<&str> = problems.iter().map(|p| p.at.as_str()).collect();
         assert_eq!(at, vec!["a.conf:1", "b.conf:1"]);
     }

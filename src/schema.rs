@@ -1,7 +1,9 @@
 //! Variable schemas: what each environment variable of a component means, as data.
 //!
 //! One source of truth for validation, rendering, `env.example` and the README's variable
-//! reference. A variable is declared once across all schema files. Pure parsing, no env access.
+//! reference. A variable is declared once across all schema files. Its type and `Shape` say
+//! what its values may hold, narrowly enough that no value can carry the syntax of a file it
+//! is written into. Pure parsing, no env access.
 
 use crate::fields::Fields;
 use crate::spec::{Problem, Problems};
@@ -44,11 +46,97 @@ impl Type {
     }
 }
 
+/// What a value may look like beyond its type (schema keys `chars`, `items`, `also`, `raw`):
+/// narrow enough that it cannot carry the syntax of the file it is written into.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Shape {
+    /// `chars`: the only characters a string, each list item, a URL or a path may hold
+    /// (for URLs and paths it replaces the type's own set).
+    pub chars: Option<Charset>,
+    /// `items`: the type every item of a list must have.
+    pub items: Option<Type>,
+    /// `also`: literal words accepted besides the type's values (`auto` for a number).
+    pub also: Vec<String>,
+    /// `raw = true`: a snippet written into a config file verbatim, control characters
+    /// included. Its description must say so; no template may escape it.
+    pub raw: bool,
+}
+
+/// A set of characters written as in a regular expression's brackets: `A-Za-z0-9._-`
+/// (a `-` first or last is itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charset {
+    /// As written in the schema, for messages and docs.
+    pub text: String,
+    ranges: Vec<(char, char)>,
+}
+
+impl Charset {
+    pub fn new(text: &str) -> Charset {
+        let chars: Vec<char> = text.chars().collect();
+        let mut ranges = Vec::new();
+        let mut i = 0;
+        while i < chars.len() {
+            if i + 2 < chars.len() && chars[i + 1] == '-' {
+                ranges.push((chars[i], chars[i + 2]));
+                i += 3;
+            } else {
+                ranges.push((chars[i], chars[i]));
+                i += 1;
+            }
+        }
+        Charset {
+            text: text.to_string(),
+            ranges,
+        }
+    }
+
+    /// What makes this set useless or unsafe, for a schema's `chars`.
+    pub fn problem(&self) -> Option<String> {
+        let text = &self.text;
+        if self.ranges.is_empty() {
+            return Some("an empty set of characters allows nothing".into());
+        }
+        if self
+            .ranges
+            .iter()
+            .any(|(a, b)| a.is_control() || b.is_control())
+        {
+            return Some(format!(
+                "{text:?}: control characters cannot be allowed (use raw = true)"
+            ));
+        }
+        self.ranges
+            .iter()
+            .find(|(a, b)| b < a)
+            .map(|(a, b)| format!("{text:?}: the range {a}-{b} runs backwards"))
+    }
+
+    /// The set for messages and docs: a space in it is easy to miss, so it is named.
+    pub fn describe(&self) -> String {
+        if self.text.contains(' ') {
+            format!("{} and spaces", self.text.replace(' ', ""))
+        } else {
+            self.text.clone()
+        }
+    }
+
+    pub fn contains(&self, c: char) -> bool {
+        self.ranges.iter().any(|(a, b)| (*a..=*b).contains(&c))
+    }
+
+    /// The first character of `s` outside the set.
+    pub fn first_outside(&self, s: &str) -> Option<char> {
+        s.chars().find(|c| !self.contains(*c))
+    }
+}
+
 /// What a declared name is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
     Value {
         ty: Type,
+        shape: Shape,
         /// The default, written as it would be in the environment.
         default: Option<String>,
         required: bool,
@@ -214,21 +302,15 @@ fn parse_var(
     let required = f.bool("required").unwrap_or(false);
     let required_if = f.string("required-if");
     let external = f.bool("external").unwrap_or(false);
+    let chars = f.string("chars");
+    let items = f.string("items");
+    let also = f.strings("also").unwrap_or_default();
+    let raw = f.bool("raw").unwrap_or(false);
     let kind = match (replaced_by, removed, ty_word) {
         (Some(new), None, None) => Kind::ReplacedBy(new),
         (None, Some(msg), None) => Kind::Removed(msg),
         (None, None, Some(word)) => {
             let ty = match word.as_str() {
-                "bool" => Type::Bool,
-                "int" => Type::Int,
-                "port" => Type::Port,
-                "string" => Type::String,
-                "list" => Type::List,
-                "url" => Type::Url,
-                "host" => Type::Host,
-                "secret" => Type::Secret,
-                "duration" => Type::Duration,
-                "path" => Type::Path,
                 "enum" => match &values {
                     Some(v) if !v.is_empty() => Type::Enum(v.clone()),
                     _ => {
@@ -236,13 +318,14 @@ fn parse_var(
                         Type::Enum(Vec::new())
                     }
                 },
-                other => {
+                other => type_of(other).unwrap_or_else(|| {
                     f.problem("type", format!("unknown type {other:?}"));
                     Type::String
-                }
+                }),
             };
+            let shape = parse_shape(&ty, chars, items, also, raw, &mut f);
             let default = default.and_then(|d| match default_text(&d) {
-                Some(text) => match crate::environ::parse_value(&ty, &text) {
+                Some(text) => match crate::environ::parse_declared(&ty, &shape, &text) {
                     Ok(_) => Some(text),
                     Err(e) => {
                         f.problem("default", e);
@@ -262,6 +345,7 @@ fn parse_var(
             }
             Kind::Value {
                 ty,
+                shape,
                 default,
                 required,
                 required_if,
@@ -286,6 +370,75 @@ fn parse_var(
         example,
         file: file.to_path_buf(),
     })
+}
+
+/// The types named by one word (an enum also needs `values`).
+fn type_of(word: &str) -> Option<Type> {
+    Some(match word {
+        "bool" => Type::Bool,
+        "int" => Type::Int,
+        "port" => Type::Port,
+        "string" => Type::String,
+        "list" => Type::List,
+        "url" => Type::Url,
+        "host" => Type::Host,
+        "secret" => Type::Secret,
+        "duration" => Type::Duration,
+        "path" => Type::Path,
+        _ => return None,
+    })
+}
+
+/// Reads `chars`, `items`, `also` and `raw`, refusing the ones that mean nothing for `ty`.
+fn parse_shape(
+    ty: &Type,
+    chars: Option<String>,
+    items: Option<String>,
+    also: Vec<String>,
+    raw: bool,
+    f: &mut Fields,
+) -> Shape {
+    let textual = matches!(
+        ty,
+        Type::String | Type::Secret | Type::List | Type::Url | Type::Path
+    );
+    let chars = chars.and_then(|c| {
+        if !textual {
+            f.problem("chars", format!("a {} has no character set", ty.word()));
+            return None;
+        }
+        let set = Charset::new(&c);
+        match set.problem() {
+            Some(p) => {
+                f.problem("chars", p);
+                None
+            }
+            None => Some(set),
+        }
+    });
+    let items = items.and_then(|word| match (ty, type_of(&word)) {
+        (Type::List, Some(t)) if !matches!(t, Type::List | Type::Secret | Type::String) => Some(t),
+        (Type::List, _) => {
+            f.problem(
+                "items",
+                format!("{word:?} is not an item type (use chars for strings)"),
+            );
+            None
+        }
+        _ => {
+            f.problem("items", "only a list has items");
+            None
+        }
+    });
+    if raw && !matches!(ty, Type::String) {
+        f.problem("raw", "only a string can be raw");
+    }
+    Shape {
+        chars,
+        items,
+        also,
+        raw,
+    }
 }
 
 fn default_text(v: &Value) -> Option<String> {
@@ -397,5 +550,84 @@ mod tests {
         assert!(all.contains("\"NOPE\" is not a declared variable"), "{all}");
         assert!(all.contains("unknown type \"colour\""), "{all}");
         assert!(all.contains("var.E.colour: unknown key"), "{all}");
+    }
+
+    #[test]
+    fn reads_shapes_and_checks_defaults_against_them() {
+        let s = load(
+            r#"
+            [var.USER]
+            type = "string"
+            chars = "A-Za-z0-9._-"
+            default = "focus"
+            [var.IPS]
+            type = "list"
+            items = "host"
+            default = ""
+            [var.WORKERS]
+            type = "int"
+            also = ["auto"]
+            default = "auto"
+            [var.SNIPPET]
+            type = "string"
+            raw = true
+            "#,
+        )
+        .unwrap();
+        let shape = |name: &str| match &s.get(name).unwrap().kind {
+            Kind::Value { shape, .. } => shape.clone(),
+            _ => panic!(),
+        };
+        assert!(shape("USER").chars.unwrap().contains('_'));
+        assert_eq!(shape("IPS").items, Some(Type::Host));
+        assert_eq!(shape("WORKERS").also, vec!["auto".to_string()]);
+        assert!(shape("SNIPPET").raw);
+    }
+
+    #[test]
+    fn reports_shapes_that_mean_nothing() {
+        let p = load(
+            r#"
+            [var.A]
+            type = "int"
+            chars = "0-9"
+            [var.B]
+            type = "string"
+            chars = "z-a"
+            [var.C]
+            type = "string"
+            items = "host"
+            [var.D]
+            type = "list"
+            items = "secret"
+            [var.E]
+            type = "list"
+            raw = true
+            [var.F]
+            type = "string"
+            chars = "a-z"
+            default = "has space"
+            "#,
+        )
+        .unwrap_err();
+        let all = p.join("\n");
+        assert!(
+            all.contains("var.A.chars: a int has no character set"),
+            "{all}"
+        );
+        assert!(
+            all.contains("var.B.chars: \"z-a\": the range z-a runs backwards"),
+            "{all}"
+        );
+        assert!(all.contains("var.C.items: only a list has items"), "{all}");
+        assert!(
+            all.contains("var.D.items: \"secret\" is not an item type"),
+            "{all}"
+        );
+        assert!(all.contains("var.E.raw: only a string can be raw"), "{all}");
+        assert!(
+            all.contains("var.F.default: \"has space\" contains a space"),
+            "{all}"
+        );
     }
 }

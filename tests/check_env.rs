@@ -226,3 +226,57 @@ fn an_overflowing_duration_is_refused_not_a_crash() {
     assert!(err.contains("JICOFO_AUTH_LIFETIME"), "{err}");
     assert!(err.contains("too long"), "{err}");
 }
+
+/// Issue 9: values that would add a directive, key or line to a config file are refused,
+/// each naming its variable and what it may hold.
+#[test]
+fn values_that_carry_config_syntax_are_refused() {
+    let s = Sandbox::new();
+    let hostile = [
+        ("NGINX_WORKER_PROCESSES", "1; env X=1"),
+        ("NGINX_RESOLVER", "127.0.0.11; add_header X-Injected yes; #"),
+        ("LDAP_TLS_CIPHERS", "SECURE256\nTLS_REQCERT never"),
+        ("LDAP_TLS_CACERT_FILE", "/etc/ssl/ca.pem\nTLS_REQCERT never"),
+        ("LDAP_TLS_CACERT_DIR", "/etc/ssl/certs\nTLS_REQCERT never"),
+        (
+            "JIGASI_XMPP_USER",
+            "jigasi\norg.jitsi.jigasi.ENABLE_SIP=false",
+        ),
+        (
+            "JIGASI_BREWERY_MUC",
+            "jigasibrewery\norg.jitsi.jigasi.ENABLE_SIP=false",
+        ),
+        ("PUBLIC_URL", "https://meet.example.com/\";x"),
+        ("ETHERPAD_URL_BASE", "http://etherpad:9001/;x"),
+    ];
+    let mut env = vec![
+        ("JICOFO_AUTH_PASSWORD", "a-strong-focus-password-123"),
+        ("JVB_AUTH_PASSWORD", "a-strong-jvb-password-4567"),
+    ];
+    env.extend_from_slice(&hostile);
+    let (code, out, err) = check_env(&s, &["--require", REQUIRE], &env);
+    assert_eq!(code, 2, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.contains("has 9 problems"), "{err}");
+    for (name, _) in hostile {
+        assert!(err.contains(&format!("  - {name}: ")), "{name} in:\n{err}");
+    }
+    for needle in [
+        "NGINX_WORKER_PROCESSES: \"1; env X=1\" is not a whole number or auto",
+        "NGINX_RESOLVER: \"127.0.0.11; add_header X-Injected yes; #\" contains ';': only the characters",
+        "LDAP_TLS_CIPHERS: \"SECURE256\\nTLS_REQCERT never\" contains the control character U+000A (line feed)",
+        "PUBLIC_URL: \"https://meet.example.com/\\\";x\" contains '\"'",
+        "ETHERPAD_URL_BASE: \"http://etherpad:9001/;x\" contains ';'",
+    ] {
+        assert!(err.contains(needle), "{needle:?} in:\n{err}");
+    }
+    // The same values in a .env file: the ones a .env line can hold.
+    let env = dot_env(
+        &s,
+        "NGINX_WORKER_PROCESSES=1; env X=1\n\
+         NGINX_RESOLVER=\"127.0.0.11; add_header X-Injected yes; #\"\n",
+    );
+    let (code, _, err) = check_env(&s, &["--require", REQUIRE, &env], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("  - NGINX_WORKER_PROCESSES (line "), "{err}");
+    assert!(err.contains("  - NGINX_RESOLVER (line "), "{err}");
+}

@@ -485,3 +485,95 @@ fn a_symlink_at_the_destination_is_replaced_not_read() {
     assert!(meta.is_file(), "the link was replaced by a file");
     assert!(s.read("out/site.conf").contains("domain meet.example.com;"));
 }
+
+/// Issue 9: the repository's own images refuse values that would add a directive, key or
+/// line to their config files; nothing is written.
+#[test]
+fn image_configs_refuse_values_that_carry_syntax() {
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let templates = format!("{repo}/templates");
+    let secrets = [
+        ("JICOFO_AUTH_PASSWORD", "a-strong-focus-password-123"),
+        ("JVB_AUTH_PASSWORD", "a-strong-jvb-password-4567"),
+        ("JIGASI_XMPP_PASSWORD", "a-strong-jigasi-password-89"),
+        ("JIGASI_SIP_URI", "test@sip2sip.info"),
+        ("JIGASI_SIP_PASSWORD", "sip"),
+        ("JIGASI_SIP_SERVER", "sip2sip.info"),
+    ];
+    let ldap = [
+        ("ENABLE_AUTH", "1"),
+        ("AUTH_TYPE", "ldap"),
+        ("LDAP_URL", "ldaps://ldap.example.com/"),
+        ("LDAP_USE_TLS", "1"),
+    ];
+    let never = "\nTLS_REQCERT never";
+    let sip_off = "\norg.jitsi.jigasi.ENABLE_SIP=false";
+    let cases: Vec<(&str, Vec<(&str, String)>)> = vec![
+        ("web", vec![("NGINX_WORKER_PROCESSES", "1; env X=1".into())]),
+        (
+            "web",
+            vec![(
+                "NGINX_RESOLVER",
+                "127.0.0.11; add_header X-Injected yes; #".into(),
+            )],
+        ),
+        (
+            "web",
+            vec![("XMPP_BOSH_URL_BASE", "http://xmpp:5280\";x".into())],
+        ),
+        (
+            "prosody",
+            vec![("LDAP_TLS_CIPHERS", format!("SECURE256{never}"))],
+        ),
+        (
+            "prosody",
+            vec![("LDAP_TLS_CACERT_FILE", format!("/etc/ca.pem{never}"))],
+        ),
+        (
+            "prosody",
+            vec![("LDAP_TLS_CACERT_DIR", format!("/etc/ssl/certs{never}"))],
+        ),
+        (
+            "jigasi",
+            vec![("JIGASI_XMPP_USER", format!("jigasi{sip_off}"))],
+        ),
+        (
+            "jigasi",
+            vec![("JIGASI_BREWERY_MUC", format!("jigasibrewery{sip_off}"))],
+        ),
+    ];
+    for (image, values) in cases {
+        let s = Sandbox::new();
+        let spec = format!("{repo}/images/{image}/jinit.toml");
+        let root = s.p("root");
+        let mut env: Vec<(&str, &str)> = secrets.to_vec();
+        if image == "prosody" {
+            env.extend_from_slice(&ldap);
+        }
+        env.extend(values.iter().map(|(k, v)| (*k, v.as_str())));
+        let out = s.run_clean(
+            [
+                "render",
+                "--spec",
+                &spec,
+                "--templates",
+                &templates,
+                "--root",
+                &root,
+                "--no-validate",
+            ],
+            &env,
+        );
+        let name = values[0].0;
+        assert_ne!(out.code, 0, "{image}: {name} accepted:\n{}", out.text());
+        assert!(
+            out.stderr.contains(&format!("  - {name}: ")),
+            "{image}: {name} not named:\n{}",
+            out.text()
+        );
+        assert!(
+            !std::path::Path::new(&root).join("run").exists(),
+            "{image}: files written although {name} was refused"
+        );
+    }
+}

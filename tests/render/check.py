@@ -2,10 +2,12 @@
 feed the results to the real parsers: nginx -t (and a live nginx), luac5.4 -p and prosodyctl
 check config, pyhocon (keys checked against reference/*.conf), node (config.js keys checked
 against jitsi-meet-config-keys.txt) and a Java-properties parser (keys checked against
-Jigasi's sample). Also checks the schemas themselves (seed variables covered, each variable
-declared once, every name a template or spec expression reads declared), that `prosodyctl
-register` overwrites a changed password, the prosody + nginx pair with a real XMPP client, and
-that the golden files (golden/<env>/<image>/<path>) equal a fresh render.
+Jigasi's sample). Sets every variable to a hostile value (hostile.py): refused, or rendered
+without a directive, key or statement the clean render lacks. Also checks the schemas
+themselves (seed variables covered, each variable declared once, every name a template or
+spec expression reads declared), that `prosodyctl register` overwrites a changed password, the
+prosody + nginx pair with a real XMPP client, and that the golden files
+(golden/<env>/<image>/<path>) equal a fresh render.
 
     python3 tests/render/check.py [-k FILTER] [-v] [--keep]
     UPDATE_GOLDEN=1 python3 tests/render/check.py -k golden     # rewrite golden/
@@ -38,6 +40,7 @@ from pyhocon import ConfigFactory, ConfigTree
 
 sys.dont_write_bytecode = True  # no __pycache__ in the repository
 sys.path.insert(0, str(Path(__file__).parent))
+import hostile  # noqa: E402
 import jinit_cli  # noqa: E402
 from jinit_cli import REFERENCE, REPO, TEMPLATES, RenderError  # noqa: E402
 
@@ -208,7 +211,7 @@ def rewrite_paths(text: str, root: Path, ports: dict[str, int] | None = None) ->
     for old, new in (ports or {}).items():
         text = re.sub(rf"(?<=listen )(\[::\]:)?{old}\b", lambda m: (m.group(1) or "") + str(new), text)
         if old == "upstream":
-            text = re.sub(r'set \$xmpp_http "[^"]*";', f'set $xmpp_http "http://127.0.0.1:{new}";', text)
+            text = re.sub(r'set \$xmpp_http [^;]*;', f'set $xmpp_http "http://127.0.0.1:{new}";', text)
     return text.replace("meet.conf;", "meet.test.conf;")
 
 
@@ -542,48 +545,6 @@ def check_config_js(root: Path, env: dict[str, str], name: str) -> None:
             raise Failed("interface_config.js: package file + custom override not combined")
 
 
-def check_js_escaping(work: Path) -> str:
-    """Every string a config.js expression prints survives as data: values full of quotes,
-    backslashes, </script>, ${...} and newlines still give a config that node evaluates, and
-    each value comes out unchanged (a missing |tojson breaks the syntax or the value)."""
-    odd = "it's \"odd\" \\ </script> ${x} `y`"
-    source = (TEMPLATES / "web/config.js").read_text()
-    printed = set()
-    for m in re.finditer(r"\{\{(.*?)\}\}", source, re.S):
-        printed |= jinit_cli.expression_names(m.group(1))
-    env, want = {}, []
-    for name, decl in jinit_cli.image_schema("web").items():
-        if name not in printed or decl.get("type") not in ("string", "list"):
-            continue
-        if decl["type"] == "list":
-            env[name] = odd + " 1, " + odd + " 2"
-            want += [odd + " 1", odd + " 2"]
-        else:
-            env[name] = odd + "\nline 2"
-            want.append(env[name])
-    if not env:
-        raise Failed("no string or list variable printed by config.js: the check checks nothing")
-    root = work / "js-escaping"
-    render("web", env, root)
-    cfg = node_eval("config", root / "run/web/config/config.js", "--ssi")
-    strings: list[str] = []
-
-    def walk(v):
-        if isinstance(v, str):
-            strings.append(v)
-        elif isinstance(v, dict):
-            for x in v.values():
-                walk(x)
-        elif isinstance(v, list):
-            for x in v:
-                walk(x)
-    walk(cfg)
-    lost = [w for w in want if not any(w in s for s in strings)]
-    if lost:
-        raise Failed(f"values changed on the way into config.js: {lost}")
-    return f"{', '.join(sorted(env))} survive as data"
-
-
 # ---------------------------------------------------------------- prosody
 
 def check_prosody(root: Path, env: dict[str, str]) -> None:
@@ -823,7 +784,9 @@ def check_schemas() -> str:
             continue
         if "default" in decl:
             d = decl["default"]
-            if t == "bool" and not isinstance(d, bool) or t in ("int", "port") and type(d) is not int \
+            if d in decl.get("also", []):
+                pass
+            elif t == "bool" and not isinstance(d, bool) or t in ("int", "port") and type(d) is not int \
                     or t not in ("bool", "int", "port") and not isinstance(d, str):
                 problems.append(f"{name}: default {d!r} does not have type {t}")
         if t == "enum" and decl.get("default", decl["values"][0]) not in decl["values"]:
@@ -925,9 +888,32 @@ def check_checkers(work: Path, jicofo_ref: set[str], jvb_ref: set[str]) -> None:
     js.write_text("var config = { hosts: {}, notAConfigKey: 1 };")
     if set(node_eval("config", js)) <= CONFIG_KEYS:
         raise Failed("the config.js key check accepts an unknown key")
+    try:
+        hostile.self_test(work / "hostile")
+    except AssertionError as e:
+        raise Failed(f"hostile.py: {e}") from None
     template = '{% set a = X|default("d") %}{% for k in L %}{{ a ~ k ~ UNDECLARED }}{% endfor %}'
     if undeclared_names([template], ["Y and not Z"], {"X", "L", "Y"}) != {"UNDECLARED", "Z"}:
         raise Failed("the template-name check misses undeclared names or flags local ones")
+
+
+# ---------------------------------------------------------------- hostile values
+
+def check_hostile(work: Path, image: str, cert) -> str:
+    """Every variable set to a value full of config syntax is refused (naming it) or comes out
+    as data: the files parse (nginx -t for web) and hold the clean render's directives, keys
+    and statements, no more (hostile.py)."""
+    def real_parser(image: str, root: Path) -> None:
+        if image == "web":
+            check_nginx(root, cert)
+
+    def prepare(root: Path) -> None:
+        prepare_root(root, {"usr/share/jitsi-meet/interface_config.js": "var interfaceConfig = { A: 1 };\n"}, cert)
+
+    try:
+        return hostile.check_image(image, work, JINIT, prepare, real_parser)
+    except AssertionError as e:
+        raise Failed(str(e)) from None
 
 
 # ---------------------------------------------------------------- golden files
@@ -1033,7 +1019,6 @@ def main() -> int:
         ("template-names", check_template_names),
         ("missing-required", lambda: check_missing_required(work)),
         ("prosody-register-overwrites", lambda: check_register_overwrites(work / "register")),
-        ("configjs-escaping", lambda: check_js_escaping(work)),
         ("stack/bosh-through-nginx-to-prosody", lambda: check_stack(work / "stack")),
         ("checkers-reject-bad-input", lambda: check_checkers(work / "self-test", jicofo_ref, jvb_ref)),
         ("golden/no-stale-environments", check_golden_stale),
@@ -1041,6 +1026,8 @@ def main() -> int:
     shared = Path(os.environ.get("JINIT_SHARED", REPO.parent / "shared")) / "reference"
     if shared.is_dir():
         checks.append(("reference-copy-current", lambda: check_reference_copy(shared)))
+    for image in jinit_cli.images():
+        checks.append((f"hostile-values/{image}", lambda i=image: check_hostile(work / "hostile", i, cert)))
     for env_name in GOLDEN_ENVS:
         for image in IMAGE_NAMES:
             checks.append((f"golden/{env_name}/{image}",

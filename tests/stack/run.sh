@@ -6,6 +6,7 @@
 #   1. tests/render/check.py         every image's configuration rendered by `jinit render`
 #                                    for a matrix of environments and fed to the real parsers
 #                                    (nginx, prosodyctl, luac, node, HOCON, Java properties);
+#                                    every variable set to a hostile value refused or kept as data;
 #                                    golden files; schema and template-name checks
 #   2. tests/stack/stack_test.py     jinit supervising Debian's prosody and nginx from the
 #                                    images' specs; real XMPP logins (BOSH, WebSocket, c2s),
