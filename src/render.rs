@@ -435,7 +435,7 @@ mod tests {
             ("b.conf", "{{ x"),
             ("ok.conf", "fine"),
         ]);
-        let problems = env.err().expect("broken templates");
+        let problems = env.expect_err("broken templates");
         let at: Vec<&str> = problems.iter().map(|p| p.at.as_str()).collect();
         assert_eq!(at, vec!["a.conf:1", "b.conf:1"]);
     }

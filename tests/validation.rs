@@ -414,7 +414,7 @@ every = "1h30m"
 on-failure = "shutdown"
 on-success = "ignore"
 stop-signal = "TERM"
-kill-delay = "12h"
+kill-delay = "1h"
 "#;
 
 #[test]
