@@ -6,6 +6,7 @@
 use crate::spec::{Problem, Spec, UnitSpec};
 use crate::users::{self, Account};
 use minijinja::Value;
+use std::collections::HashMap;
 use std::path::Path;
 
 pub struct Planned {
@@ -83,9 +84,40 @@ fn expand_unit(u: &mut UnitSpec, at: &str, ctx: &Value, problems: &mut Vec<Probl
     }
 }
 
+type AccountLookup = Result<Option<Account>, String>;
+
+/// Host lookups of one `plan`, each done once per distinct question: units of a spec often
+/// share a user and a program, and a lookup reads /etc/passwd or searches PATH.
+#[derive(Default)]
+struct Lookups {
+    /// By (user, group) as the unit gives them.
+    accounts: HashMap<(Option<String>, Option<String>), AccountLookup>,
+    /// By (argv[0], PATH searched).
+    commands: HashMap<(String, String), Result<(), String>>,
+}
+
+impl Lookups {
+    fn account(&mut self, user: Option<&str>, group: Option<&str>) -> AccountLookup {
+        let key = (user.map(str::to_string), group.map(str::to_string));
+        self.accounts
+            .entry(key)
+            .or_insert_with(|| users::resolve(user, group))
+            .clone()
+    }
+
+    fn command(&mut self, argv0: &str, unit: &UnitSpec) -> Result<(), String> {
+        let path = command_path(unit);
+        self.commands
+            .entry((argv0.to_string(), path))
+            .or_insert_with_key(|(argv0, path)| resolve_command(argv0, path))
+            .clone()
+    }
+}
+
 pub fn plan(spec: &Spec, ctx: &Value) -> Result<Plan, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut units = Vec::new();
+    let mut lookups = Lookups::default();
     for u in &spec.units {
         let at = format!("{}.{}", u.kind.word(), u.name);
         let mut u = u.clone();
@@ -103,7 +135,7 @@ pub fn plan(spec: &Spec, ctx: &Value) -> Result<Plan, Vec<Problem>> {
         let mut account = None;
         if enabled {
             expand_unit(&mut u, &at, ctx, &mut problems);
-            match users::resolve(u.user.as_deref(), u.group.as_deref()) {
+            match lookups.account(u.user.as_deref(), u.group.as_deref()) {
                 Ok(Some(a)) if !can_become(&a) => {
                     let key = if u.user.is_some() { "user" } else { "group" };
                     problems.push(Problem::new(
@@ -124,13 +156,13 @@ pub fn plan(spec: &Spec, ctx: &Value) -> Result<Plan, Vec<Problem>> {
                 }
             }
             if let Some(argv0) = u.command.first() {
-                if let Err(e) = resolve_command(argv0, &u) {
+                if let Err(e) = lookups.command(argv0, &u) {
                     problems.push(Problem::new(format!("{at}.command"), e));
                 }
             }
             if let Some(crate::spec::Ready::Exec(argv)) = &u.ready {
                 if let Some(argv0) = argv.first() {
-                    if let Err(e) = resolve_command(argv0, &u) {
+                    if let Err(e) = lookups.command(argv0, &u) {
                         problems.push(Problem::new(format!("{at}.ready.exec"), e));
                     }
                 }
@@ -166,9 +198,18 @@ fn can_become(a: &Account) -> bool {
     uid == 0 || (a.uid == uid && a.gid == gid)
 }
 
-/// Finds the program the way exec will: a path is checked as is, a bare name on the unit's
-/// PATH (its `env` may set one) or jinit's.
-fn resolve_command(argv0: &str, unit: &UnitSpec) -> Result<(), String> {
+/// The PATH a unit's command is searched on: its `env` may set one, else jinit's.
+fn command_path(unit: &UnitSpec) -> String {
+    unit.env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .or_else(|| std::env::var("PATH").ok())
+        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into())
+}
+
+/// Finds the program the way exec will: a path is checked as is, a bare name on `path`.
+fn resolve_command(argv0: &str, path: &str) -> Result<(), String> {
     if argv0.contains('/') {
         let p = Path::new(argv0);
         return match std::fs::metadata(p) {
@@ -177,15 +218,8 @@ fn resolve_command(argv0: &str, unit: &UnitSpec) -> Result<(), String> {
             Ok(_) => Ok(()),
         };
     }
-    let path = unit
-        .env
-        .iter()
-        .find(|(k, _)| k == "PATH")
-        .map(|(_, v)| v.clone())
-        .or_else(|| std::env::var("PATH").ok())
-        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
     let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
-    which::which_in(argv0, Some(&path), cwd)
+    which::which_in(argv0, Some(path), cwd)
         .map(|_| ())
         .map_err(|_| format!("command not found: {argv0} (searched PATH={path})"))
 }

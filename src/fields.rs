@@ -15,6 +15,10 @@ pub struct Fields<'a> {
     at: String,
     used: Vec<&'static str>,
     problems: &'a mut Vec<Problem>,
+    /// How many problems there were before this table: only later ones can be at its keys,
+    /// so `problems_at` looks at those alone (a spec with a problem in each of 50,000 units
+    /// must not rescan all earlier ones for every unit).
+    first_problem: usize,
 }
 
 impl<'a> Fields<'a> {
@@ -23,6 +27,7 @@ impl<'a> Fields<'a> {
             table,
             at: at.to_string(),
             used: Vec::new(),
+            first_problem: problems.len(),
             problems,
         }
     }
@@ -42,7 +47,9 @@ impl<'a> Fields<'a> {
 
     pub fn problems_at(&self, key: &str) -> bool {
         let at = self.path(key);
-        self.problems.iter().any(|p| p.at == at)
+        self.problems[self.first_problem..]
+            .iter()
+            .any(|p| p.at == at)
     }
 
     pub fn get(&mut self, key: &'static str) -> Option<&'a Value> {
@@ -214,15 +221,16 @@ impl<'a> Fields<'a> {
         Some(ready)
     }
 
-    pub fn finish(self) {
+    pub fn finish(mut self) {
+        self.used.sort_unstable();
+        self.used.dedup();
+        let known = self.used.join(", ");
         for key in self.table.keys() {
-            if !self.used.contains(&key.as_str()) {
-                let mut known: Vec<&str> = self.used.clone();
-                known.sort_unstable();
+            if self.used.binary_search(&key.as_str()).is_err() {
                 let at = self.path(key);
                 self.problems.push(Problem::new(
                     at,
-                    format!("unknown key (known here: {})", known.join(", ")),
+                    format!("unknown key (known here: {known})"),
                 ));
             }
         }

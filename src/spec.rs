@@ -8,6 +8,7 @@
 use crate::fields::Fields;
 use crate::order;
 use nix::sys::signal::Signal;
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -263,13 +264,15 @@ impl Spec {
         Ok((spec, problems))
     }
 
+    #[cfg(test)]
     pub fn unit(&self, name: &str) -> Option<&UnitSpec> {
         self.units.iter().find(|u| u.name == name)
     }
 }
 
 /// Unit names are unique across services and oneshots; `after` and `reload` name real units;
-/// the dependency graph has no cycle.
+/// the dependency graph has no cycle. Linear in the size of the spec: names are looked up in
+/// one map (the first unit of a name, like `Spec::unit`), never by scanning the units.
 fn check_names(
     spec: &Spec,
     services: &Option<Table>,
@@ -284,9 +287,13 @@ fn check_names(
             ));
         }
     }
+    let mut by_name: HashMap<&str, &UnitSpec> = HashMap::with_capacity(spec.units.len());
+    for u in &spec.units {
+        by_name.entry(u.name.as_str()).or_insert(u);
+    }
     for u in &spec.units {
         for dep in &u.after {
-            if spec.unit(dep).is_none() {
+            if !by_name.contains_key(dep.as_str()) {
                 problems.push(Problem::new(
                     format!("{}.{}.after", u.kind.word(), u.name),
                     format!("unknown unit {dep:?}"),
@@ -303,7 +310,9 @@ fn check_names(
         problems.push(Problem::new(
             format!(
                 "{}.{}.after",
-                spec.unit(&cycle[0]).map_or("unit", |u| u.kind.word()),
+                by_name
+                    .get(cycle[0].as_str())
+                    .map_or("unit", |u| u.kind.word()),
                 cycle[0]
             ),
             format!("dependency cycle: {}", cycle.join(" -> ")),
@@ -311,7 +320,7 @@ fn check_names(
     }
     for (i, r) in spec.renders.iter().enumerate() {
         if let Some(unit) = &r.reload {
-            if spec.unit(unit).is_none() {
+            if !by_name.contains_key(unit.as_str()) {
                 problems.push(Problem::new(
                     format!("render[{i}].reload"),
                     format!("unknown unit {unit:?}"),
