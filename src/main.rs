@@ -14,6 +14,7 @@
 //! - `render` (templates to files), `atomic` (the only file replacer), `watch` (inotify).
 //! - `docs` (env.example, README reference), `secrets` (`jinit gen-secrets`).
 //! - `users`: /etc/passwd and /etc/group lookups. `log`: jinit's own log lines.
+//! - `fuzz` (tests only): property tests of the spec, environment and render paths.
 
 mod acme;
 mod atomic;
@@ -24,6 +25,8 @@ mod docs;
 mod duration;
 mod environ;
 mod fields;
+#[cfg(test)]
+mod fuzz;
 mod image;
 mod log;
 mod order;
