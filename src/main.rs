@@ -15,6 +15,7 @@
 //! - `render` (templates to files), `atomic` (the only file replacer), `watch` (inotify).
 //! - `docs` (env.example, README reference), `secrets` (`jinit gen-secrets`).
 //! - `users`: /etc/passwd and /etc/group lookups. `log`: jinit's own log lines.
+//! - `fuzz` (tests only): property tests of the spec, environment and render paths.
 
 mod acme;
 mod atomic;
@@ -26,6 +27,8 @@ mod docs;
 mod duration;
 mod environ;
 mod fields;
+#[cfg(test)]
+mod fuzz;
 mod image;
 mod leftovers;
 mod log;

@@ -84,7 +84,7 @@ pub fn environment(dir: &Path, root: Option<&Path>) -> Result<Jinja<'static>, Ve
         ) {
             Ok(source) => {
                 if let Err(e) = env.add_template_owned(name.clone(), source) {
-                    problems.push(template_problem(&e, &name));
+                    problems.push(template_problem(&e, &name, None));
                 }
             }
             Err(e) => problems.push(Problem::new(name, format!("cannot read: {e}"))),
@@ -172,7 +172,7 @@ fn render_one(
         .map_err(|_| Problem::new(&r.template, "no such template in the templates directory"))?;
     let mut text = tmpl
         .render(ctx)
-        .map_err(|e| template_problem(&e, &r.template))?
+        .map_err(|e| template_problem(&e, &r.template, Some((jinja, ctx))))?
         .into_bytes();
     for extra in &r.append {
         // upstream's custom-* hooks: appended verbatim when the operator provides them.
@@ -192,35 +192,120 @@ fn render_one(
 }
 
 /// Names the template and line of the innermost error (an included template's own line).
-fn template_problem(e: &Error, fallback: &str) -> Problem {
-    let mut at = match (e.name(), e.line()) {
+/// With the environment and context of a render, an undefined value is named too: minijinja
+/// reports only "undefined value" and the span of the expression that failed.
+fn template_problem(e: &Error, fallback: &str, render: Option<(&Jinja, &Value)>) -> Problem {
+    // The innermost error of an include or macro call is the one in the operator's text.
+    let mut inner = e;
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(err) = s.downcast_ref::<Error>() {
+            if err.name().is_some() && err.line().is_some() {
+                inner = err;
+            }
+        }
+        source = s.source();
+    }
+    let at = match (inner.name(), inner.line()) {
         (Some(n), Some(l)) => format!("{n}:{l}"),
         (Some(n), None) => n.to_string(),
         (None, _) => fallback.to_string(),
     };
-    let mut message = e
-        .detail()
-        .map(str::to_string)
-        .unwrap_or_else(|| e.kind().to_string());
-    if e.kind() == ErrorKind::UndefinedError {
-        message = format!("{message} (a variable that no loaded schema declares, or a typo)");
+    let message = if inner.kind() == ErrorKind::UndefinedError {
+        let what = render
+            .and_then(|(jinja, ctx)| undefined_in(inner, jinja, ctx))
+            .or_else(|| inner.detail().map(str::to_string))
+            .unwrap_or_else(|| inner.kind().to_string());
+        format!("{what} (a variable that no loaded schema declares, or a typo)")
+    } else {
+        inner
+            .detail()
+            .or(e.detail())
+            .map(str::to_string)
+            .unwrap_or_else(|| inner.kind().to_string())
+    };
+    Problem::new(if at.is_empty() { fallback.into() } else { at }, message)
+}
+
+/// What was undefined in a failed render: "undefined variable NAME", "undefined attribute
+/// A.b" (a dotted path whose first part is defined), or, when no name of the template's can
+/// be blamed (a loop variable's attribute, a subscript), the expression that failed.
+fn undefined_in(e: &Error, jinja: &Jinja, ctx: &Value) -> Option<String> {
+    let tmpl = jinja.get_template(e.name()?).ok()?;
+    let source = tmpl.source();
+    let expr = e.range().and_then(|r| source.get(r)).map(str::trim);
+    let line = e
+        .line()
+        .and_then(|l| source.lines().nth(l.checked_sub(1)?))
+        .unwrap_or("");
+    // Names used but not set in the template, as dotted paths ("A.b.c"), cut at the first
+    // part the context lacks.
+    let mut undefined: Vec<String> = tmpl
+        .undeclared_variables(true)
+        .iter()
+        .filter_map(|path| first_undefined(path, ctx))
+        .collect();
+    undefined.sort();
+    undefined.dedup();
+    let blamed = |text: &str| -> Vec<&String> {
+        undefined
+            .iter()
+            .filter(|name| mentions(text, name))
+            .collect()
+    };
+    let mut names = expr.map(blamed).unwrap_or_default();
+    if names.is_empty() {
+        names = blamed(line);
     }
-    let mut source = std::error::Error::source(e);
-    while let Some(inner) = source {
-        if let Some(inner) = inner.downcast_ref::<Error>() {
-            if let (Some(n), Some(l)) = (inner.name(), inner.line()) {
-                at = format!("{n}:{l}");
-            }
-            if let Some(d) = inner.detail() {
-                message = d.to_string();
-            }
+    if names.is_empty() {
+        return expr
+            .filter(|x| !x.is_empty())
+            .map(|x| format!("undefined value in `{x}`"));
+    }
+    let (attrs, vars): (Vec<&String>, Vec<&String>) =
+        names.into_iter().partition(|n| n.contains('.'));
+    let mut parts = Vec::new();
+    if !vars.is_empty() {
+        let list: Vec<&str> = vars.iter().map(|s| s.as_str()).collect();
+        let s = if list.len() == 1 { "" } else { "s" };
+        parts.push(format!("undefined variable{s} {}", list.join(", ")));
+    }
+    if !attrs.is_empty() {
+        let list: Vec<&str> = attrs.iter().map(|s| s.as_str()).collect();
+        let s = if list.len() == 1 { "" } else { "s" };
+        parts.push(format!("undefined attribute{s} {}", list.join(", ")));
+    }
+    Some(parts.join("; "))
+}
+
+/// The shortest prefix of a dotted path (`A.b.c`) that is undefined in `ctx`, if any.
+fn first_undefined(path: &str, ctx: &Value) -> Option<String> {
+    let mut parts = path.split('.');
+    let first = parts.next()?;
+    let mut value = ctx.get_attr(first).ok()?;
+    let mut end = first.len();
+    if value.is_undefined() {
+        return Some(first.to_string());
+    }
+    for part in parts {
+        end += 1 + part.len();
+        value = value.get_attr(part).unwrap_or(Value::UNDEFINED);
+        if value.is_undefined() {
+            return Some(path[..end].to_string());
         }
-        source = inner.source();
     }
-    if at.is_empty() {
-        at = fallback.to_string();
-    }
-    Problem::new(at, message)
+    None
+}
+
+/// Whether `text` uses `name` as a whole name: not as part of a longer identifier, and
+/// for a dotted path not followed by more of the path's own characters.
+fn mentions(text: &str, name: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(name).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + name.len()..].chars().next();
+        !before.is_some_and(|c| ident(c) || c == '.') && !after.is_some_and(ident)
+    })
 }
 
 /// A changed file waiting for its validation command before it replaces the old one.
@@ -487,7 +572,9 @@ fn literal(
     none: &str,
 ) -> Result<String, Error> {
     match v.kind() {
-        ValueKind::Undefined | ValueKind::None => Ok(none.to_string()),
+        // Strict like the rest of rendering: a misspelt name must not become nil or null.
+        ValueKind::Undefined => Err(Error::from(ErrorKind::UndefinedError)),
+        ValueKind::None => Ok(none.to_string()),
         ValueKind::Bool => Ok(v.is_true().to_string()),
         ValueKind::Number => Ok(v.to_string()),
         ValueKind::String => Ok(quote(v.as_str().unwrap_or_default())),
@@ -551,7 +638,8 @@ mod tests {
         let (_d, env) = jinja_with(&[("c/t.conf", template)]);
         let env = env.unwrap();
         let t = env.get_template("c/t.conf").unwrap();
-        t.render(ctx).map_err(|e| template_problem(&e, "c/t.conf"))
+        t.render(&ctx)
+            .map_err(|e| template_problem(&e, "c/t.conf", Some((&env, &ctx))))
     }
 
     #[test]
@@ -608,7 +696,70 @@ mod tests {
         let ctx = Value::from_serialize(serde_json::json!({"A": 1}));
         let p = render_text("line one\n{{ A }}\n{{ TYPO }}\n", ctx).unwrap_err();
         assert_eq!(p.at, "c/t.conf:3");
-        assert!(p.message.contains("undefined"), "{p:?}");
+        assert!(
+            p.message
+                .starts_with("undefined variable TYPO (a variable that no loaded schema"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn undefined_values_are_named_wherever_they_are_used() {
+        let ctx = Value::from_serialize(serde_json::json!({
+            "A": {"x": 1}, "L": [{"y": 2}], "NOPE_NOT": "set", "U": null
+        }));
+        for (template, what) in [
+            ("{{ NOPE }}", "undefined variable NOPE"),
+            ("{% if NOPE %}y{% endif %}", "undefined variable NOPE"),
+            ("{{ NOPE == 1 }}", "undefined variable NOPE"),
+            ("{{ NOPE.x.y }}", "undefined variable NOPE"),
+            ("{{ A.x ~ NOPE }}", "undefined variable NOPE"),
+            ("{{ NOPE_NOT }} {{ NOPE }}", "undefined variable NOPE"),
+            ("{% set z = NOPE %}{{ z }}", "undefined variable NOPE"),
+            (
+                "{% macro m() %}{{ NOPE }}{% endmacro %}{{ m() }}",
+                "undefined variable NOPE",
+            ),
+            ("{{ A.nope }}", "undefined attribute A.nope"),
+            ("{{ A.x.nope }}", "undefined attribute A.x.nope"),
+            // The span picks one of two undefined names on a line.
+            ("{{ NOPE }} and {{ A.nope }}", "undefined variable NOPE"),
+            // The config-literal filters are strict too: a typo is not nil or null.
+            ("{{ NOPE|lua }}", "undefined variable NOPE"),
+            ("{{ A.nope|hocon }}", "undefined attribute A.nope"),
+            // No name of the template to blame: the failing expression is shown.
+            (
+                "{% for i in L %}{{ i.zz }}{% endfor %}",
+                "undefined value in `i.zz`",
+            ),
+        ] {
+            let p = render_text(template, ctx.clone()).unwrap_err();
+            assert_eq!(p.at, "c/t.conf:1", "{template}");
+            assert!(p.message.starts_with(what), "{template}: {p:?}");
+        }
+        // None is a value (an unset variable of the schema), not an undefined one.
+        assert_eq!(render_text("{{ U|lua }}", ctx).unwrap(), "nil");
+    }
+
+    #[test]
+    fn an_included_templates_undefined_name_is_named_at_its_own_line() {
+        let (_d, env) = jinja_with(&[
+            ("c/main.conf", "a\n{% include 'c/part.conf' %}\n"),
+            ("c/part.conf", "x\ny {{ PART_TYPO }}\n"),
+        ]);
+        let env = env.unwrap();
+        let ctx = Value::from_serialize(serde_json::json!({}));
+        let e = env
+            .get_template("c/main.conf")
+            .unwrap()
+            .render(&ctx)
+            .unwrap_err();
+        let p = template_problem(&e, "c/main.conf", Some((&env, &ctx)));
+        assert_eq!(p.at, "c/part.conf:2");
+        assert!(
+            p.message.starts_with("undefined variable PART_TYPO"),
+            "{p:?}"
+        );
     }
 
     #[test]

@@ -296,8 +296,14 @@ fn template_errors_name_template_and_line() {
     let before = s.read("out/site.conf");
     s.write("tpl/web/site.conf", "ok\n{{ UNDECLARED_THING }}\n");
     let t = render(&s, &GOOD).text();
-    assert!(t.contains("web/site.conf:2: "), "{t}");
-    assert!(t.contains("undefined"), "{t}");
+    assert!(
+        t.contains("web/site.conf:2: undefined variable UNDECLARED_THING"),
+        "{t}"
+    );
+    // A typo behind a config-literal filter is not rendered as nil.
+    s.write("tpl/web/site.conf", "ok\nok\npass = {{ PAS|lua }}\n");
+    let t = render(&s, &GOOD).text();
+    assert!(t.contains("web/site.conf:3: undefined variable PAS"), "{t}");
     s.write("tpl/web/site.conf", "ok\nok\n{% if HTTP_PORT %}\n");
     let t = render(&s, &GOOD).text();
     assert!(t.contains("web/site.conf:"), "{t}");
