@@ -118,6 +118,7 @@ command = ["sh", "-c", "echo 'to stdout: 100% [ok]'; echo 'to stderr: x -> y' >&
 #[test]
 fn secrets_reach_only_the_units_that_name_them() {
     let s = Sandbox::new();
+    // Each dump is renamed into place: the test must not read a half-written file.
     s.write(
         "tpl/c/schema.toml",
         "[var.PASS]\ntype = \"secret\"\nrequired = true\n[var.GREETING]\ntype = \"string\"\ndefault = \"hi\"\n",
@@ -129,11 +130,11 @@ fn secrets_reach_only_the_units_that_name_them() {
 schemas = ["c/schema.toml"]
 
 [service.plain]
-command = ["sh", "-c", "env > {D}/plain.env; exec sleep 1000"]
-ready = { exec = ["sh", "-c", "env > {D}/probe.env"] }
+command = ["sh", "-c", "env > {D}/plain.tmp && mv {D}/plain.tmp {D}/plain.env; exec sleep 1000"]
+ready = { exec = ["sh", "-c", "env > {D}/probe.tmp && mv {D}/probe.tmp {D}/probe.env"] }
 
 [service.asks]
-command = ["sh", "-c", "env > {D}/asks.env; exec sleep 1000"]
+command = ["sh", "-c", "env > {D}/asks.tmp && mv {D}/asks.tmp {D}/asks.env; exec sleep 1000"]
 pass-env = ["PASS"]
 "#,
     );
