@@ -15,15 +15,12 @@
 {%- set breakout_host = "breakout." ~ XMPP_DOMAIN -%}
 {%- set host_modules = ["bosh"]
     + (["websocket"] if ENABLE_XMPP_WEBSOCKET else [])
-    + ["smacks", "ping", "speakerstats", "room_metadata"]
+    + ["smacks", "ping", "features_identity"]
     + (["external_services"] if turn else [])
-    + (["end_conference"] if ENABLE_END_CONFERENCE else [])
     + (["muc_lobby_rooms"] if ENABLE_LOBBY else [])
     + (["muc_breakout_rooms"] if ENABLE_BREAKOUT_ROOMS else [])
-    + (["av_moderation"] if ENABLE_AV_MODERATION else [])
     + (["presence_identity"] if jwt else []) -%}
 {%- set muc_modules = ["muc_hide_all", "muc_meeting_id", "muc_domain_mapper", "muc_rate_limit", "muc_password_whitelist"]
-    + ([] if DISABLE_POLLS else ["polls"])
     + (["muc_max_occupants"] if MAX_PARTICIPANTS else [])
     + ([JWT_TOKEN_AUTH_MODULE] if jwt else []) -%}
 ---------- Virtual hosts ----------
@@ -69,14 +66,6 @@ VirtualHost {{ XMPP_DOMAIN|lua }}
     c2s_require_encryption = false
     modules_enabled = {{ lists.modules(host_modules, XMPP_MODULES, 8) }}
     main_muc = {{ XMPP_MUC_DOMAIN|lua }}
-    speakerstats_component = {{ ("speakerstats." ~ XMPP_DOMAIN)|lua }}
-    room_metadata_component = {{ ("metadata." ~ XMPP_DOMAIN)|lua }}
-{%- if ENABLE_END_CONFERENCE %}
-    end_conference_component = {{ ("endconference." ~ XMPP_DOMAIN)|lua }}
-{%- endif %}
-{%- if ENABLE_AV_MODERATION %}
-    av_moderation_component = {{ ("avmoderation." ~ XMPP_DOMAIN)|lua }}
-{%- endif %}
 {%- if ENABLE_LOBBY %}
     lobby_muc = {{ lobby_host|lua }}
     -- Recorders and transcribers skip the lobby.
@@ -98,6 +87,9 @@ VirtualHost {{ XMPP_GUEST_DOMAIN|lua }}
 VirtualHost {{ XMPP_AUTH_DOMAIN|lua }}
     authentication = "internal_hashed"
     modules_enabled = {{ lists.modules(["limits_exception", "smacks", "ping"], [], 8) }}
+    -- Jicofo and the bridges exchange stanzas larger than Prosody's 256 KiB limit (conference
+    -- state of big rooms): limits_exception lifts it for these accounts only.
+    unlimited_jids = { {{ focus_jid|lua }}, {{ jvb_jid|lua }} }
     smacks_hibernation_time = 15
 
 -- Hidden participants (recorders, transcribers): JIBRI_RECORDER_USER is created by the
@@ -134,10 +126,16 @@ Component {{ XMPP_INTERNAL_MUC_DOMAIN|lua }} "muc"
     muc_room_default_public_jids = true
     muc_tombstones = false
 
--- Jicofo is an ordinary client (focus@auth); clients address it as focus.<domain>.
+-- Jicofo is an ordinary client (focus@auth); clients address it as focus.<domain>. The proxy
+-- learns which Jicofo sessions are online from their presence, which Prosody sends it because
+-- Jicofo's roster has it as a subscriber: the subscribe-focus oneshot writes that roster entry
+-- before Prosody starts (the proxy's own request at load is lost when this component loads
+-- before XMPP_AUTH_DOMAIN, and then every request gets service-unavailable).
 Component {{ ("focus." ~ XMPP_DOMAIN)|lua }} "client_proxy"
     target_address = {{ focus_jid|lua }}
 
+-- The feature components below announce themselves on XMPP_DOMAIN (features_identity), where
+-- the web client discovers them.
 Component {{ ("speakerstats." ~ XMPP_DOMAIN)|lua }} "speakerstats_component"
     muc_component = {{ XMPP_MUC_DOMAIN|lua }}
 
@@ -156,12 +154,17 @@ Component {{ ("endconference." ~ XMPP_DOMAIN)|lua }} "end_conference"
 Component {{ ("avmoderation." ~ XMPP_DOMAIN)|lua }} "av_moderation_component"
     muc_component = {{ XMPP_MUC_DOMAIN|lua }}
 {%- endif %}
+{%- if not DISABLE_POLLS %}
+
+-- Polls of the conference and breakout rooms (it finds those MUCs from muc_mapper_domain_*).
+Component {{ ("polls." ~ XMPP_DOMAIN)|lua }} "polls_component"
+{%- endif %}
 {%- if ENABLE_LOBBY %}
 
 Component {{ lobby_host|lua }} "muc"
     storage = "memory"
     restrict_room_creation = true
-    modules_enabled = {{ lists.modules(["muc_hide_all", "muc_rate_limit"] + ([] if DISABLE_POLLS else ["polls"]), [], 8) }}
+    modules_enabled = {{ lists.modules(["muc_hide_all", "muc_rate_limit"], [], 8) }}
     muc_room_locking = false
     muc_room_default_public_jids = true
     muc_room_allow_persistent = false
@@ -173,7 +176,7 @@ Component {{ lobby_host|lua }} "muc"
 Component {{ breakout_host|lua }} "muc"
     storage = "memory"
     restrict_room_creation = true
-    modules_enabled = {{ lists.modules(["muc_hide_all", "muc_meeting_id", "muc_domain_mapper", "muc_rate_limit"] + ([] if DISABLE_POLLS else ["polls"]), [], 8) }}
+    modules_enabled = {{ lists.modules(["muc_hide_all", "muc_meeting_id", "muc_domain_mapper", "muc_rate_limit"], [], 8) }}
     admins = { {{ focus_jid|lua }} }
     muc_room_locking = false
     muc_room_default_public_jids = true

@@ -27,6 +27,9 @@ log = {
 
 -- The service accounts may administer the Jitsi components.
 admins = { {{ focus_jid|lua }}, {{ jvb_jid|lua }} }
+-- A component's admins (Jicofo on the MUC components) own every room there, also rooms they
+-- did not create: Prosody 13 no longer makes them owners by default (0.12 did).
+component_admins_as_room_owners = true
 
 modules_enabled = {{ lists.modules(["roster", "saslauth", "tls", "disco", "ping", "time", "uptime", "version", "smacks"], GLOBAL_MODULES, 4) }}
 -- Only this server's own domains are served: no federation.
@@ -65,6 +68,13 @@ muc_mapper_domain_base = {{ XMPP_DOMAIN|lua }}
 {%- if XMPP_MUC_DOMAIN is endingwith("." ~ XMPP_DOMAIN) %}
 muc_mapper_domain_prefix = {{ XMPP_MUC_DOMAIN[:-(XMPP_DOMAIN|length + 1)]|lua }}
 {%- endif %}
+
+-- How Jitsi's plugins recognise recorders and transcribers (by the start of their JID):
+-- recorders are left out of speaker statistics and pass the JWT room check; only a
+-- transcriber's transcription results reach the room. Both log in on XMPP_HIDDEN_DOMAIN;
+-- the plugins' defaults assume upstream's recorder.<domain>.
+recorder_prefixes = { {{ (JIBRI_RECORDER_USER ~ "@" ~ XMPP_HIDDEN_DOMAIN)|lua }} }
+transcriber_prefixes = { {{ (JIGASI_TRANSCRIBER_USER ~ "@" ~ XMPP_HIDDEN_DOMAIN)|lua }} }
 {%- if TURN_HOST or TURNS_HOST %}
 
 -- TURN servers handed out to clients (XEP-0215), with credentials derived from the secret.

@@ -5,7 +5,8 @@ against jitsi-meet-config-keys.txt) and a Java-properties parser (keys checked a
 Jigasi's sample). Sets every variable to a hostile value (hostile.py): refused, or rendered
 without a directive, key or statement the clean render lacks. Also checks the schemas
 themselves (seed variables covered, each variable declared once, every name a template or
-spec expression reads declared), that `prosodyctl register` overwrites a changed password, the
+spec expression reads declared), that `prosodyctl register` overwrites a changed password, that
+the subscribe-focus oneshot is idempotent (tests/stack's stand-in mod_roster_command), the
 prosody + nginx pair with a real XMPP client, and that the golden files
 (golden/<env>/<image>/<path>) equal a fresh render.
 
@@ -627,6 +628,60 @@ def register_twice(work: Path, prosodyctl: str) -> None:
         raise Failed("password not changed")
 
 
+def check_subscribe_focus(work: Path) -> None:
+    """The subscribe-focus oneshot's argv, with each prosodyctl: without mod_roster_command it
+    says so and succeeds; with tests/stack's stand-in it subscribes, and a second run leaves
+    the roster file as it was."""
+    for i, prosodyctl in enumerate(PROSODYCTLS):
+        subscribe_twice(work / str(i), prosodyctl)
+
+
+def subscribe_twice(work: Path, prosodyctl: str) -> None:
+    data, root, plugins = work / "prosody-data", work / "root", work / "plugins-custom"
+    data.mkdir(parents=True)
+    env = {"JICOFO_AUTH_PASSWORD": "focus-password-0123456789"}
+    render("prosody", env, root)
+    cfg = root / "run/prosody/config/prosody.cfg.lua"
+    (root / "config").mkdir(exist_ok=True)
+    moved = {'"/var/lib/prosody"': json.dumps(str(data)), 'Include "/config/': f'Include "{root}/config/',
+             '"/prosody-plugins-custom"': json.dumps(str(plugins))}
+    text = cfg.read_text()
+    for old, new in moved.items():
+        text = text.replace(old, new)
+    cfg.write_text(text)
+    bindir = work / "bin"
+    bindir.mkdir()
+    (bindir / "prosodyctl").symlink_to(shutil.which(prosodyctl) or prosodyctl)
+    path = f"{bindir}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+
+    def oneshot(unit: str) -> subprocess.CompletedProcess:
+        argv = [a.replace("/run/prosody/config", str(cfg.parent)).replace("/prosody-plugins-custom", str(plugins))
+                for a in command("prosody", unit, env)]
+        give_to_unprivileged(work)
+        return run(as_unprivileged(argv), input=unit_input("prosody", unit, env), env=dict(os.environ, PATH=path))
+
+    r = oneshot("register-focus")
+    if r.returncode:
+        raise Failed("register-focus failed:\n" + r.stdout + r.stderr)
+    r = oneshot("subscribe-focus")
+    if r.returncode or "mod_roster_command is not in the plugin paths" not in r.stderr:
+        raise Failed(f"subscribe-focus without mod_roster_command (exit {r.returncode}):\n{r.stdout}{r.stderr}")
+    plugins.mkdir()
+    shutil.copy(REPO / "tests/stack/standin-plugins/mod_roster_command.lua", plugins)
+    roster = data / "auth%2emeet%2ejitsi/roster/focus.dat"
+    texts = []
+    for _ in range(2):
+        r = oneshot("subscribe-focus")
+        if r.returncode or not roster.is_file():
+            raise Failed(f"subscribe-focus with the stand-in (exit {r.returncode}):\n{r.stdout}{r.stderr}")
+        texts.append(roster.read_text())
+    lua = ("local t = dofile(arg[1]); for k, v in pairs(t) do if k then print(k, v.subscription) end end"
+           .replace("arg[1]", json.dumps(str(roster))))
+    items = run(["lua5.4", "-e", lua]).stdout.split("\n")
+    if items != ["focus.meet.jitsi\tfrom", ""] or texts[0] != texts[1]:
+        raise Failed(f"roster of focus after two subscriptions: {items}\n{texts[0]}\n{texts[1]}")
+
+
 # ---------------------------------------------------------------- HOCON
 
 def reference_paths(files: list[str]) -> set[str]:
@@ -1019,6 +1074,7 @@ def main() -> int:
         ("template-names", check_template_names),
         ("missing-required", lambda: check_missing_required(work)),
         ("prosody-register-overwrites", lambda: check_register_overwrites(work / "register")),
+        ("prosody-subscribe-focus", lambda: check_subscribe_focus(work / "subscribe")),
         ("stack/bosh-through-nginx-to-prosody", lambda: check_stack(work / "stack")),
         ("checkers-reject-bad-input", lambda: check_checkers(work / "self-test", jicofo_ref, jvb_ref)),
         ("golden/no-stale-environments", check_golden_stale),

@@ -11,11 +11,14 @@ images' own ports (5222, 5280, 8000, 8443) are free and nothing outlives the tes
 Three starts of the stack on the same data directory (a container's volume):
   open      anonymous users over BOSH and WebSocket through nginx; the focus account over
             STARTTLS on 5222 joins the bridge brewery, where the bridge's account meets it;
+            without mod_roster_command the subscribe-focus oneshot says so and Prosody starts;
   internal  ENABLE_AUTH=1 AUTH_TYPE=internal ENABLE_GUESTS=1 and a new JICOFO_AUTH_PASSWORD:
             a user registered with prosodyctl logs in, a wrong password and anonymous users
             are refused, guests get in on XMPP_GUEST_DOMAIN, only the new focus password works;
+            with a stand-in mod_roster_command (standin-plugins/, ours: Jitsi's is not here)
+            subscribe-focus leaves focus.meet.jitsi subscribed in the roster of focus;
   ldap      AUTH_TYPE=ldap against a slapd started here: the directory's user logs in, a
-            wrong password is refused.
+            wrong password is refused; subscribe-focus ran again and the roster is unchanged.
 Each start waits for `jinit health`; each stop is SIGTERM, which must make jinit exit 0 and
 leave no process behind. Ends with "N passed, M failed".
 
@@ -53,6 +56,9 @@ LDAP_PORT = 3890
 LDAP_ADMIN = ("cn=admin,dc=example,dc=com", "ldap-admin-secret-0123456789")
 LDAP_USER = ("carol", "carol-ldap-password-0123")
 HTTPS = "https://127.0.0.1:8443"
+STANDIN_PLUGINS = HERE / "standin-plugins"
+# Written by the subscribe-focus oneshot (prosodyctl mod_roster_command), under the data root.
+FOCUS_ROSTER = "var/lib/prosody/auth%2emeet%2ejitsi/roster/focus.dat"
 
 
 class Failed(Exception):
@@ -256,7 +262,8 @@ def phase_open(root: Path, check) -> None:
         def status():
             units = stack.status()
             want = {"prosody": "ready", "nginx": "ready", "data-dirs": "done", "xmpp-cert": "done",
-                    "register-focus": "done", "register-jvb": "done", "storage-dirs": "done",
+                    "register-focus": "done", "subscribe-focus": "done", "register-jvb": "done",
+                    "storage-dirs": "done",
                     "selfsigned-cert": "done", "register-jigasi": "skipped", "register-jibri": "skipped",
                     "register-recorder": "skipped", "acme": "skipped"}
             got = {n: u["state"] for n, u in units.items()}
@@ -296,6 +303,15 @@ def phase_open(root: Path, check) -> None:
         check("open/focus-wrong-password", lambda: expect(
             xmpp.c2s("127.0.0.1", 5222, "focus@auth.meet.jitsi", "not-the-password-0123456789"), False,
             "focus with a wrong password"))
+
+        def no_roster_command():
+            said = [ln for ln in stack.log.read_text(errors="replace").splitlines()
+                    if "mod_roster_command is not in the plugin paths" in ln]
+            if len(said) != 1 or (root / FOCUS_ROSTER).exists():
+                raise Failed(f"subscribe-focus without mod_roster_command: {said}, "
+                             f"roster written: {(root / FOCUS_ROSTER).exists()}")
+            return f"one log line ({said[0].strip()}); oneshot done, Prosody ready"
+        check("open/subscribe-focus-without-roster-command", no_roster_command)
     finally:
         stop_check(stack, check, "open")
 
@@ -303,6 +319,10 @@ def phase_open(root: Path, check) -> None:
 def phase_internal(root: Path, check) -> None:
     env = dict(SECRETS, ENABLE_AUTH="1", AUTH_TYPE="internal", ENABLE_GUESTS="1",
                JICOFO_AUTH_PASSWORD=NEW_FOCUS_PASSWORD)
+    # From here on the operator plugin directory has the stand-in mod_roster_command.
+    custom = root / "prosody-plugins-custom"
+    custom.mkdir(exist_ok=True)
+    shutil.copy(STANDIN_PLUGINS / "mod_roster_command.lua", custom)
     stack = Stack(root, "internal", env)
     try:
         check("internal/healthy", lambda: f"jinit health 0 after {stack.wait_healthy():.1f}s")
@@ -330,6 +350,7 @@ def phase_internal(root: Path, check) -> None:
                 raise Failed(f"after the restart: new password {new}, old password {old}")
             return f"after the restart the new JICOFO_AUTH_PASSWORD works ({new.jid}), the old one is refused"
         check("internal/focus-password-changed", changed_password)
+        check("internal/subscribe-focus", lambda: focus_subscribed(root, stack))
     finally:
         stop_check(stack, check, "internal")
 
@@ -351,9 +372,37 @@ def phase_ldap(root: Path, check) -> None:
             "LDAP user with a wrong password"))
         check("ldap/unknown-user-refused", lambda: expect(
             xmpp.bosh(HTTPS + "/http-bind", "meet.jitsi", "mallory", LDAP_USER[1]), False, "a user not in LDAP"))
+        check("ldap/subscribe-focus-again", lambda: focus_subscribed(root, stack, again=True))
     finally:
         stop_check(stack, check, "ldap", keep={slapd.proc.pid})
         slapd.stop()
+
+
+_roster_after_first_subscribe: list[str] = []
+
+
+def focus_subscribed(root: Path, stack: Stack, again: bool = False) -> str:
+    """subscribe-focus ran at this start and focus's roster holds focus.meet.jitsi, once,
+    with subscription "from"; with again, byte for byte what the first subscription wrote."""
+    said = [ln for ln in stack.log.read_text(errors="replace").splitlines()
+            if "focus.meet.jitsi receives the presence of focus@auth.meet.jitsi" in ln]
+    if len(said) != 1:
+        raise Failed(f"subscribe-focus log lines at this start: {said}")
+    path = root / FOCUS_ROSTER
+    if not path.is_file():
+        raise Failed(f"no roster at {FOCUS_ROSTER}")
+    text = path.read_text()
+    lua = ('local t = dofile(arg[1]); local n = 0; '
+           'for k, v in pairs(t) do if k then n = n + 1; print(k, v.subscription) end end; print("items", n)')
+    r = subprocess.run(["lua5.4", "-", str(path)], input=lua, capture_output=True, text=True, timeout=10)
+    if r.returncode or r.stdout.split("\n")[:2] != ["focus.meet.jitsi\tfrom", "items\t1"]:
+        raise Failed(f"roster of focus: {r.stdout}{r.stderr}\n{text}")
+    if not again:
+        _roster_after_first_subscribe[:] = [text]
+        return "focus.meet.jitsi subscribed (from) in the roster of focus@auth.meet.jitsi"
+    if _roster_after_first_subscribe != [text]:
+        raise Failed(f"the roster changed at the second subscription:\n{_roster_after_first_subscribe}\n{text}")
+    return "ran again at this start; the roster of focus is unchanged"
 
 
 def stop_check(stack: Stack, check, phase: str, keep: set[int] = frozenset()) -> None:

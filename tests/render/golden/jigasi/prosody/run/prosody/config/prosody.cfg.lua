@@ -12,6 +12,9 @@ log = {
 
 -- The service accounts may administer the Jitsi components.
 admins = { "focus@auth.meet.jitsi", "jvb@auth.meet.jitsi" }
+-- A component's admins (Jicofo on the MUC components) own every room there, also rooms they
+-- did not create: Prosody 13 no longer makes them owners by default (0.12 did).
+component_admins_as_room_owners = true
 
 modules_enabled = {
     "roster";
@@ -59,6 +62,13 @@ smacks_max_old_sessions = 1
 muc_mapper_domain_base = "meet.jitsi"
 muc_mapper_domain_prefix = "muc"
 
+-- How Jitsi's plugins recognise recorders and transcribers (by the start of their JID):
+-- recorders are left out of speaker statistics and pass the JWT room check; only a
+-- transcriber's transcription results reach the room. Both log in on XMPP_HIDDEN_DOMAIN;
+-- the plugins' defaults assume upstream's recorder.<domain>.
+recorder_prefixes = { "recorder@hidden.meet.jitsi" }
+transcriber_prefixes = { "transcriber@hidden.meet.jitsi" }
+
 ---------- Operator additions ----------
 -- /config/custom-*.cfg.lua (the image always has /config): global settings, or whole
 -- VirtualHost/Component sections of their own (the hosts below start new sections, so
@@ -78,18 +88,11 @@ VirtualHost "meet.jitsi"
         "websocket";
         "smacks";
         "ping";
-        "speakerstats";
-        "room_metadata";
-        "end_conference";
+        "features_identity";
         "muc_lobby_rooms";
         "muc_breakout_rooms";
-        "av_moderation";
     }
     main_muc = "muc.meet.jitsi"
-    speakerstats_component = "speakerstats.meet.jitsi"
-    room_metadata_component = "metadata.meet.jitsi"
-    end_conference_component = "endconference.meet.jitsi"
-    av_moderation_component = "avmoderation.meet.jitsi"
     lobby_muc = "lobby.meet.jitsi"
     -- Recorders and transcribers skip the lobby.
     muc_lobby_whitelist = { "hidden.meet.jitsi" }
@@ -103,6 +106,9 @@ VirtualHost "auth.meet.jitsi"
         "smacks";
         "ping";
     }
+    -- Jicofo and the bridges exchange stanzas larger than Prosody's 256 KiB limit (conference
+    -- state of big rooms): limits_exception lifts it for these accounts only.
+    unlimited_jids = { "focus@auth.meet.jitsi", "jvb@auth.meet.jitsi" }
     smacks_hibernation_time = 15
 
 -- Hidden participants (recorders, transcribers): JIBRI_RECORDER_USER is created by the
@@ -126,7 +132,6 @@ Component "muc.meet.jitsi" "muc"
         "muc_domain_mapper";
         "muc_rate_limit";
         "muc_password_whitelist";
-        "polls";
     }
     admins = { "focus@auth.meet.jitsi" }
     muc_password_whitelist = { "focus@auth.meet.jitsi" }
@@ -148,10 +153,16 @@ Component "internal-muc.meet.jitsi" "muc"
     muc_room_default_public_jids = true
     muc_tombstones = false
 
--- Jicofo is an ordinary client (focus@auth); clients address it as focus.<domain>.
+-- Jicofo is an ordinary client (focus@auth); clients address it as focus.<domain>. The proxy
+-- learns which Jicofo sessions are online from their presence, which Prosody sends it because
+-- Jicofo's roster has it as a subscriber: the subscribe-focus oneshot writes that roster entry
+-- before Prosody starts (the proxy's own request at load is lost when this component loads
+-- before XMPP_AUTH_DOMAIN, and then every request gets service-unavailable).
 Component "focus.meet.jitsi" "client_proxy"
     target_address = "focus@auth.meet.jitsi"
 
+-- The feature components below announce themselves on XMPP_DOMAIN (features_identity), where
+-- the web client discovers them.
 Component "speakerstats.meet.jitsi" "speakerstats_component"
     muc_component = "muc.meet.jitsi"
 
@@ -165,13 +176,15 @@ Component "endconference.meet.jitsi" "end_conference"
 Component "avmoderation.meet.jitsi" "av_moderation_component"
     muc_component = "muc.meet.jitsi"
 
+-- Polls of the conference and breakout rooms (it finds those MUCs from muc_mapper_domain_*).
+Component "polls.meet.jitsi" "polls_component"
+
 Component "lobby.meet.jitsi" "muc"
     storage = "memory"
     restrict_room_creation = true
     modules_enabled = {
         "muc_hide_all";
         "muc_rate_limit";
-        "polls";
     }
     muc_room_locking = false
     muc_room_default_public_jids = true
@@ -187,7 +200,6 @@ Component "breakout.meet.jitsi" "muc"
         "muc_meeting_id";
         "muc_domain_mapper";
         "muc_rate_limit";
-        "polls";
     }
     admins = { "focus@auth.meet.jitsi" }
     muc_room_locking = false
