@@ -770,6 +770,7 @@ standins() {
   local label=$1; shift
   COMPOSE=("$@")
   step "end to end with stand-ins for jicofo, jvb and jigasi ($label)"
+  local t0=$SECONDS
   build_standins || return
   E2E_DIR=$(mktemp -d /tmp/jitsi-e2e.XXXXXX)
   standins_e2e
@@ -783,6 +784,7 @@ standins() {
     echo "      KEEP_E2E: the stack stays up in $E2E_DIR (project $E2E_PROJECT)"
   fi
   E2E_FILES=()
+  echo "      (stand-in builds and end-to-end test: $((SECONDS - t0)) s)"
 }
 
 # ---------------------------------------------------------------------------------------------
