@@ -16,7 +16,11 @@
 #              need `docker run` flags or `docker inspect` (read-only root, setuid scan as root,
 #              HEALTHCHECK), prosody with PROSODY_BACKPORTS=1, base with jinit compiled in its
 #              Rust stage (a local stand-in for rust:1-bookworm);
-#   e2e        prosody + web from docker-compose.yml, with Compose v1 and v2 (see e2e_steps).
+#   e2e        prosody + web from docker-compose.yml, with Compose v1 and v2 (see e2e_steps);
+#              then web, prosody, jicofo and jvb, and jigasi with jigasi.yml, with test-only
+#              stand-ins for Jitsi's Java programs (tests/docker/standins/), checking from
+#              Jicofo's side that the bridge and the gateway are in their breweries (see
+#              standins_e2e).
 # Ends with a line "N passed, M failed"; exits 1 when anything failed.
 #
 # Settings (environment):
@@ -28,6 +32,11 @@
 #                 build its own (tag e2e)
 #   E2E_HTTP_PORT, E2E_HTTPS_PORT, E2E_XMPP_PORT  host ports (127.0.0.1) of the end-to-end
 #                 stack: 18000, 18443, 15222
+#   E2E_STANDINS_COMPOSE  default "v2": the Compose implementations the stand-in test runs with
+#                 ("" skips it). One is enough: v1 and v2 already run the same compose files
+#                 above, and each run adds about a minute.
+#   E2E_JVB_PORT, E2E_JIGASI_PORT_MIN  host UDP ports (127.0.0.1) of the stand-in stack's jvb
+#                 and jigasi (JVB_PORT, JIGASI_PORT_MIN..+1): 15010, 15020
 #   KEEP_E2E=1    leave the end-to-end stack running (with a single E2E_COMPOSE)
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
@@ -41,7 +50,11 @@ JINIT_BINARY=target/x86_64-unknown-linux-gnu/release/jinit
 E2E_HTTP_PORT=${E2E_HTTP_PORT:-18000}
 E2E_HTTPS_PORT=${E2E_HTTPS_PORT:-18443}
 export E2E_XMPP_PORT=${E2E_XMPP_PORT:-15222}
+E2E_JVB_PORT=${E2E_JVB_PORT:-15010}
+E2E_JIGASI_PORT_MIN=${E2E_JIGASI_PORT_MIN:-15020}
 E2E_PROJECT=jinit-e2e
+# The HOCON parser of the stand-ins (pure Python; its last release with a wheel).
+PYHOCON_VERSION=0.3.61
 LOGS=$(mktemp -d /tmp/jitsi-docker-tests.XXXXXX)
 # Compose v1 builds through the docker CLI; both must use BuildKit (stage skipping,
 # Dockerfile-specific .dockerignore files).
@@ -333,6 +346,8 @@ static_checks() {
     tests/trixie-debs.sh tests/ci.sh
   check "hadolint tests/docker/rust-stand-in.Dockerfile" \
     hadolint --failure-threshold error tests/docker/rust-stand-in.Dockerfile
+  check "hadolint tests/docker/standins/Dockerfile" \
+    hadolint --failure-threshold error tests/docker/standins/Dockerfile
   local v compose
   for v in "docker-compose" "docker compose"; do
     read -ra compose <<<"$v"
@@ -349,7 +364,8 @@ static_checks() {
 
 E2E_DIR=""
 COMPOSE=()
-e2e_compose() { (cd "$E2E_DIR" && "${COMPOSE[@]}" -p "$E2E_PROJECT" "$@"); }
+E2E_FILES=()  # -f arguments; none: the directory's docker-compose.yml
+e2e_compose() { (cd "$E2E_DIR" && "${COMPOSE[@]}" -p "$E2E_PROJECT" "${E2E_FILES[@]}" "$@"); }
 e2e_down() { e2e_compose down --volumes --remove-orphans; }
 cid() { e2e_compose ps -q "$1"; }
 set_env() {  # set_env KEY VALUE: replace KEY's line of .env, or append it
@@ -430,6 +446,20 @@ container_logs() {
   e2e_compose logs --no-color --tail=25 2>&1 | sed 's/\x1b\[[0-9;]*[A-Za-z]//g; s/^/      | /'
 }
 
+# anonymous_auth_plugin CONFIG: built with WITH_JITSI=0, prosody lacks Jitsi's plugins, among
+# them the auth provider of anonymous browsers (mod_auth_jitsi-anonymous). Prosody's own
+# mod_auth_anonymous stands in for it, through the operator plugin directory. (Read from the
+# IMAGE_TAG image: the one Compose builds has the same packages.)
+anonymous_auth_plugin() {
+  local image="$REPO/prosody:$TAG"
+  if docker run --rm --entrypoint sh "$image" -c \
+      '! test -e /usr/share/jitsi-meet/prosody-plugins/mod_auth_jitsi-anonymous.lua'; then
+    echo "      (no Jitsi plugins in $image: prosody's mod_auth_anonymous stands in for mod_auth_jitsi-anonymous)"
+    docker run --rm --entrypoint cat "$image" /usr/lib/prosody/modules/mod_auth_anonymous.lua \
+      >"$1/prosody/prosody-plugins-custom/mod_auth_jitsi-anonymous.lua"
+  fi
+}
+
 e2e_steps() {
   local label=$1
   python3 tests/docker/e2e_compose.py "$ROOT" >"$E2E_DIR/docker-compose.yml" \
@@ -461,17 +491,7 @@ e2e_steps() {
   # The upstream layout; the writable volumes belong to the containers' user.
   mkdir -p "$config"/{web/nginx,storage/web,prosody/config,prosody/prosody-plugins-custom,prosody/data}
   chown -R 1000:1000 "$config/storage" "$config/prosody/data"
-  # Built with WITH_JITSI=0, prosody lacks Jitsi's plugins, among them the auth provider of
-  # anonymous browsers (mod_auth_jitsi-anonymous). Prosody's own mod_auth_anonymous stands in
-  # for it, through the operator plugin directory. (Read from the image built above: the one
-  # Compose builds has the same packages.)
-  local image="$REPO/prosody:$TAG"
-  if docker run --rm --entrypoint sh "$image" -c \
-      '! test -e /usr/share/jitsi-meet/prosody-plugins/mod_auth_jitsi-anonymous.lua'; then
-    echo "      (no Jitsi plugins in $image: prosody's mod_auth_anonymous stands in for mod_auth_jitsi-anonymous)"
-    docker run --rm --entrypoint cat "$image" /usr/lib/prosody/modules/mod_auth_anonymous.lua \
-      >"$config/prosody/prosody-plugins-custom/mod_auth_jitsi-anonymous.lua"
-  fi
+  anonymous_auth_plugin "$config"
 
   # base checks the whole .env before anything else starts: a bad value stops `up` there.
   set_env ENABLE_AUTH maybe
@@ -615,6 +635,159 @@ e2e_steps() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# End to end with stand-ins: web, prosody, jicofo, jvb (and jigasi) from the compose files
+# ---------------------------------------------------------------------------------------------
+
+# build_standins: $REPO/{jicofo,jvb,jigasi}-standin:$TAG, FROM the images built above with a
+# test-only stand-in at each launcher's path (tests/docker/standins/). pyhocon is not in Debian
+# bookworm and the build reaches only Debian's mirror: its wheel is downloaded here, on the host.
+build_standins() {
+  local ctx c ok=0
+  ctx=$(mktemp -d /tmp/jitsi-standins.XXXXXX)
+  cp tests/docker/standins/Dockerfile tests/docker/standins/*.py "$ctx/"
+  if ! python3 -m pip download -q --no-deps --only-binary=:all: -d "$ctx/wheels" "pyhocon==$PYHOCON_VERSION" \
+      >"$LOGS/pip-pyhocon.log" 2>&1; then
+    fail "stand-ins: download pyhocon $PYHOCON_VERSION" "$LOGS/pip-pyhocon.log"; rm -rf "$ctx"; return 1
+  fi
+  for c in jicofo jvb jigasi; do
+    local t0=$SECONDS
+    if docker buildx build --load --progress=plain -f "$ctx/Dockerfile" \
+        --build-arg "IMAGE=$REPO/$c:$TAG" --build-arg "COMPONENT=$c" \
+        -t "$REPO/$c-standin:$TAG" "$ctx" >"$LOGS/build-$c-standin.log" 2>&1; then
+      pass "stand-ins: build $REPO/$c-standin:$TAG FROM $REPO/$c:$TAG ($((SECONDS - t0)) s)"
+    else
+      fail "stand-ins: build $REPO/$c-standin:$TAG" "$LOGS/build-$c-standin.log"; ok=1
+    fi
+  done
+  rm -rf "$ctx"
+  return "$ok"
+}
+
+# brewery CONTAINER KIND BARE-JID [NICK]: the Jicofo stand-in sees that occupant in KIND's brewery.
+brewery() { python3 tests/docker/brewery.py "$@"; }
+# in_brewery_within SECONDS ARGS... / not_in_brewery_within: polls brewery; on a timeout, asks once
+# more with the answer shown (what Jicofo saw goes to the check's log).
+in_brewery_within() { local s=$1; shift; wait_for "$s" brewery "$@" || { brewery "$@"; return 1; }; }
+not_in_brewery_within() { local s=$1; shift; wait_for "$s" not brewery "$@" || { brewery "$@"; return 1; }; }
+container_log_has() { local out; out=$(docker logs "$1" 2>&1); has_line "$2" "$out"; }
+# set_custom FILE TEXT: an operator's custom-* file in the config volume (jinit watches /config,
+# re-renders and restarts the unit). Emptied rather than removed: the append is then a no-op.
+set_custom() { printf '%s\n' "$2" >"$1"; }
+
+standins_e2e() {
+  local label="stand-ins, ${COMPOSE[*]}"
+  if ! python3 tests/docker/e2e_compose.py "$ROOT" docker-compose.yml base base-java prosody web \
+      jicofo jvb >"$E2E_DIR/docker-compose.yml" ||
+    ! python3 tests/docker/e2e_compose.py "$ROOT" jigasi.yml jigasi >"$E2E_DIR/jigasi.yml"; then
+    fail "$label: derive the compose files"; return
+  fi
+  cp tests/docker/standins.yml tests/docker/standins-jigasi.yml gen-secrets.sh env.example "$E2E_DIR/"
+  cp env.example "$E2E_DIR/.env"
+  check "$label: gen-secrets.sh on a fresh .env" "$E2E_DIR/gen-secrets.sh"
+  local config="$E2E_DIR/config"
+  set_env CONFIG "$config"
+  set_env HTTP_PORT "$E2E_HTTP_PORT"
+  set_env HTTPS_PORT "$E2E_HTTPS_PORT"
+  set_env JVB_PORT "$E2E_JVB_PORT"
+  set_env JIGASI_PORT_MIN "$E2E_JIGASI_PORT_MIN"
+  set_env JIGASI_PORT_MAX "$((E2E_JIGASI_PORT_MIN + 1))"
+  set_env JITSI_REPO "$REPO"
+  set_env JITSI_IMAGE_VERSION "$TAG"
+  set_env RESTART_POLICY "no"
+  # Jigasi's SIP account (the stand-in never calls it); set from the start, because base checks
+  # every image's variables and a change would make Compose recreate the whole stack.
+  set_env JIGASI_SIP_URI test@sip.example.org
+  set_env JIGASI_SIP_PASSWORD sip-provider-password
+  set_env JIGASI_SIP_SERVER sip.example.org
+  mkdir -p "$config"/{web/nginx,storage/web,prosody/config,prosody/prosody-plugins-custom,prosody/data,jicofo,jvb,jigasi}
+  chown -R 1000:1000 "$config/storage" "$config/prosody/data"
+  anonymous_auth_plugin "$config"
+
+  E2E_FILES=(-f docker-compose.yml -f standins.yml)
+  check "$label: up -d (web, prosody, jicofo and jvb stand-ins)" e2e_compose up -d
+  local c id
+  declare -A ids=()
+  for c in prosody web jicofo jvb; do
+    id=$(cid "$c")
+    if [ -z "$id" ]; then fail "$label: $c created"; container_logs; return; fi
+    ids[$c]=$id
+  done
+  for c in prosody jicofo jvb web; do
+    if wait_for 120 healthy "${ids[$c]}"; then
+      pass "$label: $c healthy $(healthy_after "${ids[$c]}" "${ids[$c]}") s after its start"
+    else fail "$label: $c healthy"; container_logs; return; fi
+  done
+  local jicofo=${ids[jicofo]} jvb=${ids[jvb]} auth_domain jvb_jid nick
+  auth_domain=$(env_value XMPP_AUTH_DOMAIN); auth_domain=${auth_domain:-auth.meet.jitsi}
+  jvb_jid="$(env_value JVB_AUTH_USER | grep . || echo jvb)@$auth_domain"
+  # MUC_NICKNAME is ${HOSTNAME} in jvb.conf (JVB_INSTANCE_ID unset): the container's host name.
+  nick=$(docker inspect -f '{{.Config.Hostname}}' "$jvb")
+  check "$label: Jicofo sees the bridge in its brewery ($jvb_jid as $nick)" \
+    in_brewery_within 30 "$jicofo" bridge "$jvb_jid" "$nick"
+  check "$label: the stand-ins read their configuration at the launchers' paths" sh -c \
+    "docker logs '$jicofo' 2>&1 | grep -q 'jicofo stand-in.*in .* as ' &&
+     docker logs '$jvb' 2>&1 | grep -q 'jvb stand-in.*in .* as $nick'"
+
+  # The brewery check fails when one side differs: a room name (custom-jvb.conf overrides
+  # MUC_JIDS: jvb restarts into another room) and the bridge's password (its login is refused).
+  local room wrong
+  room=$(brewery "$jicofo" bridge --room)
+  wrong="standin-wrong-brewery@${room#*@}"
+  set_custom "$config/jvb/custom-jvb.conf" \
+    "videobridge.apis.xmpp-client.configs.xmpp-server.MUC_JIDS = \"$wrong\""
+  check "$label: MUC_JIDS changed on jvb's side only: the bridge leaves Jicofo's brewery" \
+    not_in_brewery_within 60 "$jicofo" bridge "$jvb_jid"
+  check "$label: ... and the bridge is in $wrong instead" \
+    wait_for 30 container_log_has "$jvb" "in $wrong as $nick"
+  set_custom "$config/jvb/custom-jvb.conf" \
+    'videobridge.apis.xmpp-client.configs.xmpp-server.PASSWORD = "not-the-password-0123"'
+  check "$label: a wrong password on jvb's side: the bridge is not in Jicofo's brewery" \
+    wait_for 60 sh -c "! python3 tests/docker/brewery.py '$jicofo' bridge '$jvb_jid' &&
+      docker logs '$jvb' 2>&1 | grep -q 'login as $jvb_jid.*authentication failed'"
+  set_custom "$config/jvb/custom-jvb.conf" ""
+  check "$label: custom-jvb.conf emptied: the bridge is back in the brewery" \
+    in_brewery_within 60 "$jicofo" bridge "$jvb_jid" "$nick"
+
+  # Jigasi (jigasi.yml): it joins the gateway brewery. The running containers stay as they are.
+  E2E_FILES+=(-f jigasi.yml -f standins-jigasi.yml)
+  check "$label: up -d with jigasi.yml (jigasi stand-in)" e2e_compose up -d
+  check "$label: jicofo and jvb were left running" \
+    test "$(cid jicofo) $(cid jvb)" = "$jicofo $jvb"
+  local jigasi jigasi_jid
+  jigasi=$(cid jigasi)
+  if [ -n "$jigasi" ] && wait_for 120 healthy "$jigasi"; then
+    pass "$label: jigasi healthy $(healthy_after "$jigasi" "$jigasi") s after its start"
+  else fail "$label: jigasi healthy"; container_logs; return; fi
+  jigasi_jid="$(env_value JIGASI_XMPP_USER | grep . || echo jigasi)@$auth_domain"
+  check "$label: Jicofo sees the gateway in its brewery ($jigasi_jid)" \
+    in_brewery_within 30 "$jicofo" jigasi "$jigasi_jid"
+  check "$label: the bridge is still in its brewery" brewery "$jicofo" bridge "$jvb_jid" "$nick"
+  e2e_compose logs --no-color >"$LOGS/standins-containers.log" 2>&1
+}
+
+# standins LABEL COMPOSE-COMMAND...: the stand-in end-to-end test with one Compose implementation.
+standins() {
+  local label=$1; shift
+  COMPOSE=("$@")
+  step "end to end with stand-ins for jicofo, jvb and jigasi ($label)"
+  local t0=$SECONDS
+  build_standins || return
+  E2E_DIR=$(mktemp -d /tmp/jitsi-e2e.XXXXXX)
+  standins_e2e
+  [ -s "$LOGS/standins-containers.log" ] || e2e_compose logs --no-color >"$LOGS/standins-containers.log" 2>&1
+  if [ -z "${KEEP_E2E:-}" ]; then
+    E2E_FILES=(-f docker-compose.yml -f standins.yml -f jigasi.yml -f standins-jigasi.yml)
+    e2e_down >>"$LOGS/standins-down.log" 2>&1
+    rm -rf "$E2E_DIR"
+    E2E_DIR=""
+  else
+    echo "      KEEP_E2E: the stack stays up in $E2E_DIR (project $E2E_PROJECT)"
+  fi
+  E2E_FILES=()
+  echo "      (stand-in builds and end-to-end test: $((SECONDS - t0)) s)"
+}
+
+# ---------------------------------------------------------------------------------------------
 
 step "tools"
 install_tools
@@ -694,5 +867,11 @@ if [[ "$PARTS" == *" e2e "* ]]; then
     [[ " ${E2E_COMPOSE:-v1 v2} " == *" v2 "* ]] && e2e "compose-v2" docker compose
   else
     fail "end to end: needs the base, web and prosody images"
+  fi
+  if built web && built prosody && built base && built base-java && built jicofo && built jvb && built jigasi; then
+    [[ " ${E2E_STANDINS_COMPOSE-v2} " == *" v1 "* ]] && standins "compose-v1" docker-compose
+    [[ " ${E2E_STANDINS_COMPOSE-v2} " == *" v2 "* ]] && standins "compose-v2" docker compose
+  else
+    fail "end to end with stand-ins: needs every image"
   fi
 fi
