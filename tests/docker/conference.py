@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A real conference against a running stack: two participants, Jicofo and the bridge.
 
-  conference.py --web https://127.0.0.1:8443 --stats http://JVB-ADDRESS:8080/colibri/stats \\
+  conference.py --web https://127.0.0.1:8443 --stats docker:JVB-CONTAINER \\
                 [--domain meet.jitsi] [--advertise 192.0.2.10] [--jvb-port 10000]
 
 What it checks, in order (one line each, "ok" or "FAIL"; exit code 1 on the first failure):
@@ -30,6 +30,7 @@ import json
 import os
 import queue
 import random
+import subprocess
 import sys
 import threading
 import time
@@ -363,14 +364,31 @@ def accepted(p: Participant) -> str:
     return ""
 
 
-def bridge_stats(url: str, conferences: int, endpoints: int) -> str:
+def read_stats(source: str) -> dict:
+    """The bridge's /colibri/stats: from a URL, or as docker:CONTAINER from inside the bridge's
+    container (its private HTTP server listens on loopback only; bash, which jvb.sh needs, speaks
+    enough HTTP through /dev/tcp)."""
+    if not source.startswith("docker:"):
+        with urllib.request.urlopen(source, timeout=5) as resp:
+            return json.load(resp)
+    request = ("exec 3<>/dev/tcp/127.0.0.1/8080 && "
+               "printf 'GET /colibri/stats HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && cat <&3")
+    out = subprocess.run(["docker", "exec", source[len("docker:"):], "bash", "-c", request],
+                         capture_output=True, timeout=10)
+    # Bytes, not text=True: universal newlines would turn the header's CRLF into LF.
+    head, _, body = out.stdout.decode(errors="replace").partition("\r\n\r\n")
+    if out.returncode != 0 or " 200 " not in head.split("\r\n", 1)[0]:
+        raise OSError(f"no statistics: {head.splitlines()[:1] or out.stderr.decode(errors='replace').strip()}")
+    return json.loads(body)
+
+
+def bridge_stats(source: str, conferences: int, endpoints: int) -> str:
     deadline = time.monotonic() + TIMEOUT
     last = {}
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                last = json.load(resp)
-        except OSError as e:
+            last = read_stats(source)
+        except (OSError, ValueError, subprocess.SubprocessError) as e:
             last = {"error": str(e)}
         if last.get("conferences") == conferences and last.get("endpoints") == endpoints:
             return f"conferences={conferences}, endpoints={endpoints}"
@@ -382,7 +400,8 @@ def bridge_stats(url: str, conferences: int, endpoints: int) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--web", required=True, help="https://HOST:PORT of the web container")
-    ap.add_argument("--stats", required=True, help="the bridge's /colibri/stats URL")
+    ap.add_argument("--stats", required=True,
+                    help="the bridge's /colibri/stats URL, or docker:CONTAINER (read inside the bridge's container)")
     ap.add_argument("--domain", default="meet.jitsi")
     ap.add_argument("--muc-domain", default=None, help="default muc.DOMAIN")
     ap.add_argument("--advertise", default=None, help="address the candidates must name")

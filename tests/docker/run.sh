@@ -743,11 +743,10 @@ conference() {
     if wait_for 180 healthy "$id"; then pass "conference: $c healthy"
     else fail "conference: $c healthy"; conf_compose logs --no-color --tail=40 "$c" 2>&1 | sed 's/^/      | /'; conf_down; return; fi
   done
-  local jvb_ip
-  jvb_ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$(conf_compose ps -q jvb)")
+  # The bridge's statistics are read inside its container: its HTTP server listens on loopback.
   log="$LOGS/conference.log"
   if python3 tests/docker/conference.py --web "https://127.0.0.1:$https" \
-      --stats "http://$jvb_ip:8080/colibri/stats" --advertise "$advertise" --jvb-port "$jvb_port" >"$log" 2>&1; then
+      --stats "docker:$(conf_compose ps -q jvb)" --advertise "$advertise" --jvb-port "$jvb_port" >"$log" 2>&1; then
     pass "conference: two participants, Jicofo and the bridge (tests/docker/conference.py)"
   else
     fail "conference: two participants, Jicofo and the bridge (tests/docker/conference.py)"
