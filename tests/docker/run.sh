@@ -21,6 +21,12 @@
 #              stand-ins for Jitsi's Java programs (tests/docker/standins/), checking from
 #              Jicofo's side that the bridge and the gateway are in their breweries (see
 #              standins_e2e).
+#   conference (opt-in, not in the default PARTS) a real conference: prosody, web, jicofo and jvb
+#              from docker-compose.yml with the IMAGE_TAG images, and tests/docker/conference.py
+#              (two participants over BOSH and WebSocket, Jicofo's Jingle offer through the
+#              bridge, the bridge's statistics). Needs images that contain Jitsi's packages
+#              (WITH_JITSI=1, on a machine that reaches download.jitsi.org) or compose files
+#              that mount hand-built components at the packages' paths.
 # Ends with a line "N passed, M failed"; exits 1 when anything failed.
 #
 # Settings (environment):
@@ -38,6 +44,11 @@
 #   E2E_JVB_PORT, E2E_JIGASI_PORT_MIN  host UDP ports (127.0.0.1) of the stand-in stack's jvb
 #                 and jigasi (JVB_PORT, JIGASI_PORT_MIN..+1): 15010, 15020
 #   KEEP_E2E=1    leave the end-to-end stack running (with a single E2E_COMPOSE)
+#   CONFERENCE_COMPOSE_FILES  extra compose files (space-separated) on top of docker-compose.yml
+#                 for the conference part, e.g. an override that bind-mounts Jicofo and the
+#                 bridge at /usr/share/jicofo and /usr/share/jitsi-videobridge
+#   CONFERENCE_HTTP_PORT, CONFERENCE_HTTPS_PORT, CONFERENCE_JVB_PORT  its host ports: 28000,
+#                 28443, 10001/udp
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
@@ -98,6 +109,7 @@ STARTED_DOCKERD=""
 cleanup() {
   local rc=$?
   if [ -n "${E2E_DIR:-}" ] && [ -z "${KEEP_E2E:-}" ]; then e2e_down >/dev/null 2>&1 || true; fi
+  if [ -n "${CONF_DIR:-}" ]; then conf_down || true; fi
   if [ -n "$STARTED_DOCKERD" ]; then
     echo "stopping the dockerd this run started (pid $STARTED_DOCKERD)"
     kill "$STARTED_DOCKERD" 2>/dev/null || true
@@ -861,6 +873,67 @@ if [[ "$PARTS" == *" structure "* ]]; then
   fi
 fi
 
+# ---------------------------------------------------------------------------------------------
+# A real conference (opt-in): prosody, web, jicofo and jvb, and tests/docker/conference.py
+# ---------------------------------------------------------------------------------------------
+
+CONF_DIR=""
+conf_compose() {
+  local files=(-f "$ROOT/docker-compose.yml") f
+  for f in ${CONFERENCE_COMPOSE_FILES:-}; do files+=(-f "$f"); done
+  docker compose -p jinit-conference --project-directory "$CONF_DIR" "${files[@]}" "$@"
+}
+
+conference() {
+  step "a real conference: prosody, web, jicofo, jvb (${CONFERENCE_COMPOSE_FILES:-docker-compose.yml only})"
+  local https=${CONFERENCE_HTTPS_PORT:-28443} jvb_port=${CONFERENCE_JVB_PORT:-10001}
+  # 192.0.2.10 (TEST-NET-1): the address the bridge advertises, checked in Jingle's candidates.
+  local advertise=192.0.2.10
+  CONF_DIR=$(mktemp -d /tmp/jitsi-conference.XXXXXX)
+  cp env.example "$CONF_DIR/.env" && cp env.example gen-secrets.sh "$CONF_DIR/"
+  (cd "$CONF_DIR" && ./gen-secrets.sh >/dev/null) || { fail "conference: gen-secrets.sh"; return; }
+  local config="$CONF_DIR/config"
+  mkdir -p "$config"/{web,storage/web,prosody/config,prosody/prosody-plugins-custom,prosody/data,jicofo,jvb}
+  chown -R 1000:1000 "$config/storage" "$config/prosody/data"
+  printf '%s\n' "CONFIG=$config" "HTTP_PORT=${CONFERENCE_HTTP_PORT:-28000}" "HTTPS_PORT=$https" \
+    "JVB_PORT=$jvb_port" "JVB_ADVERTISE_IPS=$advertise" JVB_DISABLE_STUN=1 COLIBRI_REST_ENABLED=1 \
+    "JITSI_REPO=$REPO" "JITSI_IMAGE_VERSION=$TAG" RESTART_POLICY=no >>"$CONF_DIR/.env"
+  local log="$LOGS/conference-up.log"
+  if ! conf_compose up -d --no-build prosody web jicofo jvb >"$log" 2>&1; then
+    fail "conference: up -d" "$log"; conf_down; return
+  fi
+  local c id missing=""
+  for c in jicofo:/usr/share/jicofo/jicofo.sh jvb:/usr/share/jitsi-videobridge/jvb.sh; do
+    id=$(conf_compose ps -q "${c%%:*}")
+    docker exec "$id" test -x "${c#*:}" 2>/dev/null || missing+=" ${c#*:}"
+  done
+  if [ -n "$missing" ]; then
+    fail "conference: the images lack Jitsi's programs ($missing): build them with WITH_JITSI=1 or mount them (CONFERENCE_COMPOSE_FILES)"
+    conf_down; return
+  fi
+  for c in prosody web jicofo jvb; do
+    id=$(conf_compose ps -q "$c")
+    if wait_for 180 healthy "$id"; then pass "conference: $c healthy"
+    else fail "conference: $c healthy"; conf_compose logs --no-color --tail=40 "$c" 2>&1 | sed 's/^/      | /'; conf_down; return; fi
+  done
+  # The bridge's statistics are read inside its container: its HTTP server listens on loopback.
+  log="$LOGS/conference.log"
+  if python3 tests/docker/conference.py --web "https://127.0.0.1:$https" \
+      --stats "docker:$(conf_compose ps -q jvb)" --advertise "$advertise" --jvb-port "$jvb_port" >"$log" 2>&1; then
+    pass "conference: two participants, Jicofo and the bridge (tests/docker/conference.py)"
+  else
+    fail "conference: two participants, Jicofo and the bridge (tests/docker/conference.py)"
+    conf_compose logs --no-color --tail=30 jicofo jvb 2>&1 | sed 's/^/      | /'
+  fi
+  sed 's/^/      /' "$log"
+  conf_down
+}
+conf_down() {
+  conf_compose logs --no-color >"$LOGS/conference-containers.log" 2>&1
+  conf_compose down --volumes --remove-orphans >/dev/null 2>&1
+  rm -rf "$CONF_DIR"; CONF_DIR=""
+}
+
 if [[ "$PARTS" == *" e2e "* ]]; then
   if built web && built prosody && built base; then
     [[ " ${E2E_COMPOSE:-v1 v2} " == *" v1 "* ]] && e2e "compose-v1" docker-compose
@@ -874,4 +947,9 @@ if [[ "$PARTS" == *" e2e "* ]]; then
   else
     fail "end to end with stand-ins: needs every image"
   fi
+fi
+
+if [[ "$PARTS" == *" conference "* ]]; then
+  if built prosody && built web && built jicofo && built jvb; then conference
+  else fail "conference: needs the prosody, web, jicofo and jvb images"; fi
 fi
