@@ -7,10 +7,10 @@
 //! file; reads the repository's specs, schemas and templates, and the host's /etc/passwd
 //! and PATH the way `jinit check` does.
 
-use crate::environ::{self, Scope};
-use crate::schema::{Kind, Schema, Type};
+use crate::config::environ::{self, Scope};
+use crate::config::schema::{Kind, Schema, Type};
 use crate::spec::{Problem, Spec, UnitSpec};
-use crate::{check, duration, order, render};
+use crate::{config::render, duration, spec::order, spec::plan};
 use minijinja::Value;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -466,7 +466,7 @@ fn check_spec(text: String, ctx: Value) -> Result<(), TestCaseError> {
             let cycles = order::find_cycles(&spec.units);
             let deps = order::dependencies(&spec.units);
             let dependents = order::dependents(&spec.units);
-            let plan = check::plan(spec, &ctx).map(|_| ());
+            let plan = plan::plan(spec, &ctx).map(|_| ());
             (cycles, deps, dependents, plan)
         });
         (parsed.map(|s| s.units.len()), planned)
@@ -932,7 +932,7 @@ proptest! {
                 environ::resolve_all(&image.schema, &raw, &image.spec.require, Scope::Image);
             let rendered = render::render(&image.spec, &image.jinja, &env, None)
                 .map(|files| files.len());
-            let planned = check::plan(&image.spec, &env.context()).map(|_| ());
+            let planned = plan::plan(&image.spec, &env.context()).map(|_| ());
             (problems, rendered, planned)
         })?;
         let image = &images()[which];

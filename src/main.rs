@@ -18,34 +18,20 @@
 //! - `fuzz` (tests only): property tests of the spec, environment and render paths.
 
 mod acme;
-mod atomic;
 mod bounded;
-mod cert;
-mod check;
-mod control;
-mod docs;
+mod config;
 mod duration;
-mod environ;
-mod fields;
 #[cfg(test)]
 mod fuzz;
-mod image;
-mod leftovers;
+mod init;
 mod log;
-mod order;
-mod probe;
-mod reap;
-mod render;
-mod schema;
-mod secrets;
-mod signals;
-mod single;
-mod spawn;
 mod spec;
-mod supervise;
-mod unit;
-mod users;
-mod watch;
+mod sys;
+
+use config::{docs, environ, image, render, schema, secrets};
+use init::{control, single, supervise, watch};
+use spec::plan as check;
+use sys::signals;
 
 use serde::Deserialize;
 use std::path::PathBuf;

@@ -89,7 +89,7 @@ impl Watcher {
         })
     }
 
-    pub async fn run(mut self, tx: mpsc::UnboundedSender<crate::supervise::Event>) {
+    pub async fn run(mut self, tx: mpsc::UnboundedSender<crate::init::supervise::Event>) {
         loop {
             let Ok(mut guard) = self.fd.readable().await else {
                 return;
@@ -121,7 +121,7 @@ impl Watcher {
                     self.add_tree(&path);
                 }
                 if self.relevant(&path) {
-                    let _ = tx.send(crate::supervise::Event::InputChanged(path));
+                    let _ = tx.send(crate::init::supervise::Event::InputChanged(path));
                 }
             }
         }

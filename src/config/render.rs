@@ -5,9 +5,9 @@
 //! `atomic`; a failed validation keeps the previous file. Never starts or signals units: it
 //! returns which units' inputs changed and the supervisor decides.
 
-use crate::atomic::{self, Change};
-use crate::environ::Environment;
+use crate::config::environ::Environment;
 use crate::spec::{Problem, RenderSpec, Spec};
+use crate::sys::atomic::{self, Change};
 use minijinja::value::ValueKind;
 use minijinja::{Environment as Jinja, Error, ErrorKind, UndefinedBehavior, Value};
 use std::path::{Path, PathBuf};
@@ -129,7 +129,7 @@ pub fn render(
         let dest = under_root(root, &r.dest);
         let enabled = match &r.condition {
             None => true,
-            Some(expr) => match crate::check::condition(expr, &ctx) {
+            Some(expr) => match crate::spec::plan::condition(expr, &ctx) {
                 Ok(b) => b,
                 Err(e) => {
                     problems.push(Problem::new(format!("render[{index}].if"), e));
@@ -435,13 +435,13 @@ fn parse_owner(text: &str) -> Result<(u32, u32), String> {
         Some((u, g)) => (u, Some(g)),
         None => (text, None),
     };
-    let account =
-        crate::users::resolve(Some(user), group)?.ok_or_else(|| format!("bad owner {text:?}"))?;
+    let account = crate::sys::users::resolve(Some(user), group)?
+        .ok_or_else(|| format!("bad owner {text:?}"))?;
     Ok((account.uid, account.gid))
 }
 
 fn run_validate(argv: &[String]) -> Result<(), String> {
-    match crate::spawn::run_captured(argv, VALIDATE_TIMEOUT) {
+    match crate::sys::spawn::run_captured(argv, VALIDATE_TIMEOUT) {
         Ok((0, _)) => Ok(()),
         Ok((code, output)) => Err(format!(
             "validation `{}` failed (exit code {code}): {}",

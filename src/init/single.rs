@@ -7,10 +7,10 @@
 //! jinit exits. No async runtime here: one blocking signalfd read per event keeps start-up as
 //! cheap as tini.
 
-use crate::leftovers::signal_leftovers;
-use crate::reap::reap;
-use crate::spawn::{self, Group, Request};
-use crate::{duration, signals};
+use crate::sys::leftovers::signal_leftovers;
+use crate::sys::reap::reap;
+use crate::sys::spawn::{self, Group, Request};
+use crate::{duration, sys::signals};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;

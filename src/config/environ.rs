@@ -5,7 +5,7 @@
 //! replacement, removed ones only warn. All problems are collected and reported together.
 //! Reads files only for `NAME_FILE` secrets; never logs a secret's value.
 
-use crate::schema::{Charset, Kind, Schema, Shape, Type, Var};
+use crate::config::schema::{Charset, Kind, Schema, Shape, Type, Var};
 use crate::spec::Problem;
 use minijinja::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -529,7 +529,7 @@ fn check_required(
             || required_here.contains(v.name.as_str())
             || match required_if {
                 None => false,
-                Some(expr) => match crate::check::condition(expr, &ctx) {
+                Some(expr) => match crate::spec::plan::condition(expr, &ctx) {
                     Ok(b) => b,
                     Err(e) => {
                         problems.push(Problem::new(&v.name, format!("required-if: {e}")));
@@ -947,7 +947,7 @@ mod tests {
         resolve(&schema(), &raw(&[("SIP_PASS", "1234")]), &[]).unwrap();
         // An optional secret of ours, once given, must be strong too.
         let mut s = schema();
-        s.vars.push(crate::schema::Var {
+        s.vars.push(crate::config::schema::Var {
             name: "OPT".into(),
             kind: Kind::Value {
                 ty: Type::Secret,

@@ -1,10 +1,10 @@
 //! An image's configuration, loaded and checked as one: spec, variable schemas, environment,
 //! templates. Everything wrong with any of them is reported together before anything starts.
 
-use crate::check::{self, Plan};
-use crate::environ::{self, Environment};
-use crate::render::{self, Rendered};
-use crate::schema::Schema;
+use crate::config::environ::{self, Environment};
+use crate::config::render::{self, Rendered};
+use crate::config::schema::Schema;
+use crate::spec::plan::{self, Plan};
 use crate::spec::{Problem, Problems, Spec};
 use std::path::{Path, PathBuf};
 
@@ -77,7 +77,7 @@ impl Image {
 
     /// Decides which units run and as whom.
     pub fn plan(&self) -> Result<Plan, Vec<Problem>> {
-        check::plan(&self.spec, &self.env.context())
+        plan::plan(&self.spec, &self.env.context())
     }
 
     pub fn render(&self) -> Result<Vec<Rendered>, Vec<Problem>> {

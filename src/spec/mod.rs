@@ -3,10 +3,13 @@
 //! Owns the vocabulary (`[jinit]`, `[service.NAME]`, `[oneshot.NAME]`, `[[render]]`) and the
 //! checks that need nothing but the file itself: unknown keys, types, durations, signal names,
 //! unknown units in `after` and dependency cycles. Checks that look at the machine (commands on
-//! PATH, users, the environment) live in `check`. Never does I/O beyond reading the file.
+//! PATH, users, the environment) live in `plan`. Never does I/O beyond reading the file.
 
-use crate::fields::Fields;
-use crate::order;
+pub mod fields;
+pub mod order;
+pub mod plan;
+
+use fields::Fields;
 use nix::sys::signal::Signal;
 use std::collections::HashMap;
 use std::fmt;

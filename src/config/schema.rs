@@ -5,7 +5,7 @@
 //! what its values may hold, narrowly enough that no value can carry the syntax of a file it
 //! is written into. Pure parsing, no env access.
 
-use crate::fields::Fields;
+use crate::spec::fields::Fields;
 use crate::spec::{Problem, Problems};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -325,7 +325,7 @@ fn parse_var(
             };
             let shape = parse_shape(&ty, chars, items, also, raw, &mut f);
             let default = default.and_then(|d| match default_text(&d) {
-                Some(text) => match crate::environ::parse_declared(&ty, &shape, &text) {
+                Some(text) => match crate::config::environ::parse_declared(&ty, &shape, &text) {
                     Ok(_) => Some(text),
                     Err(e) => {
                         f.problem("default", e);

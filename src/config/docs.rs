@@ -1,7 +1,7 @@
 //! Generates `env.example` and the README's variable reference from the schemas, so the
 //! documentation cannot drift from what jinit accepts (a test compares the committed files).
 
-use crate::schema::{self, Kind, Schema, Shape, Type, Var};
+use crate::config::schema::{self, Kind, Schema, Shape, Type, Var};
 
 /// The line above every generated secret in env.example; `gen-secrets.sh` looks for it.
 pub const SECRET_MARK: &str = "# Secret: leave empty here, ./gen-secrets.sh fills it.";

@@ -14,12 +14,14 @@
 //! between two checks (`--check-interval`, 12 h by default) and never past the point a sixth of
 //! the current certificate's lifetime before it expires; what the CA asked for is then logged.
 
-use crate::atomic;
-use crate::cert::{self, CertInfo};
-use crate::environ::{parse_value, Typed};
-use crate::schema::Type;
-use crate::{control, duration, log};
+pub mod cert;
+
+use crate::config::environ::{parse_value, Typed};
+use crate::config::schema::Type;
+use crate::sys::atomic;
+use crate::{duration, init::control, log};
 use bytes::Bytes;
+use cert::CertInfo;
 use hyper_util::client::legacy::connect::HttpConnector;
 use instant_acme::{
     Account, AccountCredentials, AuthorizationStatus, BodyWrapper, BytesResponse, ChallengeType,

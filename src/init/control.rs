@@ -261,7 +261,7 @@ pub fn bind(path: &Path) -> Result<Socket, BindError> {
 /// each request to the supervisor. `restore` asks it to bring a deleted socket back.
 pub async fn serve(
     mut socket: Socket,
-    tx: mpsc::UnboundedSender<crate::supervise::Event>,
+    tx: mpsc::UnboundedSender<crate::init::supervise::Event>,
     restore: Arc<Notify>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
@@ -327,7 +327,7 @@ pub fn accept_backoff(failures: u32) -> Duration {
 
 async fn handle(
     stream: tokio::net::UnixStream,
-    tx: mpsc::UnboundedSender<crate::supervise::Event>,
+    tx: mpsc::UnboundedSender<crate::init::supervise::Event>,
     restore: Arc<Notify>,
 ) {
     let cred = stream.peer_cred().ok();
@@ -343,7 +343,7 @@ async fn handle(
                 }
                 let (reply, answer) = oneshot::channel();
                 if tx
-                    .send(crate::supervise::Event::Control(req, reply))
+                    .send(crate::init::supervise::Event::Control(req, reply))
                     .is_err()
                 {
                     return;
@@ -404,7 +404,7 @@ fn refusal(req: &Request, cred: Option<tokio::net::unix::UCred>) -> Option<Strin
         ));
     }
     let pid = cred.pid().unwrap_or(0);
-    if req.names_a_unit() && pid > 0 && crate::leftovers::is_ours(pid) {
+    if req.names_a_unit() && pid > 0 && crate::sys::leftovers::is_ours(pid) {
         return Some(format!(
             "permission denied: process {pid} was started by jinit; a unit may not restart \
              or reload other units (a reload of all units is allowed)"

@@ -5,19 +5,19 @@
 //! machines in `unit`; their actions are carried out here. Never exits on a runtime error:
 //! it logs and carries on. Exits only when shutdown has reaped every process.
 
-use crate::check::Plan;
-use crate::control::{Request, Response, UnitStatus};
-use crate::image::Image;
+use crate::config::image::Image;
+use crate::init::control::{Request, Response, UnitStatus};
+use crate::spec::plan::Plan;
 // Moved to `leftovers`, shared with single-command mode.
-use crate::leftovers::signal_leftovers;
-use crate::probe::{self, Report};
-use crate::reap::reap;
-use crate::render;
-use crate::spawn::{self, Group};
+use crate::config::render;
+use crate::init::probe::{self, Report};
+use crate::init::unit::{Action, Input, State, Then, Unit};
 use crate::spec::Kind;
-use crate::unit::{Action, Input, State, Then, Unit};
-use crate::users::Account;
-use crate::{duration, log, order, signals};
+use crate::sys::leftovers::signal_leftovers;
+use crate::sys::reap::reap;
+use crate::sys::spawn::{self, Group};
+use crate::sys::users::Account;
+use crate::{duration, log, spec::order, sys::signals};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use std::collections::HashMap;

@@ -4,7 +4,7 @@
 //! units are not checked (their command may legitimately be absent from this image).
 
 use crate::spec::{Problem, Spec, UnitSpec};
-use crate::users::{self, Account};
+use crate::sys::users::{self, Account};
 use minijinja::Value;
 use std::collections::HashMap;
 use std::path::Path;
@@ -71,13 +71,13 @@ fn expand_unit(u: &mut UnitSpec, at: &str, ctx: &Value, problems: &mut Vec<Probl
         }
     }
     if let Some(text) = &u.stdin {
-        if text.len() > crate::spawn::STDIN_MAX {
+        if text.len() > crate::sys::spawn::STDIN_MAX {
             problems.push(Problem::new(
                 format!("{at}.stdin"),
                 format!(
                     "{} bytes after expansion; at most {} fit (give larger input as a file)",
                     text.len(),
-                    crate::spawn::STDIN_MAX
+                    crate::sys::spawn::STDIN_MAX
                 ),
             ));
         }

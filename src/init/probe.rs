@@ -35,7 +35,7 @@ pub async fn run(
     pid: Pid,
     ready: Ready,
     limit: Duration,
-    tx: mpsc::UnboundedSender<crate::supervise::Event>,
+    tx: mpsc::UnboundedSender<crate::init::supervise::Event>,
 ) {
     let deadline = Instant::now() + limit;
     let mut wait = FIRST_RETRY;
@@ -46,7 +46,7 @@ pub async fn run(
             .await
             .unwrap_or_default();
         if ok || Instant::now() >= deadline {
-            let _ = tx.send(crate::supervise::Event::Probe(Report::Done {
+            let _ = tx.send(crate::init::supervise::Event::Probe(Report::Done {
                 unit,
                 pid,
                 ok,
@@ -61,7 +61,7 @@ pub async fn run(
 async fn attempt(
     unit: usize,
     ready: &Ready,
-    tx: &mpsc::UnboundedSender<crate::supervise::Event>,
+    tx: &mpsc::UnboundedSender<crate::init::supervise::Event>,
 ) -> bool {
     match ready {
         Ready::File(path) => path.exists(),
@@ -74,7 +74,10 @@ async fn attempt(
                 argv: argv.clone(),
                 reply,
             };
-            if tx.send(crate::supervise::Event::Probe(report)).is_err() {
+            if tx
+                .send(crate::init::supervise::Event::Probe(report))
+                .is_err()
+            {
                 return false;
             }
             answer.await.unwrap_or(false)

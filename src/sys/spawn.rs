@@ -6,7 +6,7 @@
 //! It never waits for a child: `reap` is the only caller of waitpid(-1), and the returned
 //! pid must be registered by the caller before it next reaps.
 
-use crate::users::Account;
+use crate::sys::users::Account;
 use nix::unistd::Pid;
 use std::io;
 use std::os::unix::process::CommandExt;

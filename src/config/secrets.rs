@@ -3,8 +3,8 @@
 //! Prints `NAME=value` lines, or fills the empty secrets of an existing env file in place,
 //! leaving every other line exactly as it was. Never prints a secret that was already set.
 
-use crate::atomic;
-use crate::schema::{Kind, Schema, Type};
+use crate::config::schema::{Kind, Schema, Type};
+use crate::sys::atomic;
 use std::path::Path;
 
 const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -117,7 +117,7 @@ mod tests {
         assert_eq!(a.len(), LENGTH);
         assert_ne!(a, b);
         assert!(a.bytes().all(|c| ALPHABET.contains(&c)));
-        assert_eq!(crate::environ::weak(&a), None);
+        assert_eq!(crate::config::environ::weak(&a), None);
     }
 
     #[test]
