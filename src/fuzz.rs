@@ -8,8 +8,10 @@
 //! and PATH the way `jinit check` does.
 
 use crate::config::environ::{self, Scope};
-use crate::config::schema::{Kind, Schema, Type};
-use crate::spec::{Problem, Spec, UnitSpec};
+use crate::config::schema::{Kind, Schema};
+use crate::config::types::Type;
+use crate::problem::Problem;
+use crate::spec::{Spec, UnitSpec};
 use crate::{config::render, duration, spec::order, spec::plan};
 use minijinja::Value;
 use proptest::prelude::*;
@@ -673,7 +675,7 @@ fn raw_env(
                 match candidates
                     .into_iter()
                     .flatten()
-                    .find(|c| environ::parse_declared(ty, shape, c).is_ok())
+                    .find(|c| ty.parse_shaped(shape, c).is_ok())
                 {
                     Some(c) => c,
                     None => continue,
@@ -813,7 +815,7 @@ proptest! {
         let text = lines.join("\n");
         let (entries, problems, require) = bounded(move || {
             let schema = all_schema();
-            let entries = environ::parse_env_file_lines(&text);
+            let entries = crate::config::envfile::parse_lines(&text);
             let raw: BTreeMap<String, String> =
                 entries.iter().filter(|(_, k, _)| !k.ends_with("_FILE")).map(|(_, k, v)| (k.clone(), v.clone())).collect();
             let (_env, problems) = environ::resolve_all(schema, &raw, &require, Scope::Stack);
@@ -862,13 +864,13 @@ proptest! {
             Type::Duration, Type::Path,
         ];
         for ty in &types {
-            if let Err(e) = environ::parse_value(ty, &t) {
+            if let Err(e) = ty.parse(&t) {
                 prop_assert!(!e.is_empty());
             }
             // A valid value of the type is accepted.
             if !matches!(ty, Type::Enum(v) if v.is_empty()) {
                 let valid = valid_value(ty, n);
-                prop_assert!(environ::parse_value(ty, &valid).is_ok(), "{ty:?} {valid:?}");
+                prop_assert!(ty.parse(&valid).is_ok(), "{ty:?} {valid:?}");
             }
         }
     }

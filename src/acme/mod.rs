@@ -16,8 +16,7 @@
 
 pub mod cert;
 
-use crate::config::environ::{parse_value, Typed};
-use crate::config::schema::Type;
+use crate::config::types::{Type, Typed};
 use crate::sys::atomic;
 use crate::{duration, init::control, log};
 use bytes::Bytes;
@@ -267,7 +266,7 @@ fn config() -> Result<Option<Config>, Vec<String>> {
     let flag = |name: &str| -> Result<bool, String> {
         match get(name) {
             None => Ok(false),
-            Some(v) => match parse_value(&Type::Bool, &v) {
+            Some(v) => match Type::Bool.parse(&v) {
                 Ok(Typed::Bool(b)) => Ok(b),
                 Ok(_) => Ok(false),
                 Err(e) => Err(format!("{name}: {e}")),
@@ -291,7 +290,7 @@ fn config() -> Result<Option<Config>, Vec<String>> {
             problems.push("LETSENCRYPT_DOMAIN: required when ENABLE_LETSENCRYPT is on: the public name of this server".into());
             String::new()
         }
-        Some(d) => match parse_value(&Type::Host, &d) {
+        Some(d) => match Type::Host.parse(&d) {
             Ok(_) => d,
             Err(e) => {
                 problems.push(format!("LETSENCRYPT_DOMAIN: {e}"));
@@ -311,7 +310,7 @@ fn config() -> Result<Option<Config>, Vec<String>> {
         }
     };
     let directory = match get("LETSENCRYPT_ACME_SERVER") {
-        Some(url) => match parse_value(&Type::Url, &url) {
+        Some(url) => match Type::Url.parse(&url) {
             Ok(_) => url,
             Err(e) => {
                 problems.push(format!("LETSENCRYPT_ACME_SERVER: {e}"));

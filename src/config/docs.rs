@@ -1,7 +1,8 @@
 //! Generates `env.example` and the README's variable reference from the schemas, so the
 //! documentation cannot drift from what jinit accepts (a test compares the committed files).
 
-use crate::config::schema::{self, Kind, Schema, Shape, Type, Var};
+use crate::config::schema::{self, Kind, Schema, Var};
+use crate::config::types::{Shape, Type};
 
 /// The line above every generated secret in env.example; `gen-secrets.sh` looks for it.
 pub const SECRET_MARK: &str = "# Secret: leave empty here, ./gen-secrets.sh fills it.";

@@ -5,51 +5,12 @@
 //! replacement, removed ones only warn. All problems are collected and reported together.
 //! Reads files only for `NAME_FILE` secrets; never logs a secret's value.
 
-use crate::config::schema::{Charset, Kind, Schema, Shape, Type, Var};
-use crate::spec::Problem;
+use crate::config::envfile;
+use crate::config::schema::{Kind, Schema, Var};
+use crate::config::types::{weak, Type, Typed};
+use crate::problem::Problem;
 use minijinja::Value;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// Published example passwords (old env.example files, docs, tutorials): refused as secrets.
-const EXAMPLE_SECRETS: [&str; 14] = [
-    "passw0rd",
-    "s3cr37",
-    "changeme",
-    "change-me",
-    "changeit",
-    "password",
-    "secret",
-    "jitsi",
-    "admin",
-    "example",
-    "letmein",
-    "123456",
-    "12345678",
-    "qwerty",
-];
-pub const MIN_SECRET_LEN: usize = 16;
-
-/// One typed value, as templates see it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Typed {
-    Unset,
-    Bool(bool),
-    Int(i64),
-    Str(String),
-    List(Vec<String>),
-}
-
-impl Typed {
-    pub fn to_value(&self) -> Value {
-        match self {
-            Typed::Unset => Value::from(()),
-            Typed::Bool(b) => Value::from(*b),
-            Typed::Int(i) => Value::from(*i),
-            Typed::Str(s) => Value::from(s.clone()),
-            Typed::List(l) => Value::from(l.clone()),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct Environment {
@@ -60,6 +21,8 @@ pub struct Environment {
     pub warnings: Vec<String>,
     /// Paths read for `NAME_FILE` secrets, to watch for changes.
     pub secret_files: Vec<std::path::PathBuf>,
+    /// The env file's own variables (empty without one), in file order.
+    pub file: envfile::Vars,
 }
 
 impl Environment {
@@ -82,262 +45,19 @@ impl Environment {
     }
 }
 
-/// Characters a URL may hold: RFC 3986's, less the ones that end or open something in the
-/// files URLs are written into (`'` `;` `$`); `"` `\` `<` `>` `{` `}` `` ` `` and spaces are
-/// not URL characters at all.
-pub const URL_CHARS: &str = "A-Za-z0-9._~:/?#[]@!&()*+,=%-";
-/// Characters a path may hold: no quotes, spaces, `;`, `{`, `}`, `#` or `$`, which would end
-/// a value or start a comment, block or variable in some config file.
-pub const PATH_CHARS: &str = "A-Za-z0-9._~/+@:,=%-";
-
-/// Parses one value of a type with no further shape; the error names the accepted forms.
-pub fn parse_value(ty: &Type, text: &str) -> Result<Typed, String> {
-    parse_declared(ty, &Shape::default(), text)
-}
-
-/// Parses a declared variable's value: its type, then its shape (schema keys `chars`,
-/// `items`, `also`, `raw`). Control characters are refused unless the declaration says
-/// `raw = true`: a line break starts a new directive, key or statement in every config
-/// file a template writes. A secret's value never appears in an error.
-pub fn parse_declared(ty: &Type, shape: &Shape, text: &str) -> Result<Typed, String> {
-    let t = text.trim();
-    if shape.also.iter().any(|w| w == t) {
-        return Ok(Typed::Str(t.to_string()));
-    }
-    let shown = if *ty == Type::Secret {
-        "the value".to_string()
-    } else {
-        format!("{text:?}")
-    };
-    // Strings and secrets are kept verbatim, the other types trimmed: check what is kept. The
-    // non-text types refuse a control character inside by their own syntax.
-    let kept = match ty {
-        Type::String | Type::Secret => text,
-        Type::List | Type::Url | Type::Path => t,
-        _ => "",
-    };
-    if !shape.raw {
-        if let Some(c) = kept.chars().find(|c| c.is_control()) {
-            let allowed = match (ty, &shape.chars) {
-                (_, Some(cs)) => Some(cs),
-                (Type::Url, None) => Some(&*URL),
-                (Type::Path, None) => Some(&*PATH),
-                _ => None,
-            };
-            let hint = match allowed {
-                Some(cs) => format!("only the characters {} are allowed here", cs.describe()),
-                None => "line breaks, tabs and other control characters are not allowed".into(),
-            };
-            return Err(format!(
-                "{shown} contains the control character {}: {hint}",
-                control_name(c)
-            ));
-        }
-    }
-    let also = if shape.also.is_empty() {
-        String::new()
-    } else {
-        format!(" or {}", shape.also.join(", "))
-    };
-    match ty {
-        Type::Bool => match t.to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" | "on" => Ok(Typed::Bool(true)),
-            "0" | "false" | "no" | "off" => Ok(Typed::Bool(false)),
-            _ => Err(format!(
-                "{text:?} is not a boolean (use 1/0, true/false, yes/no or on/off)"
-            )),
-        },
-        Type::Int => t
-            .parse::<i64>()
-            .map(Typed::Int)
-            .map_err(|_| format!("{text:?} is not a whole number{also}")),
-        Type::Port => match t.parse::<i64>() {
-            Ok(p) if (1..=65535).contains(&p) => Ok(Typed::Int(p)),
-            _ => Err(format!("{text:?} is not a port number (1-65535){also}")),
-        },
-        Type::List => {
-            let items: Vec<String> = t
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect();
-            for item in &items {
-                if let Some(it) = &shape.items {
-                    parse_value(it, item).map_err(|e| format!("in {text:?}: {e}"))?;
-                }
-                allowed(&format!("{text:?}"), item, shape.chars.as_ref())?;
-            }
-            Ok(Typed::List(items))
-        }
-        Type::Url => {
-            let ok = t.split_once("://").is_some_and(|(scheme, rest)| {
-                !scheme.is_empty()
-                    && scheme
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-                    && !rest.is_empty()
-                    && !rest.starts_with('/')
-                    && !t.contains(char::is_whitespace)
-            });
-            if !ok {
-                return Err(format!(
-                    "{text:?} is not a URL (write e.g. https://meet.example.com)"
-                ));
-            }
-            allowed(&shown, t, Some(shape.chars.as_ref().unwrap_or(&URL)))?;
-            Ok(Typed::Str(t.to_string()))
-        }
-        Type::Host => {
-            if is_host(t) {
-                Ok(Typed::Str(t.to_string()))
-            } else {
-                Err(format!(
-                    "{text:?} is not a host name or IP address (no scheme, port or path)"
-                ))
-            }
-        }
-        Type::Enum(values) => {
-            if values.iter().any(|v| v == t) {
-                Ok(Typed::Str(t.to_string()))
-            } else {
-                Err(format!("{text:?} is not one of: {}", values.join(", ")))
-            }
-        }
-        Type::Duration => crate::duration::parse(t).map(|_| Typed::Str(t.to_string())),
-        Type::Path => {
-            if !t.starts_with('/') {
-                return Err(format!("{text:?} is not an absolute path"));
-            }
-            allowed(&shown, t, Some(shape.chars.as_ref().unwrap_or(&PATH)))?;
-            Ok(Typed::Str(t.to_string()))
-        }
-        // Strings and secrets are taken verbatim: spaces may matter in a password.
-        Type::String | Type::Secret => {
-            allowed(&shown, text, shape.chars.as_ref())?;
-            Ok(Typed::Str(text.to_string()))
-        }
-    }
-}
-
-static URL: std::sync::LazyLock<Charset> = std::sync::LazyLock::new(|| Charset::new(URL_CHARS));
-static PATH: std::sync::LazyLock<Charset> = std::sync::LazyLock::new(|| Charset::new(PATH_CHARS));
-
-/// Refuses the first character of `s` outside `chars`, naming it and the allowed set.
-fn allowed(shown: &str, s: &str, chars: Option<&Charset>) -> Result<(), String> {
-    match chars.and_then(|cs| cs.first_outside(s).map(|c| (cs, c))) {
-        None => Ok(()),
-        Some((cs, c)) => Err(format!(
-            "{shown} contains {}: only the characters {} are allowed here",
-            char_name(c),
-            cs.describe()
-        )),
-    }
-}
-
-fn control_name(c: char) -> String {
-    let what = match c {
-        '\n' => " (line feed)",
-        '\r' => " (carriage return)",
-        '\t' => " (tab)",
-        _ => "",
-    };
-    format!("U+{:04X}{what}", c as u32)
-}
-
-fn char_name(c: char) -> String {
-    if c == ' ' {
-        "a space".into()
-    } else if c.is_whitespace() {
-        format!("the space U+{:04X}", c as u32)
-    } else {
-        format!("{c:?}")
-    }
-}
-
-fn is_host(t: &str) -> bool {
-    if t.parse::<std::net::IpAddr>().is_ok() {
-        return true;
-    }
-    let inner = t.strip_prefix('[').and_then(|s| s.strip_suffix(']'));
-    if inner.is_some_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok()) {
-        return true;
-    }
-    !t.is_empty()
-        && t.len() <= 253
-        && t.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        })
-}
-
-/// Reads the process environment with an optional env file on top.
+/// Reads the process environment with an optional env file on top; also returns the env
+/// file's own variables (what the units get on top of the container's environment), so the
+/// file is read once per (re)load and the two can never disagree.
 pub fn raw_environment(
     env_file: Option<&std::path::Path>,
-) -> Result<BTreeMap<String, String>, Problem> {
+) -> Result<(BTreeMap<String, String>, envfile::Vars), Problem> {
     let mut raw: BTreeMap<String, String> = std::env::vars().collect();
-    if let Some(path) = env_file {
-        let text = crate::bounded::read_to_string(
-            path,
-            crate::bounded::CONFIG_MAX,
-            crate::bounded::Links::Follow,
-        )
-        .map_err(|e| {
-            Problem::new(
-                "JINIT_ENV_FILE",
-                format!("cannot read {}: {e}", path.display()),
-            )
-        })?;
-        raw.extend(parse_env_file(&text));
-    }
-    Ok(raw)
-}
-
-/// `KEY=value` lines as docker-compose reads `.env`: comments, blank lines, optional quotes.
-pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
-    parse_env_file_lines(text)
-        .into_iter()
-        .map(|(_, k, v)| (k, v))
-        .collect()
-}
-
-/// `parse_env_file` with the (1-based) line number of each variable.
-pub fn parse_env_file_lines(text: &str) -> Vec<(usize, String, String)> {
-    text.lines()
-        .enumerate()
-        .filter_map(|(i, line)| {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                return None;
-            }
-            let line = line.strip_prefix("export ").unwrap_or(line);
-            let (k, v) = line.split_once('=')?;
-            Some((i + 1, k.trim().to_string(), env_file_value(v.trim())))
-        })
-        .collect()
-}
-
-/// One value as Compose reads it: the text between matching quotes, or an unquoted text up
-/// to an inline comment (a `#` after whitespace: `ENABLE_AUTH=1  # on` is `1`).
-fn env_file_value(v: &str) -> String {
-    if let Some(q) = v.chars().next().filter(|c| *c == '"' || *c == '\'') {
-        if let Some(end) = v[1..].find(q) {
-            return v[1..1 + end].to_string();
-        }
-    }
-    let mut prev_space = false;
-    for (i, c) in v.char_indices() {
-        if c == '#' && prev_space {
-            return v[..i].trim_end().to_string();
-        }
-        prev_space = c.is_whitespace();
-    }
-    v.to_string()
+    let file = match env_file {
+        Some(path) => envfile::read(path)?,
+        None => Vec::new(),
+    };
+    raw.extend(file.iter().cloned());
+    Ok((raw, file))
 }
 
 /// Validates the raw environment against the schema; `require` lists the variables this
@@ -428,7 +148,7 @@ pub fn resolve_all(
         let typed = match text {
             None => Typed::Unset,
             // parse_declared never shows a secret's value.
-            Some(t) => match parse_declared(ty, shape, &t) {
+            Some(t) => match ty.parse_shaped(shape, &t) {
                 Ok(typed) => typed,
                 Err(e) => {
                     problems.push(Problem::new(&v.name, e));
@@ -656,25 +376,10 @@ fn distance(a: &str, b: &str) -> usize {
 
 const GEN_HINT: &str = "generate strong secrets with `./gen-secrets.sh` (fills the empty secrets of .env) or `jinit gen-secrets`";
 
-/// Why a secret is too weak, without ever showing it.
-pub fn weak(secret: &str) -> Option<String> {
-    let lower = secret.to_ascii_lowercase();
-    if EXAMPLE_SECRETS.contains(&lower.as_str()) {
-        return Some("is a published example value that attackers try first".into());
-    }
-    if secret.chars().count() < MIN_SECRET_LEN {
-        return Some(format!(
-            "is shorter than {MIN_SECRET_LEN} characters ({} given)",
-            secret.chars().count()
-        ));
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
+    use crate::config::types::{Charset, Shape};
 
     fn schema() -> Schema {
         let dir = tempfile::tempdir().unwrap();
@@ -745,13 +450,9 @@ mod tests {
             ("no", false),
             ("OFF", false),
         ] {
-            assert_eq!(
-                parse_value(&Type::Bool, text).unwrap(),
-                Typed::Bool(want),
-                "{text}"
-            );
+            assert_eq!(Type::Bool.parse(text).unwrap(), Typed::Bool(want), "{text}");
         }
-        let e = parse_value(&Type::Bool, "maybe").unwrap_err();
+        let e = Type::Bool.parse("maybe").unwrap_err();
         assert!(e.contains("1/0, true/false, yes/no or on/off"), "{e}");
     }
 
@@ -774,28 +475,26 @@ mod tests {
             (Type::Path, "/etc/ca.pem\tx"),
             (Type::String, "nul\u{0}"),
         ] {
-            let e = parse_declared(&ty, &plain, text).unwrap_err();
+            let e = ty.parse_shaped(&plain, text).unwrap_err();
             assert!(e.contains("contains the control character U+00"), "{e}");
         }
-        let e =
-            parse_declared(&Type::Secret, &plain, "a-long-secret-with\na-new-line").unwrap_err();
+        let e = Type::Secret
+            .parse_shaped(&plain, "a-long-secret-with\na-new-line")
+            .unwrap_err();
         assert!(
             e.starts_with("the value contains the control character U+000A"),
             "{e}"
         );
         assert!(!e.contains("secret-with"), "a secret is never shown: {e}");
         // Surrounding white space is trimmed from the other types, as before.
+        assert_eq!(Type::Bool.parse("true\r\n").unwrap(), Typed::Bool(true));
         assert_eq!(
-            parse_value(&Type::Bool, "true\r\n").unwrap(),
-            Typed::Bool(true)
-        );
-        assert_eq!(
-            parse_value(&Type::Url, "https://x.example\n").unwrap(),
+            Type::Url.parse("https://x.example\n").unwrap(),
             Typed::Str("https://x.example".into())
         );
         let raw = shape(None, None, &[], true);
         assert_eq!(
-            parse_declared(&Type::String, &raw, "a = 1\nb = 2").unwrap(),
+            Type::String.parse_shaped(&raw, "a = 1\nb = 2").unwrap(),
             Typed::Str("a = 1\nb = 2".into())
         );
     }
@@ -807,7 +506,7 @@ mod tests {
             "http://[::1]:5280",
             "ldap://h/dc=x,dc=y",
         ] {
-            parse_value(&Type::Url, good).unwrap();
+            Type::Url.parse(good).unwrap();
         }
         for (bad, c) in [
             ("https://x/\";y", "'\"'"),
@@ -819,18 +518,21 @@ mod tests {
             ("https://x/`y`", "'`'"),
             ("https://x/\\y", "'\\\\'"),
         ] {
-            let e = parse_value(&Type::Url, bad).unwrap_err();
+            let e = Type::Url.parse(bad).unwrap_err();
             assert!(
                 e.contains(&format!("contains {c}: only the characters ")),
                 "{bad}: {e}"
             );
         }
-        parse_value(&Type::Path, "/etc/ssl/certs/ca-certificates.crt").unwrap();
+        Type::Path
+            .parse("/etc/ssl/certs/ca-certificates.crt")
+            .unwrap();
         for bad in ["/a b", "/a;b", "/a\"b", "/a{b}", "/a#b", "/a$b", "/a'b"] {
-            let e = parse_value(&Type::Path, bad).unwrap_err();
+            let e = Type::Path.parse(bad).unwrap_err();
             assert!(e.contains("only the characters A-Za-z0-9"), "{bad}: {e}");
         }
-        assert!(parse_value(&Type::Path, "etc/x")
+        assert!(Type::Path
+            .parse("etc/x")
             .unwrap_err()
             .contains("not an absolute path"));
     }
@@ -838,42 +540,45 @@ mod tests {
     #[test]
     fn chars_items_and_also_narrow_a_type() {
         let name = shape(Some("A-Za-z0-9._-"), None, &[], false);
-        parse_declared(&Type::String, &name, "jvb-1.eu_west").unwrap();
-        let e = parse_declared(&Type::String, &name, "a b").unwrap_err();
+        Type::String.parse_shaped(&name, "jvb-1.eu_west").unwrap();
+        let e = Type::String.parse_shaped(&name, "a b").unwrap_err();
         assert_eq!(
             e,
             "\"a b\" contains a space: only the characters A-Za-z0-9._- are allowed here"
         );
-        let e = parse_declared(&Type::String, &name, "jigasi\norg.x=1").unwrap_err();
+        let e = Type::String
+            .parse_shaped(&name, "jigasi\norg.x=1")
+            .unwrap_err();
         assert!(
             e.ends_with("U+000A (line feed): only the characters A-Za-z0-9._- are allowed here"),
             "{e}"
         );
         let spaced = shape(Some("a-z "), None, &[], false);
-        let e = parse_declared(&Type::String, &spaced, "a;b").unwrap_err();
+        let e = Type::String.parse_shaped(&spaced, "a;b").unwrap_err();
         assert!(
             e.ends_with("only the characters a-z and spaces are allowed here"),
             "{e}"
         );
-        let e = parse_declared(&Type::List, &name, "ok, no;t").unwrap_err();
+        let e = Type::List.parse_shaped(&name, "ok, no;t").unwrap_err();
         assert!(e.contains("contains ';'"), "{e}");
         let hosts = shape(None, Some(Type::Host), &[], false);
         assert_eq!(
-            parse_declared(&Type::List, &hosts, "192.0.2.1, jvb.example").unwrap(),
+            Type::List
+                .parse_shaped(&hosts, "192.0.2.1, jvb.example")
+                .unwrap(),
             Typed::List(vec!["192.0.2.1".into(), "jvb.example".into()])
         );
-        let e = parse_declared(&Type::List, &hosts, "192.0.2.1, a;b").unwrap_err();
+        let e = Type::List
+            .parse_shaped(&hosts, "192.0.2.1, a;b")
+            .unwrap_err();
         assert!(e.contains("\"a;b\" is not a host name"), "{e}");
         let auto = shape(None, None, &["auto"], false);
         assert_eq!(
-            parse_declared(&Type::Int, &auto, "auto").unwrap(),
+            Type::Int.parse_shaped(&auto, "auto").unwrap(),
             Typed::Str("auto".into())
         );
-        assert_eq!(
-            parse_declared(&Type::Int, &auto, "4").unwrap(),
-            Typed::Int(4)
-        );
-        let e = parse_declared(&Type::Int, &auto, "1; env X=1").unwrap_err();
+        assert_eq!(Type::Int.parse_shaped(&auto, "4").unwrap(), Typed::Int(4));
+        let e = Type::Int.parse_shaped(&auto, "1; env X=1").unwrap_err();
         assert_eq!(e, "\"1; env X=1\" is not a whole number or auto");
     }
 
@@ -1066,36 +771,5 @@ mod tests {
             "{w}"
         );
         assert!(!w.contains("PATH"), "{w}");
-    }
-
-    #[test]
-    fn env_file_inline_comments_and_quotes_as_compose_reads_them() {
-        let pairs = parse_env_file(
-            "A=1 # on\nB=\"x # not a comment\" # but this is\nC=a#b\nD='q' \nE=\"open\n",
-        );
-        assert_eq!(
-            pairs,
-            vec![
-                ("A".into(), "1".into()),
-                ("B".into(), "x # not a comment".into()),
-                ("C".into(), "a#b".into()),
-                ("D".into(), "q".into()),
-                ("E".into(), "\"open".into())
-            ]
-        );
-    }
-
-    #[test]
-    fn env_file_syntax() {
-        let pairs = parse_env_file("# c\n\nA=1\nexport B = \"two words\"\nC='x'\nbad line\n");
-        assert_eq!(
-            pairs,
-            vec![
-                ("A".into(), "1".into()),
-                ("B".into(), "two words".into()),
-                ("C".into(), "x".into())
-            ]
-        );
-        let _ = Path::new("");
     }
 }

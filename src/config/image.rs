@@ -4,8 +4,9 @@
 use crate::config::environ::{self, Environment};
 use crate::config::render::{self, Rendered};
 use crate::config::schema::Schema;
+use crate::problem::{Problem, Problems};
 use crate::spec::plan::{self, Plan};
-use crate::spec::{Problem, Problems, Spec};
+use crate::spec::Spec;
 use std::path::{Path, PathBuf};
 
 pub struct Image {
@@ -46,10 +47,11 @@ impl Image {
                 problems.push(e);
                 Environment::default()
             }
-            Ok(raw) => {
-                let (env, list) =
+            Ok((raw, file)) => {
+                let (mut env, list) =
                     environ::resolve_all(&schema, &raw, &spec.require, environ::Scope::Image);
                 problems.extend(list);
+                env.file = file;
                 env
             }
         };
@@ -89,23 +91,18 @@ impl Image {
 
     /// Reads the environment again (env file, `_FILE` secrets); keeps the old one on error.
     pub fn reload_env(&mut self) -> Result<(), Vec<Problem>> {
-        let raw = environ::raw_environment(self.env_file.as_deref()).map_err(|e| vec![e])?;
-        self.env = environ::resolve(&self.schema, &raw, &self.spec.require)?;
+        let (raw, file) =
+            environ::raw_environment(self.env_file.as_deref()).map_err(|e| vec![e])?;
+        let mut env = environ::resolve(&self.schema, &raw, &self.spec.require)?;
+        env.file = file;
+        self.env = env;
         Ok(())
     }
 
-    /// Variables of the env file, passed to every unit (they override the container's).
+    /// Variables of the env file, passed to every unit (they override the container's): as
+    /// read with the environment now in force.
     pub fn unit_env(&self) -> Vec<(String, String)> {
-        let Some(path) = &self.env_file else {
-            return Vec::new();
-        };
-        crate::bounded::read_to_string(
-            path,
-            crate::bounded::CONFIG_MAX,
-            crate::bounded::Links::Follow,
-        )
-        .map(|t| environ::parse_env_file(&t))
-        .unwrap_or_default()
+        self.env.file.clone()
     }
 
     /// Names of jinit's environment (and env file) that no unit gets unless its `pass-env`

@@ -6,7 +6,8 @@
 //! returns which units' inputs changed and the supervisor decides.
 
 use crate::config::environ::Environment;
-use crate::spec::{Problem, RenderSpec, Spec};
+use crate::problem::Problem;
+use crate::spec::{RenderSpec, Spec};
 use crate::sys::atomic::{self, Change};
 use minijinja::value::ValueKind;
 use minijinja::{Environment as Jinja, Error, ErrorKind, UndefinedBehavior, Value};

@@ -5,131 +5,12 @@
 //! what its values may hold, narrowly enough that no value can carry the syntax of a file it
 //! is written into. Pure parsing, no env access.
 
+use crate::config::types::{Charset, Shape, Type};
+use crate::problem::{Problem, Problems};
 use crate::spec::fields::Fields;
-use crate::spec::{Problem, Problems};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use toml::{Table, Value};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Type {
-    Bool,
-    Int,
-    Port,
-    String,
-    List,
-    Url,
-    Host,
-    Enum(Vec<String>),
-    /// A password of ours: may come from NAME_FILE, never logged, checked for strength when
-    /// required and filled by `jinit gen-secrets`.
-    Secret,
-    Duration,
-    Path,
-}
-
-impl Type {
-    pub fn word(&self) -> &'static str {
-        match self {
-            Type::Bool => "bool",
-            Type::Int => "int",
-            Type::Port => "port",
-            Type::String => "string",
-            Type::List => "list",
-            Type::Url => "url",
-            Type::Host => "host",
-            Type::Enum(_) => "enum",
-            Type::Secret => "secret",
-            Type::Duration => "duration",
-            Type::Path => "path",
-        }
-    }
-}
-
-/// What a value may look like beyond its type (schema keys `chars`, `items`, `also`, `raw`):
-/// narrow enough that it cannot carry the syntax of the file it is written into.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Shape {
-    /// `chars`: the only characters a string, each list item, a URL or a path may hold
-    /// (for URLs and paths it replaces the type's own set).
-    pub chars: Option<Charset>,
-    /// `items`: the type every item of a list must have.
-    pub items: Option<Type>,
-    /// `also`: literal words accepted besides the type's values (`auto` for a number).
-    pub also: Vec<String>,
-    /// `raw = true`: a snippet written into a config file verbatim, control characters
-    /// included. Its description must say so; no template may escape it.
-    pub raw: bool,
-}
-
-/// A set of characters written as in a regular expression's brackets: `A-Za-z0-9._-`
-/// (a `-` first or last is itself).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Charset {
-    /// As written in the schema, for messages and docs.
-    pub text: String,
-    ranges: Vec<(char, char)>,
-}
-
-impl Charset {
-    pub fn new(text: &str) -> Charset {
-        let chars: Vec<char> = text.chars().collect();
-        let mut ranges = Vec::new();
-        let mut i = 0;
-        while i < chars.len() {
-            if i + 2 < chars.len() && chars[i + 1] == '-' {
-                ranges.push((chars[i], chars[i + 2]));
-                i += 3;
-            } else {
-                ranges.push((chars[i], chars[i]));
-                i += 1;
-            }
-        }
-        Charset {
-            text: text.to_string(),
-            ranges,
-        }
-    }
-
-    /// What makes this set useless or unsafe, for a schema's `chars`.
-    pub fn problem(&self) -> Option<String> {
-        let text = &self.text;
-        if self.ranges.is_empty() {
-            return Some("an empty set of characters allows nothing".into());
-        }
-        if self
-            .ranges
-            .iter()
-            .any(|(a, b)| a.is_control() || b.is_control())
-        {
-            return Some(format!(
-                "{text:?}: control characters cannot be allowed (use raw = true)"
-            ));
-        }
-        self.ranges
-            .iter()
-            .find(|(a, b)| b < a)
-            .map(|(a, b)| format!("{text:?}: the range {a}-{b} runs backwards"))
-    }
-
-    /// The set for messages and docs: a space in it is easy to miss, so it is named.
-    pub fn describe(&self) -> String {
-        if self.text.contains(' ') {
-            format!("{} and spaces", self.text.replace(' ', ""))
-        } else {
-            self.text.clone()
-        }
-    }
-
-    pub fn contains(&self, c: char) -> bool {
-        self.ranges.iter().any(|(a, b)| (*a..=*b).contains(&c))
-    }
-
-    /// The first character of `s` outside the set.
-    pub fn first_outside(&self, s: &str) -> Option<char> {
-        s.chars().find(|c| !self.contains(*c))
-    }
-}
 
 /// What a declared name is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -318,14 +199,14 @@ fn parse_var(
                         Type::Enum(Vec::new())
                     }
                 },
-                other => type_of(other).unwrap_or_else(|| {
+                other => Type::from_word(other).unwrap_or_else(|| {
                     f.problem("type", format!("unknown type {other:?}"));
                     Type::String
                 }),
             };
             let shape = parse_shape(&ty, chars, items, also, raw, &mut f);
             let default = default.and_then(|d| match default_text(&d) {
-                Some(text) => match crate::config::environ::parse_declared(&ty, &shape, &text) {
+                Some(text) => match ty.parse_shaped(&shape, &text) {
                     Ok(_) => Some(text),
                     Err(e) => {
                         f.problem("default", e);
@@ -372,23 +253,6 @@ fn parse_var(
     })
 }
 
-/// The types named by one word (an enum also needs `values`).
-fn type_of(word: &str) -> Option<Type> {
-    Some(match word {
-        "bool" => Type::Bool,
-        "int" => Type::Int,
-        "port" => Type::Port,
-        "string" => Type::String,
-        "list" => Type::List,
-        "url" => Type::Url,
-        "host" => Type::Host,
-        "secret" => Type::Secret,
-        "duration" => Type::Duration,
-        "path" => Type::Path,
-        _ => return None,
-    })
-}
-
 /// Reads `chars`, `items`, `also` and `raw`, refusing the ones that mean nothing for `ty`.
 fn parse_shape(
     ty: &Type,
@@ -416,7 +280,7 @@ fn parse_shape(
             None => Some(set),
         }
     });
-    let items = items.and_then(|word| match (ty, type_of(&word)) {
+    let items = items.and_then(|word| match (ty, Type::from_word(&word)) {
         (Type::List, Some(t)) if !matches!(t, Type::List | Type::Secret | Type::String) => Some(t),
         (Type::List, _) => {
             f.problem(

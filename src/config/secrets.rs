@@ -3,7 +3,8 @@
 //! Prints `NAME=value` lines, or fills the empty secrets of an existing env file in place,
 //! leaving every other line exactly as it was. Never prints a secret that was already set.
 
-use crate::config::schema::{Kind, Schema, Type};
+use crate::config::schema::{Kind, Schema};
+use crate::config::types::Type;
 use crate::sys::atomic;
 use std::path::Path;
 
@@ -117,7 +118,7 @@ mod tests {
         assert_eq!(a.len(), LENGTH);
         assert_ne!(a, b);
         assert!(a.bytes().all(|c| ALPHABET.contains(&c)));
-        assert_eq!(crate::config::environ::weak(&a), None);
+        assert_eq!(crate::config::types::weak(&a), None);
     }
 
     #[test]

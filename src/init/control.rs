@@ -23,6 +23,7 @@
 //! doubling from `ACCEPT_BACKOFF_MIN` to `ACCEPT_BACKOFF_MAX`, logged once per streak.
 
 use crate::log;
+use crate::sink::Sink;
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
@@ -33,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
-use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
+use tokio::sync::{oneshot, Notify, Semaphore};
 
 pub const DEFAULT_SOCKET: &str = "/run/jinit/jinit.sock";
 
@@ -257,13 +258,15 @@ pub fn bind(path: &Path) -> Result<Socket, BindError> {
     })
 }
 
+/// One accepted request and where its answer goes.
+pub struct Call {
+    pub request: Request,
+    pub reply: oneshot::Sender<Response>,
+}
+
 /// Accepts connections until dropped (which removes the socket if it is still ours), handing
 /// each request to the supervisor. `restore` asks it to bring a deleted socket back.
-pub async fn serve(
-    mut socket: Socket,
-    tx: mpsc::UnboundedSender<crate::init::supervise::Event>,
-    restore: Arc<Notify>,
-) {
+pub async fn serve<S: Sink<Call> + Clone>(mut socket: Socket, tx: S, restore: Arc<Notify>) {
     let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
     let mut failures: u32 = 0;
     loop {
@@ -325,11 +328,7 @@ pub fn accept_backoff(failures: u32) -> Duration {
         .min(ACCEPT_BACKOFF_MAX)
 }
 
-async fn handle(
-    stream: tokio::net::UnixStream,
-    tx: mpsc::UnboundedSender<crate::init::supervise::Event>,
-    restore: Arc<Notify>,
-) {
+async fn handle<S: Sink<Call>>(stream: tokio::net::UnixStream, tx: S, restore: Arc<Notify>) {
     let cred = stream.peer_cred().ok();
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
@@ -342,10 +341,10 @@ async fn handle(
                     restore.notify_one();
                 }
                 let (reply, answer) = oneshot::channel();
-                if tx
-                    .send(crate::init::supervise::Event::Control(req, reply))
-                    .is_err()
-                {
+                if !tx.deliver(Call {
+                    request: req,
+                    reply,
+                }) {
                     return;
                 }
                 answer.await.unwrap_or_default()

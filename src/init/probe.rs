@@ -5,12 +5,13 @@
 //! or `ready-timeout` passes. Exec probes are processes, and only the supervisor may spawn and
 //! reap, so the task asks the supervisor to run each attempt and awaits the verdict.
 
+use crate::sink::Sink;
 use crate::spec::Ready;
 use nix::unistd::Pid;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::{timeout, Instant};
 
 const FIRST_RETRY: Duration = Duration::from_millis(25);
@@ -30,13 +31,7 @@ pub enum Report {
     },
 }
 
-pub async fn run(
-    unit: usize,
-    pid: Pid,
-    ready: Ready,
-    limit: Duration,
-    tx: mpsc::UnboundedSender<crate::init::supervise::Event>,
-) {
+pub async fn run(unit: usize, pid: Pid, ready: Ready, limit: Duration, tx: impl Sink<Report>) {
     let deadline = Instant::now() + limit;
     let mut wait = FIRST_RETRY;
     loop {
@@ -46,11 +41,7 @@ pub async fn run(
             .await
             .unwrap_or_default();
         if ok || Instant::now() >= deadline {
-            let _ = tx.send(crate::init::supervise::Event::Probe(Report::Done {
-                unit,
-                pid,
-                ok,
-            }));
+            tx.deliver(Report::Done { unit, pid, ok });
             return;
         }
         tokio::time::sleep(wait.min(deadline.saturating_duration_since(Instant::now()))).await;
@@ -58,11 +49,7 @@ pub async fn run(
     }
 }
 
-async fn attempt(
-    unit: usize,
-    ready: &Ready,
-    tx: &mpsc::UnboundedSender<crate::init::supervise::Event>,
-) -> bool {
+async fn attempt(unit: usize, ready: &Ready, tx: &impl Sink<Report>) -> bool {
     match ready {
         Ready::File(path) => path.exists(),
         Ready::Tcp(addr) => TcpStream::connect(addr.as_str()).await.is_ok(),
@@ -74,10 +61,7 @@ async fn attempt(
                 argv: argv.clone(),
                 reply,
             };
-            if tx
-                .send(crate::init::supervise::Event::Probe(report))
-                .is_err()
-            {
+            if !tx.deliver(report) {
                 return false;
             }
             answer.await.unwrap_or(false)

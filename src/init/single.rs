@@ -29,10 +29,10 @@ pub fn run(argv: &[String]) -> i32 {
         Ok(g) => g,
         Err(e) => {
             eprintln!("jinit: {GRACE_VAR}: {e}");
-            return crate::EXIT_INVALID as i32;
+            return crate::problem::EXIT_INVALID;
         }
     };
-    crate::become_subreaper();
+    crate::sys::reap::become_subreaper();
     let set = match signals::block_all() {
         Ok(s) => s,
         Err(e) => {

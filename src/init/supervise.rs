@@ -6,7 +6,8 @@
 //! it logs and carries on. Exits only when shutdown has reaped every process.
 
 use crate::config::image::Image;
-use crate::init::control::{Request, Response, UnitStatus};
+use crate::init::control::{Call, Request, Response, UnitStatus};
+use crate::init::watch::Changed;
 use crate::spec::plan::Plan;
 // Moved to `leftovers`, shared with single-command mode.
 use crate::config::render;
@@ -38,6 +39,30 @@ pub enum Event {
     },
     /// Every validation of the re-render in flight has answered.
     Validated(Vec<(render::Validation, Result<(), String>)>),
+}
+
+impl From<Signal> for Event {
+    fn from(sig: Signal) -> Self {
+        Event::Signal(sig)
+    }
+}
+
+impl From<Report> for Event {
+    fn from(report: Report) -> Self {
+        Event::Probe(report)
+    }
+}
+
+impl From<Call> for Event {
+    fn from(call: Call) -> Self {
+        Event::Control(call.request, call.reply)
+    }
+}
+
+impl From<Changed> for Event {
+    fn from(changed: Changed) -> Self {
+        Event::InputChanged(changed.0)
+    }
 }
 
 /// Re-render once the inputs have been quiet this long (editors write in bursts)...

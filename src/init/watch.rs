@@ -3,14 +3,17 @@
 //! Directories are watched rather than files: editors and Kubernetes replace files by rename,
 //! which a watch on the old inode would miss. Reports raw events; the supervisor debounces.
 
+use crate::sink::Sink;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tokio::io::unix::AsyncFd;
-use tokio::sync::mpsc;
 
 /// nix's Inotify offers AsFd only; tokio's AsyncFd wants AsRawFd.
 struct Ino(Inotify);
+
+/// A watched input changed (its path).
+pub struct Changed(pub PathBuf);
 
 impl std::os::fd::AsRawFd for Ino {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
@@ -89,7 +92,7 @@ impl Watcher {
         })
     }
 
-    pub async fn run(mut self, tx: mpsc::UnboundedSender<crate::init::supervise::Event>) {
+    pub async fn run(mut self, tx: impl Sink<Changed>) {
         loop {
             let Ok(mut guard) = self.fd.readable().await else {
                 return;
@@ -121,7 +124,7 @@ impl Watcher {
                     self.add_tree(&path);
                 }
                 if self.relevant(&path) {
-                    let _ = tx.send(crate::init::supervise::Event::InputChanged(path));
+                    tx.deliver(Changed(path));
                 }
             }
         }

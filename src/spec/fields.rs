@@ -1,8 +1,9 @@
 //! Typed reads out of one TOML table with every problem collected, shared by the spec and
 //! schema parsers. Remembers which keys were read so `finish` can report the unknown ones.
 
+use super::types::{parse_signal, Policy, Ready};
 use crate::duration;
-use crate::spec::{parse_signal, Policy, Problem, Ready};
+use crate::problem::Problem;
 use nix::sys::signal::Signal;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! looked up in one hash map, and the cycle search keeps its path on the heap, so a spec of
 //! 50,000 units or a 20,000-deep `after` chain neither takes seconds nor overflows the stack.
 
-use crate::spec::UnitSpec;
+use super::types::UnitSpec;
 use std::collections::HashMap;
 
 /// Each unit name to the index of its first unit (a repeated name is the spec's problem to

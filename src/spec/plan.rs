@@ -3,7 +3,8 @@
 //! Turns a `Spec` into a `Plan`: which units run, as whom. Collects every problem; skipped
 //! units are not checked (their command may legitimately be absent from this image).
 
-use crate::spec::{Problem, Spec, UnitSpec};
+use super::types::{Spec, UnitSpec};
+use crate::problem::Problem;
 use crate::sys::users::{self, Account};
 use minijinja::Value;
 use std::collections::HashMap;

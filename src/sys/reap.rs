@@ -15,6 +15,17 @@ pub struct Reaped {
     pub children_left: bool,
 }
 
+/// Orphans of our descendants are re-parented to us (not to the host's init) when we are not
+/// PID 1, so we can reap them and signal them at shutdown.
+pub fn become_subreaper() {
+    if std::process::id() != 1 {
+        // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only sets a flag on the calling process.
+        unsafe {
+            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        }
+    }
+}
+
 pub fn reap() -> Reaped {
     let mut ended = Vec::new();
     loop {

@@ -6,8 +6,12 @@
 //! jinit never sets a disposition (no handler, no SIG_IGN): `spawn` relies on that to tell
 //! which ignored signals jinit inherited.
 
+use crate::sink::Sink;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+use std::sync::Arc;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::Notify;
 
 /// Every signal (KILL and STOP cannot be blocked; the kernel ignores them here). The fault
 /// signals are included so that a `kill -SEGV` from outside is forwarded like tini's peers
@@ -35,4 +39,44 @@ pub fn signalfd(set: &SigSet, nonblocking: bool) -> nix::Result<SignalFd> {
 /// Signals that ask the whole container to stop.
 pub fn is_stop_request(sig: Signal) -> bool {
     matches!(sig, Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT)
+}
+
+/// Watches the signalfd (made with `nonblocking`) from the event loop, forever.
+pub fn watch(fd: SignalFd) -> Result<AsyncFd<SignalFd>, String> {
+    // SAFETY: the AsyncFd owns the SignalFd, whose descriptor stays open and unchanged until
+    // both are dropped together.
+    unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+        .map_err(|e| e.to_string())
+}
+
+/// Hands every signal to `sink`; a SIGHUP also wakes `on_hup` (which brings a deleted control
+/// socket back).
+pub async fn forward(fd: AsyncFd<SignalFd>, sink: impl Sink<Signal>, on_hup: Arc<Notify>) {
+    loop {
+        let Ok(mut guard) = fd.readable().await else {
+            continue;
+        };
+        loop {
+            match fd.get_ref().read_signal() {
+                Ok(Some(info)) => {
+                    if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
+                        if sig == Signal::SIGHUP {
+                            on_hup.notify_one();
+                        }
+                        sink.deliver(sig);
+                    }
+                }
+                Ok(None) => {
+                    guard.clear_ready();
+                    break;
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    crate::log::warn(&format!("reading signals failed: {e}"));
+                    guard.clear_ready();
+                    break;
+                }
+            }
+        }
+    }
 }
