@@ -4,7 +4,7 @@
 use super::config::prepare;
 use super::{inputs, parse, Accepts, SPEC_FLAGS};
 use crate::config::render;
-use crate::init::{control, supervise, watch};
+use crate::init::{control, os, supervise, watch};
 use crate::log;
 use crate::problem::Problems;
 use crate::sys::{reap, signals};
@@ -73,7 +73,9 @@ pub fn run(args: &[String]) -> Result<i32, String> {
                 Err(e) => log::warn(&format!("cannot watch config inputs: {e}")),
             }
         }
-        let sup = supervise::Supervisor::new(plan, img, tx);
+        let settings = supervise::Settings::of(&img);
+        let os = os::Real::new(tx.clone());
+        let sup = supervise::Supervisor::new(plan, settings, Some(img), tx, os);
         let code = sup.run(rx).await;
         // Dropping the server removes the socket, if it is still the one we bound.
         server.abort();
