@@ -436,7 +436,8 @@ fn parse_owner(text: &str) -> Result<(u32, u32), String> {
         Some((u, g)) => (u, Some(g)),
         None => (text, None),
     };
-    let account = crate::sys::users::resolve(Some(user), group)?
+    let account = crate::sys::users::resolve(Some(user), group)
+        .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("bad owner {text:?}"))?;
     Ok((account.uid, account.gid))
 }

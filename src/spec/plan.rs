@@ -85,7 +85,7 @@ fn expand_unit(u: &mut UnitSpec, at: &str, ctx: &Value, problems: &mut Vec<Probl
     }
 }
 
-type AccountLookup = Result<Option<Account>, String>;
+type AccountLookup = Result<Option<Account>, users::LookupError>;
 
 /// Host lookups of one `plan`, each done once per distinct question: units of a spec often
 /// share a user and a program, and a lookup reads /etc/passwd or searches PATH.
@@ -152,8 +152,7 @@ pub fn plan(spec: &Spec, ctx: &Value) -> Result<Plan, Vec<Problem>> {
                 }
                 Ok(a) => account = a,
                 Err(e) => {
-                    let key = if e.contains("group") { "group" } else { "user" };
-                    problems.push(Problem::new(format!("{at}.{key}"), e));
+                    problems.push(Problem::new(format!("{at}.{}", e.key()), e.to_string()));
                 }
             }
             if let Some(argv0) = u.command.first() {

@@ -16,8 +16,26 @@ pub struct Account {
     pub groups: Vec<u32>,
 }
 
+/// Why a unit's `user` or `group` cannot be used; `key` names the spec key to blame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LookupError {
+    #[error("unknown user {name:?} (not in {etc}/passwd)")]
+    User { name: String, etc: String },
+    #[error("unknown group {name:?} (not in {etc}/group)")]
+    Group { name: String, etc: String },
+}
+
+impl LookupError {
+    pub fn key(&self) -> &'static str {
+        match self {
+            LookupError::User { .. } => "user",
+            LookupError::Group { .. } => "group",
+        }
+    }
+}
+
 /// Resolves `user` (name or numeric uid) and an optional `group` override.
-pub fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Option<Account>, String> {
+pub fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Option<Account>, LookupError> {
     resolve_in(Path::new("/etc"), user, group)
 }
 
@@ -25,15 +43,17 @@ pub fn resolve_in(
     etc: &Path,
     user: Option<&str>,
     group: Option<&str>,
-) -> Result<Option<Account>, String> {
+) -> Result<Option<Account>, LookupError> {
     if user.is_none() && group.is_none() {
         return Ok(None);
     }
     let passwd = std::fs::read_to_string(etc.join("passwd")).unwrap_or_default();
     let groups = std::fs::read_to_string(etc.join("group")).unwrap_or_default();
     let mut account = match user {
-        Some(u) => find_user(&passwd, u)
-            .ok_or_else(|| format!("unknown user {u:?} (not in {}/passwd)", etc.display()))?,
+        Some(u) => find_user(&passwd, u).ok_or_else(|| LookupError::User {
+            name: u.to_string(),
+            etc: etc.display().to_string(),
+        })?,
         None => Account {
             name: "root".into(),
             uid: nix::unistd::getuid().as_raw(),
@@ -43,8 +63,10 @@ pub fn resolve_in(
         },
     };
     if let Some(g) = group {
-        account.gid = find_group(&groups, g)
-            .ok_or_else(|| format!("unknown group {g:?} (not in {}/group)", etc.display()))?;
+        account.gid = find_group(&groups, g).ok_or_else(|| LookupError::Group {
+            name: g.to_string(),
+            etc: etc.display().to_string(),
+        })?;
         account.groups = vec![account.gid];
     } else if user.is_some() {
         account.groups = member_of(&groups, &account.name, account.gid);
@@ -148,11 +170,18 @@ mod tests {
     #[test]
     fn unknown_names_are_errors() {
         let d = etc();
-        assert!(resolve_in(d.path(), Some("nobody-here"), None)
-            .unwrap_err()
-            .contains("unknown user \"nobody-here\""));
-        assert!(resolve_in(d.path(), Some("jitsi"), Some("wheel"))
-            .unwrap_err()
-            .contains("unknown group"));
+        let e = resolve_in(d.path(), Some("nobody-here"), None).unwrap_err();
+        assert_eq!(e.key(), "user");
+        assert!(
+            e.to_string().contains("unknown user \"nobody-here\""),
+            "{e}"
+        );
+        let e = resolve_in(d.path(), Some("jitsi"), Some("wheel")).unwrap_err();
+        assert_eq!(e.key(), "group");
+        assert!(e.to_string().contains("unknown group \"wheel\""), "{e}");
+        // A user whose name says "group" is still the user's problem (the key used to be
+        // guessed from the message's text).
+        let e = resolve_in(d.path(), Some("group"), None).unwrap_err();
+        assert_eq!(e.key(), "user", "{e}");
     }
 }
