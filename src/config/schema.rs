@@ -91,6 +91,23 @@ impl Schema {
         }
     }
 
+    /// One schema file's text, checked like a loaded one (`jinit acme` compiles the web
+    /// image's in).
+    pub fn parse(text: &str, path: &Path) -> Result<Schema, Problems> {
+        let mut problems = Vec::new();
+        let mut schema = Schema::default();
+        schema.add(text, path, &mut problems);
+        schema.check(&mut problems);
+        if problems.is_empty() {
+            Ok(schema)
+        } else {
+            Err(Problems {
+                what: format!("the variable schema {}", path.display()),
+                list: problems,
+            })
+        }
+    }
+
     /// Every `schema.toml` one level below `dir` (`templates/<component>/schema.toml`), with
     /// `common` first: the whole project's variables, for docs and `gen-secrets`.
     pub fn load_all(dir: &Path) -> Result<Schema, Problems> {
