@@ -4,7 +4,7 @@
 use super::config::prepare;
 use super::{inputs, parse, Accepts, SPEC_FLAGS};
 use crate::config::render;
-use crate::init::{control, os, supervise, watch};
+use crate::init::{control, event, os, supervise, watch};
 use crate::log;
 use crate::problem::Problems;
 use crate::sys::{reap, signals};
@@ -50,7 +50,7 @@ pub fn run(args: &[String]) -> Result<i32, String> {
         .build()
         .map_err(|e| format!("cannot start the event loop: {e}"))?;
     runtime.block_on(async move {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<supervise::Event>();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<event::Event>();
         let sfd =
             signals::signalfd(&set, true).map_err(|e| format!("cannot create a signalfd: {e}"))?;
         let sfd = signals::watch(sfd).map_err(|e| format!("cannot watch the signalfd: {e}"))?;

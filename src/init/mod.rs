@@ -1,17 +1,22 @@
 //! PID 1 and supervision.
 //! - `unit`: one unit's lifecycle as a pure state machine.
-//! - `supervise`: the main loop, one slot per unit, the only place turning unit actions into
-//!   calls to the operating system, which `os` puts behind a trait (faked in `tests`).
-//! - `reload`: re-rendering, validations, re-planning. `requests`: answers to control requests.
+//! - `supervise`: the main loop: events and deadlines in, the container's phase and exit code
+//!   out. `event`: what the loop receives.
+//! - `slots`: one slot per unit and the processes they own; the only place turning unit
+//!   actions into calls to the operating system, which `os` puts behind a trait (faked in
+//!   `tests`). `commands`: status, health, restart, reload and re-planning of the units.
+//! - `reload`: re-rendering while running (debounce, queued re-renders, validations).
 //! - `probe`: readiness checks. `control`: the control socket and its client commands.
 //! - `watch`: inotify on the config inputs. `single`: `jinit -- CMD`, the tini-compatible mode.
 
+mod commands;
 pub mod control;
+pub mod event;
 pub mod os;
 pub mod probe;
 mod reload;
-mod requests;
 pub mod single;
+mod slots;
 pub mod supervise;
 #[cfg(test)]
 mod tests;

@@ -51,8 +51,8 @@ fn supervisor(text: &str, disabled: &[&str]) -> Supervisor<Fake> {
 impl Supervisor<Fake> {
     /// The process started as `argv0` ends with `code`, and jinit hears SIGCHLD.
     fn exit(&mut self, argv0: &str, code: i32, now: Instant) {
-        let pid = self.os.pid_of(argv0);
-        self.os.exit(pid, code);
+        let pid = self.units.os.pid_of(argv0);
+        self.units.os.exit(pid, code);
         self.signal(Signal::SIGCHLD, now);
     }
 
@@ -62,14 +62,20 @@ impl Supervisor<Fake> {
     }
 
     fn index(&self, name: &str) -> usize {
-        self.slots
+        self.units
+            .slots
             .iter()
             .position(|s| s.unit.name() == name)
             .unwrap()
     }
 
     fn state(&self, name: &str) -> &'static str {
-        let slot = self.slots.iter().find(|s| s.unit.name() == name).unwrap();
+        let slot = self
+            .units
+            .slots
+            .iter()
+            .find(|s| s.unit.name() == name)
+            .unwrap();
         slot.unit.state.word()
     }
 
@@ -97,20 +103,24 @@ fn starts_in_dependency_order_and_waits_for_readiness() {
     let now = Instant::now();
     let mut sup = supervisor(CHAIN, &[]);
     sup.pump(now);
-    assert_eq!(sup.os.started(), ["setup"]);
+    assert_eq!(sup.units.os.started(), ["setup"]);
     sup.exit("setup", 0, now);
-    assert_eq!(sup.os.started(), ["setup", "prosody"]);
+    assert_eq!(sup.units.os.started(), ["setup", "prosody"]);
     assert_eq!(sup.state("prosody"), "starting");
-    assert_eq!(sup.os.probes.len(), 1, "prosody's readiness probe runs");
+    assert_eq!(
+        sup.units.os.probes.len(),
+        1,
+        "prosody's readiness probe runs"
+    );
     sup.pump(now);
     assert_eq!(
-        sup.os.started(),
+        sup.units.os.started(),
         ["setup", "prosody"],
         "web waits for prosody"
     );
-    let pid = sup.os.pid_of("prosody");
+    let pid = sup.units.os.pid_of("prosody");
     let unit = sup.index("prosody");
-    sup.on_probe(
+    sup.units.on_probe(
         Report::Done {
             unit,
             pid,
@@ -120,7 +130,7 @@ fn starts_in_dependency_order_and_waits_for_readiness() {
     );
     sup.pump(now);
     assert_eq!(sup.state("prosody"), "ready");
-    assert_eq!(sup.os.started(), ["setup", "prosody", "nginx"]);
+    assert_eq!(sup.units.os.started(), ["setup", "prosody", "nginx"]);
     assert_eq!(sup.request(Request::Health, now), (true, "healthy".into()));
 }
 
@@ -131,7 +141,7 @@ fn a_failed_oneshot_stops_everything_with_its_code() {
     sup.pump(now);
     sup.exit("setup", 3, now);
     assert_eq!(
-        sup.os.started(),
+        sup.units.os.started(),
         ["setup"],
         "nothing after a failed setup starts"
     );
@@ -151,16 +161,21 @@ fn a_crashed_service_restarts_after_its_backoff() {
         "first backoff about 0.5 s"
     );
     sup.on_deadlines(at - Duration::from_millis(1));
-    assert_eq!(sup.os.started().len(), 1, "not before the backoff ends");
+    assert_eq!(
+        sup.units.os.started().len(),
+        1,
+        "not before the backoff ends"
+    );
     sup.on_deadlines(at);
     sup.pump(at);
-    assert_eq!(sup.os.started(), ["a", "a"]);
+    assert_eq!(sup.units.os.started(), ["a", "a"]);
     let status = sup.on_control(Request::Status, at);
     assert_eq!(status.units[0].restarts, 1);
     // The crashed process's group got TERM (its orphaned helpers end with it), and KILL
     // before the new process started.
-    let first = sup.os.spawned[0].0;
+    let first = sup.units.os.spawned[0].0;
     let to_first: Vec<Signal> = sup
+        .units
         .os
         .signals
         .iter()
@@ -189,20 +204,26 @@ fn shutdown_stops_in_reverse_dependency_order_and_exits_0() {
     let now = Instant::now();
     let mut sup = supervisor(THREE, &[]);
     sup.pump(now);
-    assert_eq!(sup.os.started(), ["db", "app", "web"]);
+    assert_eq!(sup.units.os.started(), ["db", "app", "web"]);
     sup.signal(Signal::SIGTERM, now);
     assert_eq!(
-        sup.os.signalled(Signal::SIGTERM),
+        sup.units.os.signalled(Signal::SIGTERM),
         ["web"],
         "dependents stop first"
     );
     assert_eq!(sup.finished(), None);
     sup.signal(Signal::SIGCHLD, now);
-    assert_eq!(sup.os.signalled(Signal::SIGTERM), ["web", "app"]);
+    assert_eq!(sup.units.os.signalled(Signal::SIGTERM), ["web", "app"]);
     sup.signal(Signal::SIGCHLD, now);
     sup.signal(Signal::SIGCHLD, now);
-    assert_eq!(sup.os.signalled(Signal::SIGTERM), ["web", "app", "db"]);
-    assert!(sup.os.leftover_signals.is_empty(), "nothing was left over");
+    assert_eq!(
+        sup.units.os.signalled(Signal::SIGTERM),
+        ["web", "app", "db"]
+    );
+    assert!(
+        sup.units.os.leftover_signals.is_empty(),
+        "nothing was left over"
+    );
     assert_eq!(sup.finished(), Some(0));
     let (ok, message) = sup.request(Request::Health, now);
     assert!(!ok && message == "stopping", "{message}");
@@ -217,18 +238,18 @@ fn a_unit_ignoring_term_is_killed_then_leftovers_get_term_and_kill() {
         &[],
     );
     sup.pump(now);
-    let pid = sup.os.pid_of("a");
-    sup.os.stubborn(pid);
-    sup.os.orphans = 1;
+    let pid = sup.units.os.pid_of("a");
+    sup.units.os.stubborn(pid);
+    sup.units.os.orphans = 1;
     sup.signal(Signal::SIGTERM, now);
     assert_eq!(sup.state("a"), "stopping");
     let kill_at = sup.next_deadline().expect("kill-delay");
     assert_eq!(kill_at, now + Duration::from_secs(3));
     sup.on_deadlines(kill_at);
     sup.signal(Signal::SIGCHLD, kill_at);
-    assert_eq!(sup.os.signalled(Signal::SIGKILL), ["a"]);
+    assert_eq!(sup.units.os.signalled(Signal::SIGKILL), ["a"]);
     assert_eq!(
-        sup.os.leftover_signals,
+        sup.units.os.leftover_signals,
         [Signal::SIGTERM, Signal::SIGCONT],
         "the orphan gets TERM once every unit is down"
     );
@@ -237,7 +258,7 @@ fn a_unit_ignoring_term_is_killed_then_leftovers_get_term_and_kill() {
     assert_eq!(grace_end, kill_at + Duration::from_secs(2));
     sup.on_deadlines(grace_end);
     sup.signal(Signal::SIGCHLD, grace_end);
-    assert_eq!(sup.os.leftover_signals.last(), Some(&Signal::SIGKILL));
+    assert_eq!(sup.units.os.leftover_signals.last(), Some(&Signal::SIGKILL));
     assert_eq!(sup.finished(), Some(0));
 }
 
@@ -250,7 +271,7 @@ fn the_whole_stop_fits_stop_timeout_whatever_the_kill_delay() {
         &[],
     );
     sup.pump(now);
-    sup.os.stubborn(sup.os.pid_of("a"));
+    sup.units.os.stubborn(sup.units.os.pid_of("a"));
     sup.signal(Signal::SIGTERM, now);
     assert_eq!(sup.next_deadline(), Some(now + Duration::from_secs(7)));
 }
@@ -260,27 +281,36 @@ fn a_new_plan_is_matched_to_the_running_units_by_name() {
     let now = Instant::now();
     let mut sup = supervisor(THREE, &["web"]);
     sup.pump(now);
-    assert_eq!(sup.os.started(), ["db", "app"]);
+    assert_eq!(sup.units.os.started(), ["db", "app"]);
     // The new plan lists the units in another order: app's command changed, web is enabled,
     // db is unchanged.
     let mut next = parse(&THREE.replace("command = [\"app\"]", "command = [\"app\", \"--new\"]"));
     next.units.reverse();
-    sup.follow(plan_of(&next, &[]), "test", now);
+    sup.units.follow(plan_of(&next, &[]), "test", now);
     sup.pump(now);
     assert_eq!(
-        sup.os.signalled(Signal::SIGTERM),
+        sup.units.os.signalled(Signal::SIGTERM),
         ["app"],
         "only app restarts"
     );
     sup.signal(Signal::SIGCHLD, now);
-    let started: Vec<String> = sup.os.spawned.iter().map(|(_, a)| a.join(" ")).collect();
+    let started: Vec<String> = sup
+        .units
+        .os
+        .spawned
+        .iter()
+        .map(|(_, a)| a.join(" "))
+        .collect();
     assert_eq!(started, ["db", "app", "app --new", "web"]);
     // web disabled again by name.
     let mut again = parse(THREE);
     again.units.rotate_left(1);
-    sup.follow(plan_of(&again, &["web"]), "test", now);
+    sup.units.follow(plan_of(&again, &["web"]), "test", now);
     sup.pump(now);
-    assert_eq!(sup.os.signalled(Signal::SIGTERM), ["app", "web", "app"]);
+    assert_eq!(
+        sup.units.os.signalled(Signal::SIGTERM),
+        ["app", "web", "app"]
+    );
 }
 
 #[test]
@@ -334,7 +364,7 @@ fn reload_signals_the_main_process_or_restarts() {
         now,
     );
     assert!(ok && message == "web: sent HUP", "{message}");
-    assert_eq!(sup.os.signalled(Signal::SIGHUP), ["nginx"]);
+    assert_eq!(sup.units.os.signalled(Signal::SIGHUP), ["nginx"]);
     let (ok, message) = sup.request(
         Request::Reload {
             unit: Some("app".into()),
@@ -342,5 +372,5 @@ fn reload_signals_the_main_process_or_restarts() {
         now,
     );
     assert!(ok && message.contains("restarting"), "{message}");
-    assert_eq!(sup.os.signalled(Signal::SIGTERM), ["app"]);
+    assert_eq!(sup.units.os.signalled(Signal::SIGTERM), ["app"]);
 }
