@@ -6,6 +6,8 @@
 //! (a key path, `line N`, a variable or `template:line`). Starts no process and writes no
 //! file; reads the repository's specs, schemas and templates, and the host's /etc/passwd
 //! and PATH the way `jinit check` does.
+//!
+//! Over 500 lines: tests only (compiled with `cargo test`, never into jinit).
 
 use crate::config::environ::{self, Scope};
 use crate::config::schema::{Kind, Schema};

@@ -95,7 +95,7 @@ pub(super) async fn attempt(
         show_time(info.not_after)
     ));
     // Re-render (the nginx config may switch from the self-signed certificate) and reload.
-    match control::call(&control::Request::Reload { unit: None }) {
+    match crate::init::client::call(&control::Request::Reload { unit: None }) {
         Ok(r) if r.ok => {}
         Ok(r) => log::warn(&format!("acme: jinit could not reload: {}", r.message)),
         Err(e) => log::warn(&format!(

@@ -2,7 +2,8 @@
 //! `restart`, `reload`), and `jinit acme`.
 
 use super::{parse, usage_of, Accepts};
-use crate::init::control::{self, Request, Response};
+use crate::init::client as call;
+use crate::init::control::{Request, Response};
 use crate::{acme, duration};
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
@@ -29,7 +30,7 @@ pub fn status(args: &[String]) -> Result<i32, String> {
             positional: false,
         },
     )?;
-    let resp = control::call(&Request::Status)?;
+    let resp = call::call(&Request::Status)?;
     // `jinit acme` leaves its state beside the socket; secrets never appear in either.
     let cert: Option<acme::Status> = std::fs::read(acme::status_path())
         .ok()
@@ -39,7 +40,7 @@ pub fn status(args: &[String]) -> Result<i32, String> {
         println!("{out}");
         return Ok(0);
     }
-    print!("{}", control::table(&resp.units));
+    print!("{}", call::table(&resp.units));
     if let Some(c) = cert {
         let t = |s: Option<u64>| {
             s.map(|s| acme::show_time(UNIX_EPOCH + Duration::from_secs(s)))
@@ -61,7 +62,7 @@ pub fn status(args: &[String]) -> Result<i32, String> {
 
 pub fn health(args: &[String]) -> Result<i32, String> {
     parse("health", args, &NOTHING)?;
-    match control::call(&Request::Health) {
+    match call::call(&Request::Health) {
         Ok(resp) => {
             println!("{}", resp.message);
             Ok(if resp.ok { 0 } else { 1 })
@@ -81,7 +82,7 @@ pub fn restart(args: &[String]) -> Result<i32, String> {
             usage_of("restart")
         ));
     };
-    answer(control::call(&Request::Restart { unit: unit.clone() })?)
+    answer(call::call(&Request::Restart { unit: unit.clone() })?)
 }
 
 pub fn reload(args: &[String]) -> Result<i32, String> {
@@ -93,7 +94,7 @@ pub fn reload(args: &[String]) -> Result<i32, String> {
         ));
     }
     let unit = a.positional.first().cloned();
-    answer(control::call(&Request::Reload { unit })?)
+    answer(call::call(&Request::Reload { unit })?)
 }
 
 fn answer(resp: Response) -> Result<i32, String> {

@@ -2,7 +2,7 @@
 //! `render`, `gen-secrets` and `docs`.
 
 use super::{inputs, parse, templates, usage_of, Accepts, Args, Inputs, SPEC_FLAGS};
-use crate::config::{docs, envfile, environ, image, render, schema, secrets};
+use crate::config::{apply, docs, envfile, environ, image, render, schema, secrets};
 use crate::problem::Problems;
 use crate::spec::plan::Plan;
 use crate::{bounded, log};
@@ -195,7 +195,7 @@ pub fn render(args: &[String]) -> Result<i32, String> {
         },
     )?;
     let (img, _plan, rendered) = prepare(&inputs(&a), false)?;
-    let applied = render::apply(&img.spec, &rendered, !a.has("no-validate"));
+    let applied = apply::apply(&img.spec, &rendered, !a.has("no-validate"));
     for r in &rendered {
         let what = match (&r.content, applied.changed.contains(&r.index)) {
             _ if applied.failed.contains(&r.index) => "failed",

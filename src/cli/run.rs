@@ -3,7 +3,7 @@
 
 use super::config::prepare;
 use super::{inputs, parse, Accepts, SPEC_FLAGS};
-use crate::config::render;
+use crate::config::apply;
 use crate::init::{control, event, os, supervise, watch};
 use crate::log;
 use crate::problem::Problems;
@@ -28,7 +28,7 @@ pub fn run(args: &[String]) -> Result<i32, String> {
     // Before any thread exists, so every thread inherits the mask (see `signals`).
     let set = signals::block_all().map_err(|e| format!("cannot block signals: {e}"))?;
     let (img, plan, rendered) = prepare(&inputs(&a), true)?;
-    let applied = render::apply(&img.spec, &rendered, true);
+    let applied = apply::apply(&img.spec, &rendered, true);
     if !applied.problems.is_empty() {
         return Err(Problems {
             what: "rendering".into(),

@@ -4,6 +4,9 @@
 //! value means unset, secrets may come from `NAME_FILE`, renamed variables feed their
 //! replacement, removed ones only warn. All problems are collected and reported together.
 //! Reads files only for `NAME_FILE` secrets; never logs a secret's value.
+//!
+//! Over 500 lines: half of it is its tests (every type, the spellings, `_FILE`, renamed and
+//! removed names, look-alike typos).
 
 use crate::config::envfile;
 use crate::config::schema::{Kind, Schema, Var};

@@ -7,9 +7,11 @@
 //! - `render`: templates to files, with their validations. `docs`: env.example and the
 //!   README reference. `secrets`: `jinit gen-secrets`.
 
+pub mod apply;
 pub mod docs;
 pub mod envfile;
 pub mod environ;
+pub mod filters;
 pub mod image;
 pub mod render;
 pub mod schema;

@@ -1,14 +1,13 @@
 //! Renders the spec's `[[render]]` entries from templates and writes them atomically.
 //!
 //! Rendering is strict: an undefined name is an error, and every error of every template is
-//! collected with its template name and line before anything is written. Writing goes through
-//! `atomic`; a failed validation keeps the previous file. Never starts or signals units: it
-//! returns which units' inputs changed and the supervisor decides.
+//! collected with its template name and line before anything is written (`apply` writes).
+//! The escaping filters (`|lua`, `|hocon`, `|nginx`, `|properties`) are in `filters`.
 
+use super::filters;
 use crate::config::environ::Environment;
 use crate::problem::Problem;
 use crate::spec::{RenderSpec, Spec};
-use crate::sys::atomic::{self, Change};
 use minijinja::value::ValueKind;
 use minijinja::{Environment as Jinja, Error, ErrorKind, UndefinedBehavior, Value};
 use std::path::{Path, PathBuf};
@@ -22,16 +21,6 @@ pub struct Rendered {
     pub dest: PathBuf,
     /// None when the entry's `if` is false: the file must not exist.
     pub content: Option<Vec<u8>>,
-}
-
-/// What `apply` did.
-#[derive(Default)]
-pub struct Applied {
-    /// Indices of entries whose file changed on disk.
-    pub changed: Vec<usize>,
-    /// Indices of entries that could not be written (their old file is kept).
-    pub failed: Vec<usize>,
-    pub problems: Vec<Problem>,
 }
 
 /// Prefixes an absolute path with the root given to `jinit render --root`.
@@ -59,11 +48,11 @@ pub fn environment(dir: &Path, root: Option<&Path>) -> Result<Jinja<'static>, Ve
             minijinja::escape_formatter(out, state, value)
         }
     });
-    env.add_filter("lua", lua);
-    env.add_filter("hocon", hocon);
-    env.add_filter("nginx", nginx);
-    env.add_filter("properties", properties);
-    env.add_filter("b64encode", b64encode);
+    env.add_filter("lua", filters::lua);
+    env.add_filter("hocon", filters::hocon);
+    env.add_filter("nginx", filters::nginx);
+    env.add_filter("properties", filters::properties);
+    env.add_filter("b64encode", filters::b64encode);
     let root = root.map(Path::to_path_buf);
     env.add_function("file_exists", move |path: String| -> bool {
         under_root(root.as_deref(), Path::new(&path)).is_file()
@@ -307,316 +296,6 @@ fn mentions(text: &str, name: &str) -> bool {
         let after = text[i + name.len()..].chars().next();
         !before.is_some_and(|c| ident(c) || c == '.') && !after.is_some_and(ident)
     })
-}
-
-/// A changed file waiting for its validation command before it replaces the old one.
-#[derive(Debug)]
-pub struct Validation {
-    pub index: usize,
-    pub staged: atomic::Staged,
-    /// The entry's `validate` command with `{}` replaced by the staged file.
-    pub argv: Vec<String>,
-}
-
-/// Writes rendered files; `validate` runs each entry's validation command first (here, and
-/// waiting for it: before the supervisor's loop, or in `jinit render`).
-pub fn apply(spec: &Spec, rendered: &[Rendered], validate: bool) -> Applied {
-    let (mut applied, pending) = apply_unvalidated(spec, rendered, validate);
-    let results = pending
-        .into_iter()
-        .map(|v| {
-            let result = run_validate(&v.argv);
-            (v, result)
-        })
-        .collect();
-    finish_validated(spec, results, &mut applied);
-    applied
-}
-
-/// The first half of `apply`, for a caller that must not wait for validation commands (the
-/// supervisor's loop): writes every file without one at once, and stages each changed file
-/// with one, returned with the command to run. `finish_validated` completes the job.
-pub fn apply_unvalidated(
-    spec: &Spec,
-    rendered: &[Rendered],
-    validate: bool,
-) -> (Applied, Vec<Validation>) {
-    let mut applied = Applied::default();
-    let mut pending = Vec::new();
-    for r in rendered {
-        let entry = &spec.renders[r.index];
-        let at = || format!("render[{}] {}", r.index, entry.dest.display());
-        let result = match &r.content {
-            None => atomic::remove(&r.dest),
-            Some(content) => {
-                let owner = match entry.owner.as_deref().map(parse_owner).transpose() {
-                    Ok(o) => o,
-                    Err(e) => {
-                        applied.failed.push(r.index);
-                        applied.problems.push(Problem::new(at(), e));
-                        continue;
-                    }
-                };
-                let mode = entry.mode.unwrap_or(0o644);
-                match (&entry.validate, validate) {
-                    (Some(argv), true) => match atomic::stage(&r.dest, content, mode, owner) {
-                        Ok(Some(staged)) => {
-                            let tmp = staged.tmp.display().to_string();
-                            pending.push(Validation {
-                                index: r.index,
-                                argv: argv.iter().map(|a| a.replace("{}", &tmp)).collect(),
-                                staged,
-                            });
-                            continue;
-                        }
-                        Ok(None) => Ok(Change::Unchanged),
-                        Err(e) => Err(e),
-                    },
-                    _ => atomic::replace(
-                        &r.dest,
-                        content,
-                        &atomic::Options {
-                            mode,
-                            owner,
-                            validate: None,
-                        },
-                    ),
-                }
-            }
-        };
-        record(&mut applied, r.index, at(), result);
-    }
-    (applied, pending)
-}
-
-/// The second half of `apply`: each staged file whose validation passed replaces the old one;
-/// the others are dropped and the old file is kept.
-pub fn finish_validated(
-    spec: &Spec,
-    results: Vec<(Validation, Result<(), String>)>,
-    applied: &mut Applied,
-) {
-    for (v, result) in results {
-        let at = format!(
-            "render[{}] {}",
-            v.index,
-            spec.renders[v.index].dest.display()
-        );
-        let result = match result {
-            Ok(()) => atomic::commit(v.staged),
-            Err(e) => {
-                atomic::discard(v.staged);
-                Err(e)
-            }
-        };
-        record(applied, v.index, at, result);
-    }
-    applied.changed.sort_unstable();
-    applied.failed.sort_unstable();
-}
-
-fn record(applied: &mut Applied, index: usize, at: String, result: Result<Change, String>) {
-    match result {
-        Ok(Change::Written) => applied.changed.push(index),
-        Ok(Change::Unchanged) => {}
-        Err(e) => {
-            applied.failed.push(index);
-            applied
-                .problems
-                .push(Problem::new(at, format!("{e}; the previous file is kept")));
-        }
-    }
-}
-
-/// How long a validation command may take before it is killed and counts as failed.
-pub const VALIDATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-fn parse_owner(text: &str) -> Result<(u32, u32), String> {
-    let (user, group) = match text.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (text, None),
-    };
-    let account = crate::sys::users::resolve(Some(user), group)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("bad owner {text:?}"))?;
-    Ok((account.uid, account.gid))
-}
-
-fn run_validate(argv: &[String]) -> Result<(), String> {
-    match crate::sys::spawn::run_captured(argv, VALIDATE_TIMEOUT) {
-        Ok((0, _)) => Ok(()),
-        Ok((code, output)) => Err(format!(
-            "validation `{}` failed (exit code {code}): {}",
-            argv.join(" "),
-            output.trim()
-        )),
-        Err(e) => Err(format!("cannot run validation `{}`: {e}", argv.join(" "))),
-    }
-}
-
-/// `{{ x|lua }}`: a Lua literal (quoted string, number, boolean, nil or list table).
-fn lua(v: Value) -> Result<Value, Error> {
-    literal(
-        &v,
-        &|s| {
-            let mut out = String::from("\"");
-            for c in s.chars() {
-                match c {
-                    '"' => out.push_str("\\\""),
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    '\r' => out.push_str("\\r"),
-                    c if (c as u32) < 0x20 => out.push_str(&format!("\\{:03}", c as u32)),
-                    c => out.push(c),
-                }
-            }
-            out.push('"');
-            out
-        },
-        ("{ ", ", ", " }"),
-        "nil",
-    )
-    .map(Value::from_safe_string)
-}
-
-/// `{{ x|hocon }}`: a HOCON literal (HOCON quoted strings are JSON strings).
-fn hocon(v: Value) -> Result<Value, Error> {
-    literal(
-        &v,
-        &|s| serde_json::to_string(s).unwrap_or_default(),
-        ("[ ", ", ", " ]"),
-        "null",
-    )
-    .map(Value::from_safe_string)
-}
-
-/// `{{ x|nginx }}`: one nginx argument. Numbers and plain words (host names, addresses, URLs,
-/// paths) as they are; anything else double-quoted, so `;`, `{`, `}`, `#` and spaces stay
-/// inside the argument. nginx has no escape for `$` (a variable in many directives) nor for
-/// a line break, so those are refused: a schema type must keep them out.
-fn nginx(v: Value) -> Result<Value, Error> {
-    if v.kind() == ValueKind::Number {
-        return Ok(Value::from_safe_string(v.to_string()));
-    }
-    let Some(s) = v.as_str() else {
-        return Err(Error::new(
-            ErrorKind::InvalidOperation,
-            format!("|nginx writes strings and numbers, not a {}", v.kind()),
-        ));
-    };
-    if let Some(c) = s.chars().find(|c| *c == '$' || c.is_control()) {
-        return Err(Error::new(
-            ErrorKind::InvalidOperation,
-            format!("|nginx cannot quote {c:?} in {s:?}"),
-        ));
-    }
-    let bare = |c: char| c.is_ascii_alphanumeric() || "._:/=@%+,~[]-".contains(c);
-    if !s.is_empty() && s.chars().all(bare) {
-        return Ok(Value::from_safe_string(s.to_string()));
-    }
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    Ok(Value::from_safe_string(out))
-}
-
-/// `{{ x|properties }}`: a Java properties key or value (java.util.Properties.load).
-/// Backslash escapes for the characters that end or split an entry (line breaks, `=`, `:`,
-/// `#`, `!`, a leading space); everything outside printable ASCII as `\uXXXX`, since
-/// `load(InputStream)` reads ISO 8859-1.
-fn properties(v: Value) -> Result<Value, Error> {
-    if matches!(v.kind(), ValueKind::Number | ValueKind::Bool) {
-        return Ok(Value::from_safe_string(v.to_string()));
-    }
-    let Some(s) = v.as_str() else {
-        return Err(Error::new(
-            ErrorKind::InvalidOperation,
-            format!(
-                "|properties writes strings, numbers and booleans, not a {}",
-                v.kind()
-            ),
-        ));
-    };
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{c}' => out.push_str("\\f"),
-            '=' | ':' | '#' | '!' => {
-                out.push('\\');
-                out.push(c);
-            }
-            ' ' if i == 0 => out.push_str("\\ "),
-            ' '..='~' => out.push(c),
-            c => {
-                let mut units = [0u16; 2];
-                for u in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{u:04X}"));
-                }
-            }
-        }
-    }
-    Ok(Value::from_safe_string(out))
-}
-
-fn literal(
-    v: &Value,
-    quote: &dyn Fn(&str) -> String,
-    list: (&str, &str, &str),
-    none: &str,
-) -> Result<String, Error> {
-    match v.kind() {
-        // Strict like the rest of rendering: a misspelt name must not become nil or null.
-        ValueKind::Undefined => Err(Error::from(ErrorKind::UndefinedError)),
-        ValueKind::None => Ok(none.to_string()),
-        ValueKind::Bool => Ok(v.is_true().to_string()),
-        ValueKind::Number => Ok(v.to_string()),
-        ValueKind::String => Ok(quote(v.as_str().unwrap_or_default())),
-        ValueKind::Seq => {
-            let items: Result<Vec<String>, Error> = v
-                .try_iter()?
-                .map(|item| literal(&item, quote, list, none))
-                .collect();
-            let items = items?;
-            if items.is_empty() {
-                Ok(format!("{}{}", list.0.trim_end(), list.2.trim_start()))
-            } else {
-                Ok(format!("{}{}{}", list.0, items.join(list.1), list.2))
-            }
-        }
-        other => Err(Error::new(
-            ErrorKind::InvalidOperation,
-            format!("cannot write a {other} as a config literal"),
-        )),
-    }
-}
-
-fn b64encode(v: String) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bytes = v.as_bytes();
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | (*b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

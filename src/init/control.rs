@@ -1,4 +1,5 @@
-//! The control socket: `jinit status|health|restart|reload` talk to the running supervisor.
+//! The control socket: `jinit status|health|restart|reload` talk to the running supervisor
+//! (their side is `client`).
 //!
 //! One JSON request line in, one JSON response out, then the connection closes. Owns the
 //! socket file: binds it (never over a live one), brings it back when it was deleted (on
@@ -25,7 +26,7 @@
 use crate::log;
 use crate::sink::Sink;
 use serde::{Deserialize, Serialize};
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
@@ -49,10 +50,10 @@ pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// Input read and dropped after the answer, so that closing does not reset the connection.
 const DRAIN_MAX: u64 = 64 << 10;
 /// Client side: the longest answer read (`status` of every unit is a few kB).
-const MAX_ANSWER: u64 = 1 << 20;
+pub const MAX_ANSWER: u64 = 1 << 20;
 /// Client side: how long to wait for the connection and the answer. A reload re-renders and
 /// may run validators (`nginx -t`) before it answers.
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "kebab-case")]
@@ -418,47 +419,10 @@ fn answer_line(response: &Response) -> Vec<u8> {
     out
 }
 
-/// Client side: sends one request to the running jinit, bounded in time and answer size.
-pub fn call(request: &Request) -> Result<Response, String> {
-    let path = socket_path();
-    let mut stream = connect(&path, CALL_TIMEOUT).map_err(|e| {
-        format!(
-            "cannot reach jinit at {}: {e} (is jinit running in spec mode? JINIT_SOCKET sets the path)",
-            path.display()
-        )
-    })?;
-    let failed = |e: io::Error| match e.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => format!(
-            "jinit at {} did not answer within {}",
-            path.display(),
-            crate::duration::show(CALL_TIMEOUT)
-        ),
-        _ => format!("talking to jinit at {}: {e}", path.display()),
-    };
-    let mut line = serde_json::to_string(request).map_err(|e| e.to_string())?;
-    line.push('\n');
-    stream
-        .set_read_timeout(Some(CALL_TIMEOUT))
-        .map_err(failed)?;
-    stream.write_all(line.as_bytes()).map_err(failed)?;
-    let mut text = Vec::new();
-    (&mut stream)
-        .take(MAX_ANSWER + 1)
-        .read_to_end(&mut text)
-        .map_err(failed)?;
-    if text.len() as u64 > MAX_ANSWER {
-        return Err(format!(
-            "the answer of jinit at {} is longer than {MAX_ANSWER} bytes",
-            path.display()
-        ));
-    }
-    serde_json::from_slice(&text).map_err(|e| format!("bad answer from jinit: {e}"))
-}
-
 /// connect(2) with a deadline. On a Unix stream socket, connect waits for room in the
 /// server's backlog for as long as the socket's send timeout (SO_SNDTIMEO), then fails with
 /// EAGAIN: set that timeout first. std's `UnixStream::connect` cannot.
-fn connect(path: &Path, limit: Duration) -> io::Result<UnixStream> {
+pub fn connect(path: &Path, limit: Duration) -> io::Result<UnixStream> {
     use std::os::unix::ffi::OsStrExt;
     let bytes = path.as_os_str().as_bytes();
     // SAFETY: an all-zero sockaddr_un is valid (family 0, empty path); filled in below.
@@ -501,31 +465,6 @@ fn connect(path: &Path, limit: Duration) -> io::Result<UnixStream> {
         });
     }
     Ok(stream)
-}
-
-/// The human table of `jinit status`.
-pub fn table(units: &[UnitStatus]) -> String {
-    let mut out = format!(
-        "{:<20} {:<8} {:<9} {:>7} {:>9} {:>8}  {}\n",
-        "UNIT", "KIND", "STATE", "PID", "UPTIME", "RESTARTS", "DETAIL"
-    );
-    for u in units {
-        let pid = u.pid.map_or("-".to_string(), |p| p.to_string());
-        let up = u.uptime_secs.map_or("-".to_string(), |s| {
-            crate::duration::show(std::time::Duration::from_secs_f64(s))
-        });
-        out.push_str(&format!(
-            "{:<20} {:<8} {:<9} {:>7} {:>9} {:>8}  {}\n",
-            u.name,
-            u.kind,
-            u.state,
-            pid,
-            up,
-            u.restarts,
-            u.detail.as_deref().unwrap_or("")
-        ));
-    }
-    out
 }
 
 #[cfg(test)]

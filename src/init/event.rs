@@ -4,7 +4,7 @@
 use super::control::{Call, Request, Response};
 use super::probe::Report;
 use super::watch::Changed;
-use crate::config::render;
+use crate::config::apply;
 use nix::sys::signal::Signal;
 use tokio::sync::oneshot;
 
@@ -20,7 +20,7 @@ pub enum Event {
         reply: oneshot::Sender<Result<(), String>>,
     },
     /// Every validation of the re-render in flight has answered.
-    Validated(Vec<(render::Validation, Result<(), String>)>),
+    Validated(Vec<(apply::Validation, Result<(), String>)>),
 }
 
 impl From<Signal> for Event {

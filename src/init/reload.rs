@@ -6,8 +6,8 @@
 
 use super::control::Response;
 use super::event::Event;
+use crate::config::apply;
 use crate::config::image::Image;
-use crate::config::render;
 use crate::log;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -54,7 +54,7 @@ impl Waiters {
 /// A re-render that has written its files.
 pub struct Finished {
     pub waiters: Waiters,
-    pub applied: render::Applied,
+    pub applied: apply::Applied,
     /// The environment changed: the units must follow a new plan.
     pub env_changed: bool,
 }
@@ -67,7 +67,7 @@ pub enum Begun {
     Failed(Waiters, String),
     Finished(Finished),
     /// These validation commands must pass first (see `validate`).
-    Validating(Vec<render::Validation>),
+    Validating(Vec<apply::Validation>),
 }
 
 #[derive(Default)]
@@ -129,7 +129,7 @@ impl Reloader {
                 return Begun::Failed(waiters, text);
             }
         };
-        let (applied, validations) = render::apply_unvalidated(&image.spec, &rendered, true);
+        let (applied, validations) = apply::apply_unvalidated(&image.spec, &rendered, true);
         let env_changed = image.env.values != before.0 || image.env.raw != before.1;
         let finished = Finished {
             waiters,
@@ -146,11 +146,11 @@ impl Reloader {
     /// The validations of the re-render in flight have answered: it is finished.
     pub fn validated(
         &mut self,
-        results: Vec<(render::Validation, Result<(), String>)>,
+        results: Vec<(apply::Validation, Result<(), String>)>,
         image: &Image,
     ) -> Option<Finished> {
         let mut flight = self.in_flight.take()?;
-        render::finish_validated(&image.spec, results, &mut flight.applied);
+        apply::finish_validated(&image.spec, results, &mut flight.applied);
         Some(flight)
     }
 
@@ -162,7 +162,7 @@ impl Reloader {
 
 /// Asks the loop to run each validation command in turn (as its helper), then hands it
 /// every verdict.
-pub fn validate(validations: Vec<render::Validation>, tx: mpsc::UnboundedSender<Event>) {
+pub fn validate(validations: Vec<apply::Validation>, tx: mpsc::UnboundedSender<Event>) {
     tokio::spawn(async move {
         let mut results = Vec::new();
         for v in validations {
@@ -181,7 +181,7 @@ pub fn validate(validations: Vec<render::Validation>, tx: mpsc::UnboundedSender<
 }
 
 /// The files a re-render changed, and the units to reload for them (each once).
-pub fn changes(image: &Image, applied: &render::Applied) -> (Vec<String>, Vec<String>) {
+pub fn changes(image: &Image, applied: &apply::Applied) -> (Vec<String>, Vec<String>) {
     let mut units: Vec<String> = Vec::new();
     let mut files = Vec::new();
     for &i in &applied.changed {

@@ -7,8 +7,8 @@
 use super::os::Os;
 use super::probe::{self, Report};
 use super::unit::{Action, Input, State, Then, Unit};
+use crate::config::apply;
 use crate::config::image::Image;
-use crate::config::render;
 use crate::spec::plan::{Plan, Planned};
 use crate::spec::{order, Kind};
 use crate::sys::spawn::{self, Group};
@@ -58,7 +58,7 @@ enum Job {
         unit: usize,
         reply: oneshot::Sender<bool>,
     },
-    /// A re-render's validation command (`what`), limited to `render::VALIDATE_TIMEOUT`.
+    /// A re-render's validation command (`what`), limited to `apply::VALIDATE_TIMEOUT`.
     Validate {
         what: String,
         reply: oneshot::Sender<Result<(), String>>,
@@ -192,7 +192,7 @@ impl<O: Os> Units<O> {
                         (0, _) => Ok(()),
                         (_, None) => Err(format!(
                             "validation `{what}` did not finish within {} and was killed",
-                            duration::show(render::VALIDATE_TIMEOUT)
+                            duration::show(apply::VALIDATE_TIMEOUT)
                         )),
                         _ => Err(format!(
                             "validation `{what}` failed (exit code {code}, its output is above)"
@@ -270,7 +270,7 @@ impl<O: Os> Units<O> {
         match self.os.spawn(&req) {
             Ok(pid) => {
                 let job = Job::Validate { what, reply };
-                let kill_at = Some(now + render::VALIDATE_TIMEOUT);
+                let kill_at = Some(now + apply::VALIDATE_TIMEOUT);
                 self.pids.insert(pid, Owner::Helper { job, kill_at });
             }
             Err((_, e)) => {

@@ -15,8 +15,8 @@ use super::reload::{self, Begun, Finished, Reloader, Waiters};
 pub use super::slots::Settings;
 use super::slots::Units;
 use super::unit::{Input, State};
+use crate::config::apply;
 use crate::config::image::Image;
-use crate::config::render;
 use crate::spec::plan::Plan;
 use crate::{log, sys::signals};
 use nix::sys::signal::Signal;
@@ -302,7 +302,7 @@ impl<O: Os> Supervisor<O> {
 
     fn on_validated(
         &mut self,
-        results: Vec<(render::Validation, Result<(), String>)>,
+        results: Vec<(apply::Validation, Result<(), String>)>,
         now: Instant,
     ) {
         let Some(image) = self.image.as_ref() else {

@@ -16,6 +16,9 @@
 //!  Enable while still stopping for a Disable: Waiting once the process is gone)
 //! ```
 //! The test `transitions_follow_the_table` walks this diagram.
+//!
+//! Over 500 lines: the state machine is one `match` best read whole, and its tests (every
+//! transition) are more than a third of the file.
 
 use crate::spec::{Kind, Policy, UnitSpec};
 use nix::sys::signal::Signal;
