@@ -69,44 +69,20 @@ pub(super) struct Http {
 }
 
 /// Why a request to the CA got no usable answer; the URL is the one requested.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 enum HttpError {
     /// No complete answer (headers and body) within the request timeout.
+    #[error("{url} did not answer completely within {}", duration::show(*after))]
     Timeout { url: String, after: Duration },
     /// The body is larger than BODY_LIMIT; reading stopped there.
+    #[error("{url} sent an answer larger than {} KiB, refused (ACME answers are a few KiB)", limit / 1024)]
     TooLarge { url: String, limit: usize },
     /// Connecting, TLS or HTTP failed; the cause is the source.
+    #[error("{url}")]
     Transport {
         url: String,
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-}
-
-impl std::fmt::Display for HttpError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            HttpError::Timeout { url, after } => write!(
-                f,
-                "{url} did not answer completely within {}",
-                duration::show(*after)
-            ),
-            HttpError::TooLarge { url, limit } => write!(
-                f,
-                "{url} sent an answer larger than {} KiB, refused (ACME answers are a few KiB)",
-                limit / 1024
-            ),
-            HttpError::Transport { url, .. } => write!(f, "{url}"),
-        }
-    }
-}
-
-impl std::error::Error for HttpError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            HttpError::Transport { source, .. } => Some(source.as_ref()),
-            _ => None,
-        }
-    }
 }
 
 /// Reads a body frame by frame, keeping at most `limit` bytes; the first frame past it ends

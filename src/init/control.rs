@@ -112,35 +112,25 @@ pub fn socket_path() -> PathBuf {
 }
 
 /// Why the socket could not be bound.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum BindError {
     /// Something answers on the path: another jinit, most likely. Its pid when the kernel
     /// can tell (0 when it lives in another PID namespace).
-    Served {
-        path: PathBuf,
-        pid: Option<i32>,
-    },
+    #[error(
+        "{} is already running on {}: talk to it with `jinit status`, `jinit restart UNIT` or \
+         `jinit reload`, or set JINIT_SOCKET to run a second instance",
+        another(*pid),
+        path.display()
+    )]
+    Served { path: PathBuf, pid: Option<i32> },
+    #[error(transparent)]
     Io(io::Error),
 }
 
-impl std::fmt::Display for BindError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BindError::Served { path, pid } => {
-                let who = match pid {
-                    Some(p) if *p > 0 => format!("another jinit (pid {p})"),
-                    _ => "another jinit".to_string(),
-                };
-                write!(
-                    f,
-                    "{who} is already running on {}: talk to it with `jinit status`, \
-                     `jinit restart UNIT` or `jinit reload`, or set JINIT_SOCKET to run a \
-                     second instance",
-                    path.display()
-                )
-            }
-            BindError::Io(e) => e.fmt(f),
-        }
+fn another(pid: Option<i32>) -> String {
+    match pid {
+        Some(p) if p > 0 => format!("another jinit (pid {p})"),
+        _ => "another jinit".to_string(),
     }
 }
 
