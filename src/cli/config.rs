@@ -1,7 +1,7 @@
 //! The commands that read the configuration without running anything: `check`, `check-env`,
 //! `render`, `gen-secrets` and `docs`.
 
-use super::{inputs, parse, templates, usage_of, Accepts, Args, Inputs, SPEC_FLAGS};
+use super::{inputs, parse, templates, usage_of, Accepts, Args, Inputs, SPEC_FLAGS, SPEC_ONLY};
 use crate::config::{apply, docs, envfile, environ, image, render, schema, secrets};
 use crate::problem::Problems;
 use crate::spec::plan::Plan;
@@ -49,15 +49,7 @@ pub fn prepare(i: &Inputs, host: bool) -> Result<Prepared, String> {
 }
 
 pub fn check(args: &[String]) -> Result<i32, String> {
-    let a = parse(
-        "check",
-        args,
-        &Accepts {
-            values: SPEC_FLAGS,
-            switches: &[],
-            positional: false,
-        },
-    )?;
+    let a = parse("check", args, &SPEC_ONLY)?;
     let (img, plan, rendered) = prepare(&inputs(&a), true)?;
     let enabled = plan.units.iter().filter(|p| p.enabled).count();
     println!(

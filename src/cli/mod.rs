@@ -54,6 +54,13 @@ pub struct Accepts {
 /// The spec-reading commands' flags.
 pub const SPEC_FLAGS: &[&str] = &["spec", "templates", "env-file", "root"];
 
+/// What `run` and `check` accept: the spec-reading flags only.
+pub const SPEC_ONLY: Accepts = Accepts {
+    values: SPEC_FLAGS,
+    switches: &[],
+    positional: false,
+};
+
 /// A command's parsed arguments.
 #[derive(Default)]
 pub struct Args {

@@ -2,7 +2,7 @@
 //! the event loop with its event sources: signals, the control socket, the config watcher.
 
 use super::config::prepare;
-use super::{inputs, parse, Accepts, SPEC_FLAGS};
+use super::{inputs, parse, SPEC_ONLY};
 use crate::config::apply;
 use crate::init::{control, event, os, supervise, watch};
 use crate::log;
@@ -11,15 +11,7 @@ use crate::sys::{reap, signals};
 use std::sync::Arc;
 
 pub fn run(args: &[String]) -> Result<i32, String> {
-    let a = parse(
-        "run",
-        args,
-        &Accepts {
-            values: SPEC_FLAGS,
-            switches: &[],
-            positional: false,
-        },
-    )?;
+    let a = parse("run", args, &SPEC_ONLY)?;
     // Before rendering anything: a second `jinit` (`docker exec CONTAINER jinit`) must not
     // touch the running one's files, units or socket.
     let socket = control::socket_path();
