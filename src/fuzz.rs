@@ -6,11 +6,15 @@
 //! (a key path, `line N`, a variable or `template:line`). Starts no process and writes no
 //! file; reads the repository's specs, schemas and templates, and the host's /etc/passwd
 //! and PATH the way `jinit check` does.
+//!
+//! Over 500 lines: tests only (compiled with `cargo test`, never into jinit).
 
-use crate::environ::{self, Scope};
-use crate::schema::{Kind, Schema, Type};
-use crate::spec::{Problem, Spec, UnitSpec};
-use crate::{check, duration, order, render};
+use crate::config::environ::{self, Scope};
+use crate::config::schema::{Kind, Schema};
+use crate::config::types::Type;
+use crate::problem::Problem;
+use crate::spec::{Spec, UnitSpec};
+use crate::{config::render, duration, spec::order, spec::plan};
 use minijinja::Value;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -466,7 +470,7 @@ fn check_spec(text: String, ctx: Value) -> Result<(), TestCaseError> {
             let cycles = order::find_cycles(&spec.units);
             let deps = order::dependencies(&spec.units);
             let dependents = order::dependents(&spec.units);
-            let plan = check::plan(spec, &ctx).map(|_| ());
+            let plan = plan::plan(spec, &ctx).map(|_| ());
             (cycles, deps, dependents, plan)
         });
         (parsed.map(|s| s.units.len()), planned)
@@ -673,7 +677,7 @@ fn raw_env(
                 match candidates
                     .into_iter()
                     .flatten()
-                    .find(|c| environ::parse_declared(ty, shape, c).is_ok())
+                    .find(|c| ty.parse_shaped(shape, c).is_ok())
                 {
                     Some(c) => c,
                     None => continue,
@@ -813,7 +817,7 @@ proptest! {
         let text = lines.join("\n");
         let (entries, problems, require) = bounded(move || {
             let schema = all_schema();
-            let entries = environ::parse_env_file_lines(&text);
+            let entries = crate::config::envfile::parse_lines(&text);
             let raw: BTreeMap<String, String> =
                 entries.iter().filter(|(_, k, _)| !k.ends_with("_FILE")).map(|(_, k, v)| (k.clone(), v.clone())).collect();
             let (_env, problems) = environ::resolve_all(schema, &raw, &require, Scope::Stack);
@@ -862,13 +866,13 @@ proptest! {
             Type::Duration, Type::Path,
         ];
         for ty in &types {
-            if let Err(e) = environ::parse_value(ty, &t) {
+            if let Err(e) = ty.parse(&t) {
                 prop_assert!(!e.is_empty());
             }
             // A valid value of the type is accepted.
             if !matches!(ty, Type::Enum(v) if v.is_empty()) {
                 let valid = valid_value(ty, n);
-                prop_assert!(environ::parse_value(ty, &valid).is_ok(), "{ty:?} {valid:?}");
+                prop_assert!(ty.parse(&valid).is_ok(), "{ty:?} {valid:?}");
             }
         }
     }
@@ -932,7 +936,7 @@ proptest! {
                 environ::resolve_all(&image.schema, &raw, &image.spec.require, Scope::Image);
             let rendered = render::render(&image.spec, &image.jinja, &env, None)
                 .map(|files| files.len());
-            let planned = check::plan(&image.spec, &env.context()).map(|_| ());
+            let planned = plan::plan(&image.spec, &env.context()).map(|_| ());
             (problems, rendered, planned)
         })?;
         let image = &images()[which];

@@ -1,0 +1,102 @@
+//! Readiness probes: one small task per starting service that reports once, ok or timed out.
+//!
+//! Probes retry on a short doubling interval (25 ms up to 100 ms: loopback checks are cheap,
+//! and a late answer delays every dependent) until the service answers
+//! or `ready-timeout` passes. Exec probes are processes, and only the supervisor may spawn and
+//! reap, so the task asks the supervisor to run each attempt and awaits the verdict.
+
+use crate::sink::Sink;
+use crate::spec::Ready;
+use nix::unistd::Pid;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::time::{timeout, Instant};
+
+const FIRST_RETRY: Duration = Duration::from_millis(25);
+const MAX_RETRY: Duration = Duration::from_millis(100);
+/// One attempt's limit; the supervisor kills an exec attempt still running after it.
+pub const ATTEMPT_LIMIT: Duration = Duration::from_secs(2);
+
+/// What a probe task tells the supervisor.
+pub enum Report {
+    /// The probe of `unit`'s process `pid` finished: ready, or timed out.
+    Done { unit: usize, pid: Pid, ok: bool },
+    /// Please run this exec probe for `unit` and answer true on exit code 0.
+    Exec {
+        unit: usize,
+        argv: Vec<String>,
+        reply: oneshot::Sender<bool>,
+    },
+}
+
+pub async fn run(unit: usize, pid: Pid, ready: Ready, limit: Duration, tx: impl Sink<Report>) {
+    let deadline = Instant::now() + limit;
+    let mut wait = FIRST_RETRY;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        // A timed-out attempt counts as not ready.
+        let ok = timeout(left.min(ATTEMPT_LIMIT), attempt(unit, &ready, &tx))
+            .await
+            .unwrap_or_default();
+        if ok || Instant::now() >= deadline {
+            tx.deliver(Report::Done { unit, pid, ok });
+            return;
+        }
+        tokio::time::sleep(wait.min(deadline.saturating_duration_since(Instant::now()))).await;
+        wait = (wait * 2).min(MAX_RETRY);
+    }
+}
+
+async fn attempt(unit: usize, ready: &Ready, tx: &impl Sink<Report>) -> bool {
+    match ready {
+        Ready::File(path) => path.exists(),
+        Ready::Tcp(addr) => TcpStream::connect(addr.as_str()).await.is_ok(),
+        Ready::Http(url) => http_ok(url).await.unwrap_or(false),
+        Ready::Exec(argv) => {
+            let (reply, answer) = oneshot::channel();
+            let report = Report::Exec {
+                unit,
+                argv: argv.clone(),
+                reply,
+            };
+            if !tx.deliver(report) {
+                return false;
+            }
+            answer.await.unwrap_or(false)
+        }
+    }
+}
+
+/// A plain HTTP/1.0 GET; ready on a 2xx or 3xx status.
+async fn http_ok(url: &str) -> std::io::Result<bool> {
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let addr = if authority.contains(':') && !authority.ends_with(']') {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let mut stream = TcpStream::connect(addr).await?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\nUser-Agent: jinit\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut head = [0u8; 32];
+    let mut n = 0;
+    while n < 12 {
+        let got = stream.read(&mut head[n..]).await?;
+        if got == 0 {
+            break;
+        }
+        n += got;
+    }
+    let line = String::from_utf8_lossy(&head[..n]);
+    let code = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse::<u16>().ok());
+    Ok(matches!(code, Some(200..=399)))
+}

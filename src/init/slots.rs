@@ -1,0 +1,463 @@
+//! The units and the processes they own: one slot per unit, the table of child pids, and the
+//! only code that turns a unit's actions into calls to the operating system (`Os`).
+//!
+//! Knows nothing of the loop's phase beyond `stopping`: a unit's policy asking to stop the
+//! container is recorded (`take_shutdown`) and carried out by the supervisor.
+
+use super::os::Os;
+use super::probe::{self, Report};
+use super::unit::{Action, Input, State, Then, Unit};
+use crate::config::apply;
+use crate::config::image::Image;
+use crate::spec::plan::{Plan, Planned};
+use crate::spec::{order, Kind};
+use crate::sys::spawn::{self, Group};
+use crate::sys::users::Account;
+use crate::{duration, log};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Everything held about one unit.
+pub struct Slot {
+    pub unit: Unit,
+    /// Its `if` is true.
+    pub enabled: bool,
+    /// Who it runs as (None: as jinit).
+    pub account: Option<Account>,
+    /// Indices of the units it comes `after`, and of those that come after it.
+    pub deps: Vec<usize>,
+    pub dependents: Vec<usize>,
+    /// Its running readiness probe.
+    probe: Option<JoinHandle<()>>,
+    /// Process group of a service's last process, while members of it may still live. A
+    /// service's processes end with it (like systemd's KillMode=control-group): nginx workers
+    /// orphaned by a killed master would otherwise keep the ports and fool the readiness check.
+    leftover_group: Option<Pid>,
+}
+
+/// Who a child process belongs to.
+enum Owner {
+    Unit(usize),
+    /// A short-lived command of jinit's own; SIGKILLed at `kill_at` if still running (None
+    /// once that was sent).
+    Helper {
+        job: Job,
+        kill_at: Option<Instant>,
+    },
+}
+
+/// What a helper command is for.
+enum Job {
+    /// One exec readiness attempt of `unit` (the probe task gives up on it after
+    /// `probe::ATTEMPT_LIMIT`); also killed as soon as the unit stops starting.
+    Probe {
+        unit: usize,
+        reply: oneshot::Sender<bool>,
+    },
+    /// A re-render's validation command (`what`), limited to `apply::VALIDATE_TIMEOUT`.
+    Validate {
+        what: String,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// What the units need from the image.
+pub struct Settings {
+    pub shutdown_grace: Duration,
+    pub stop_timeout: Duration,
+    /// Extra environment for every unit (from JINIT_ENV_FILE), before each unit's own `env`.
+    pub base_env: Vec<(String, String)>,
+    /// Variables withheld from units that do not name them in `pass-env` (and from helpers).
+    pub secrets: Vec<String>,
+}
+
+impl Settings {
+    pub fn of(image: &Image) -> Settings {
+        Settings {
+            shutdown_grace: image.spec.shutdown_grace,
+            stop_timeout: image.spec.stop_timeout,
+            base_env: image.unit_env(),
+            secrets: image.secret_names(),
+        }
+    }
+}
+
+pub struct Units<O: Os> {
+    pub os: O,
+    pub slots: Vec<Slot>,
+    pids: HashMap<Pid, Owner>,
+    pub settings: Settings,
+    /// The container is stopping: no unit's policy needs to ask for it again.
+    pub stopping: bool,
+    /// A unit's policy asked to stop the container with this code.
+    shutdown: Option<i32>,
+}
+
+impl<O: Os> Units<O> {
+    pub fn new(plan: Plan, settings: Settings, os: O) -> Units<O> {
+        let specs: Vec<_> = plan.units.iter().map(|p| p.spec.clone()).collect();
+        let mut deps = order::dependencies(&specs).into_iter();
+        let mut dependents = order::dependents(&specs).into_iter();
+        let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
+        let mut slots: Vec<Slot> = plan
+            .units
+            .into_iter()
+            .enumerate()
+            .map(
+                |(
+                    i,
+                    Planned {
+                        spec,
+                        enabled,
+                        account,
+                    },
+                )| Slot {
+                    unit: Unit::new(spec, seed.wrapping_mul(i as u64 + 0x9e37_79b9_7f4a_7c15)),
+                    enabled,
+                    account,
+                    deps: deps.next().unwrap_or_default(),
+                    dependents: dependents.next().unwrap_or_default(),
+                    probe: None,
+                    leftover_group: None,
+                },
+            )
+            .collect();
+        for s in slots.iter_mut().filter(|s| !s.enabled) {
+            s.unit.state = State::Skipped;
+            log::transition(s.unit.name(), "waiting", "skipped", "its if is false");
+        }
+        Units {
+            os,
+            slots,
+            pids: HashMap::new(),
+            settings,
+            stopping: false,
+            shutdown: None,
+        }
+    }
+
+    /// The exit code a unit's policy asked the container to stop with, once.
+    pub fn take_shutdown(&mut self) -> Option<i32> {
+        self.shutdown.take()
+    }
+
+    /// Whether a unit's policy asked to stop the container and it has not been taken yet.
+    pub fn shutdown_asked(&self) -> bool {
+        self.shutdown.is_some()
+    }
+
+    /// The earliest deadline of a unit or of a helper command.
+    pub fn deadline(&self) -> Option<Instant> {
+        let units = self.slots.iter().filter_map(|s| s.unit.deadline());
+        let helpers = self.pids.values().filter_map(|o| match o {
+            Owner::Helper { kill_at, .. } => *kill_at,
+            Owner::Unit(_) => None,
+        });
+        units.chain(helpers).min()
+    }
+
+    /// Feeds the units whose deadline has come, and kills the helpers whose time is up.
+    pub fn on_deadlines(&mut self, now: Instant) {
+        self.kill_helpers(|_, kill_at| kill_at <= now);
+        for i in 0..self.slots.len() {
+            if self.slots[i].unit.deadline().is_some_and(|d| d <= now) {
+                self.feed(i, Input::Timer, now);
+            }
+        }
+    }
+
+    /// A reaped child: a unit's process, a helper, or an orphan (nothing to do).
+    pub fn on_exit(&mut self, pid: Pid, code: i32, now: Instant) {
+        match self.pids.remove(&pid) {
+            Some(Owner::Unit(i)) => {
+                if self.slots[i].unit.spec.kind == Kind::Service {
+                    // TERM now; whatever is left gets KILL before the next start.
+                    if self.os.signal_group(pid, Signal::SIGTERM) {
+                        self.os.signal_group(pid, Signal::SIGCONT);
+                        self.slots[i].leftover_group = Some(pid);
+                    }
+                }
+                self.feed(i, Input::Exited(code), now)
+            }
+            Some(Owner::Helper { job, kill_at }) => match job {
+                Job::Probe { reply, .. } => {
+                    let _ = reply.send(code == 0);
+                }
+                Job::Validate { what, reply } => {
+                    let verdict = match (code, kill_at) {
+                        (0, _) => Ok(()),
+                        (_, None) => Err(format!(
+                            "validation `{what}` did not finish within {} and was killed",
+                            duration::show(apply::VALIDATE_TIMEOUT)
+                        )),
+                        _ => Err(format!(
+                            "validation `{what}` failed (exit code {code}, its output is above)"
+                        )),
+                    };
+                    let _ = reply.send(verdict);
+                }
+            },
+            None => {}
+        }
+    }
+
+    /// Forgets children reaped outside `on_exit` (the last reap of the shutdown).
+    pub fn forget(&mut self, pid: Pid) {
+        self.pids.remove(&pid);
+    }
+
+    pub fn on_probe(&mut self, report: Report, now: Instant) {
+        match report {
+            Report::Done { unit, pid, ok } => {
+                if self.slots[unit].unit.state.pid() != Some(pid) {
+                    return; // a probe of a process that is already gone
+                }
+                self.slots[unit].probe = None;
+                let input = if ok {
+                    Input::ProbeOk
+                } else {
+                    Input::ProbeTimeout
+                };
+                self.feed(unit, input, now);
+            }
+            Report::Exec { unit, argv, reply } => {
+                let (env, env_remove) = self.unit_env(unit);
+                let slot = &self.slots[unit];
+                let req = spawn::Request {
+                    argv: &argv,
+                    env: &env,
+                    env_remove: &env_remove,
+                    cwd: slot.unit.spec.cwd.as_deref(),
+                    account: slot.account.as_ref(),
+                    group: Group::Session,
+                    stdin: spawn::Stdin::Null,
+                };
+                match self.os.spawn(&req) {
+                    Ok(pid) => {
+                        let job = Job::Probe { unit, reply };
+                        let kill_at = Some(now + probe::ATTEMPT_LIMIT);
+                        self.pids.insert(pid, Owner::Helper { job, kill_at });
+                    }
+                    Err(_) => {
+                        let _ = reply.send(false);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts one validation command of a re-render, as jinit's own helper.
+    pub fn run_validation(
+        &mut self,
+        argv: Vec<String>,
+        reply: oneshot::Sender<Result<(), String>>,
+        now: Instant,
+    ) {
+        let what = argv.join(" ");
+        let req = spawn::Request {
+            argv: &argv,
+            env: &[],
+            env_remove: &self.settings.secrets,
+            cwd: None,
+            account: None,
+            group: Group::Session,
+            stdin: spawn::Stdin::Null,
+        };
+        match self.os.spawn(&req) {
+            Ok(pid) => {
+                let job = Job::Validate { what, reply };
+                let kill_at = Some(now + apply::VALIDATE_TIMEOUT);
+                self.pids.insert(pid, Owner::Helper { job, kill_at });
+            }
+            Err((_, e)) => {
+                let _ = reply.send(Err(format!("cannot run validation `{what}`: {e}")));
+            }
+        }
+    }
+
+    pub fn stop_probes(&mut self) {
+        for s in &mut self.slots {
+            if let Some(h) = s.probe.take() {
+                h.abort();
+            }
+        }
+        self.kill_helpers(|_, _| true);
+    }
+
+    /// SIGKILLs the helper commands `which` selects (by unit of a probe, and deadline); each
+    /// stays registered until reaped, and is killed at most once.
+    fn kill_helpers(&mut self, which: impl Fn(Option<usize>, Instant) -> bool) {
+        for (pid, owner) in &mut self.pids {
+            if let Owner::Helper { job, kill_at } = owner {
+                let unit = match job {
+                    Job::Probe { unit, .. } => Some(*unit),
+                    Job::Validate { .. } => None,
+                };
+                if kill_at.is_some_and(|at| which(unit, at)) {
+                    signal_group(&mut self.os, *pid, Signal::SIGKILL);
+                    *kill_at = None;
+                }
+            }
+        }
+    }
+
+    /// Feeds one input to a unit, logs the transition and carries out the actions.
+    pub fn feed(&mut self, i: usize, input: Input, now: Instant) {
+        let before = self.slots[i].unit.state;
+        let actions = self.slots[i].unit.handle(input, now);
+        log_transition(&self.slots[i].unit, before, now);
+        // A probe only means something while its process is starting.
+        if !matches!(self.slots[i].unit.state, State::Starting { .. }) {
+            if let Some(probe) = self.slots[i].probe.take() {
+                probe.abort();
+            }
+            self.kill_helpers(|unit, _| unit == Some(i));
+        }
+        for action in actions {
+            self.act(i, action, now);
+        }
+    }
+
+    fn act(&mut self, i: usize, action: Action, now: Instant) {
+        match action {
+            Action::Spawn => self.spawn_unit(i, now),
+            Action::CheckCreates => {
+                let path = self.slots[i].unit.spec.creates.clone().unwrap_or_default();
+                if self.os.exists(&path) {
+                    let unit = &mut self.slots[i].unit;
+                    let before = unit.state;
+                    unit.skip();
+                    log::transition(
+                        unit.name(),
+                        before.word(),
+                        "skipped",
+                        &format!("{} exists", path.display()),
+                    );
+                } else {
+                    self.spawn_unit(i, now);
+                }
+            }
+            Action::Probe => {
+                let unit = &self.slots[i].unit;
+                let (Some(pid), Some(ready)) = (unit.state.pid(), unit.spec.ready.clone()) else {
+                    return;
+                };
+                let limit = unit.spec.ready_timeout;
+                if let Some(old) = self.slots[i].probe.take() {
+                    old.abort();
+                }
+                self.slots[i].probe = self.os.probe(i, pid, ready, limit);
+            }
+            Action::Signal(sig) => {
+                if let Some(pid) = self.slots[i].unit.state.pid() {
+                    signal_group(&mut self.os, pid, sig);
+                }
+            }
+            Action::Shutdown(code) => {
+                if !self.stopping && self.shutdown.is_none() {
+                    log::info(&format!(
+                        "{}: its policy stops the container (exit code {code})",
+                        self.slots[i].unit.name()
+                    ));
+                    self.shutdown = Some(code);
+                }
+            }
+        }
+    }
+
+    /// A unit's environment: jinit's own with the env file's on top and the spec's `env` last,
+    /// less the secrets its `pass-env` does not name. Returns what to set and what to remove.
+    fn unit_env(&self, i: usize) -> (Vec<(String, String)>, Vec<String>) {
+        let spec = &self.slots[i].unit.spec;
+        let remove: Vec<String> = self
+            .settings
+            .secrets
+            .iter()
+            .filter(|n| !spec.pass_env.contains(n))
+            .cloned()
+            .collect();
+        let mut env: Vec<(String, String)> = self
+            .settings
+            .base_env
+            .iter()
+            .filter(|(k, _)| !remove.contains(k))
+            .cloned()
+            .collect();
+        env.extend(spec.env.iter().cloned());
+        (env, remove)
+    }
+
+    fn spawn_unit(&mut self, i: usize, now: Instant) {
+        if let Some(group) = self.slots[i].leftover_group.take() {
+            self.os.signal_group(group, Signal::SIGKILL);
+        }
+        let (env, env_remove) = self.unit_env(i);
+        let slot = &self.slots[i];
+        let spec = &slot.unit.spec;
+        let req = spawn::Request {
+            argv: &spec.command,
+            env: &env,
+            env_remove: &env_remove,
+            cwd: spec.cwd.as_deref(),
+            account: slot.account.as_ref(),
+            group: Group::Session,
+            stdin: match &spec.stdin {
+                Some(text) => spawn::Stdin::Data(text.as_bytes()),
+                None => spawn::Stdin::Null,
+            },
+        };
+        let result = match self.os.spawn(&req) {
+            Ok(pid) => {
+                // Registered before the next reap: the loop is single-threaded.
+                self.pids.insert(pid, Owner::Unit(i));
+                Ok(pid)
+            }
+            Err((code, e)) => {
+                log::info(&format!(
+                    "{}: cannot start {:?}: {e}",
+                    spec.name, spec.command[0]
+                ));
+                Err(code)
+            }
+        };
+        self.feed(i, Input::Spawned(result), now);
+    }
+}
+
+/// Signals a unit's process group; falls back to the leader alone.
+fn signal_group(os: &mut impl Os, pid: Pid, sig: Signal) {
+    if !os.signal_group(pid, sig) {
+        os.signal(pid, sig);
+    }
+}
+
+fn log_transition(u: &Unit, before: State, now: Instant) {
+    let after = u.state;
+    if before.word() == after.word() {
+        return;
+    }
+    let detail = match (before, after) {
+        (_, State::Starting { pid, .. } | State::Running { pid, .. }) => format!("pid {pid}"),
+        (State::Starting { since, .. }, State::Ready { .. }) => duration::show(now - since),
+        (_, State::Ready { pid, .. }) => format!("pid {pid}"),
+        (_, State::Backoff { until }) => format!(
+            "exit code {}, restart in {}",
+            u.last_code.unwrap_or(0),
+            duration::show(until.saturating_duration_since(now))
+        ),
+        (_, State::Exited { code } | State::Failed { code }) => format!("exit code {code}"),
+        (State::Stopping { since, .. }, State::Stopped) => duration::show(now - since),
+        (State::Starting { .. }, State::Stopping { then, .. }) => match then {
+            Then::Fail => "not ready within ready-timeout".into(),
+            Then::Stop => "stopped by the shutdown while starting".into(),
+            Then::Start => "restart requested while starting".into(),
+            Then::Skip | Then::Wait => "its if is now false".into(),
+        },
+        _ => String::new(),
+    };
+    log::transition(u.name(), before.word(), after.word(), &detail);
+}

@@ -1,0 +1,385 @@
+//! The main loop of spec mode: events and deadlines in, the phase of the container (running,
+//! stopping the units in reverse order, waiting for leftovers) and the exit code out.
+//!
+//! Inputs arrive as `Event`s on one channel (signals, probe reports, control requests, input
+//! changes) or as deadlines (backoff, kill-delay, `every`, shutdown-grace, debounce). The
+//! units and their processes are `slots::Units`; re-rendering is `reload::Reloader`. Never
+//! exits on a runtime error: it logs and carries on. Exits only when shutdown has reaped
+//! every process.
+
+use super::commands::answer;
+use super::control::{Request, Response};
+use super::event::Event;
+use super::os::Os;
+use super::reload::{self, Begun, Finished, Reloader, Waiters};
+pub use super::slots::Settings;
+use super::slots::Units;
+use super::unit::{Input, State};
+use crate::config::apply;
+use crate::config::image::Image;
+use crate::spec::plan::Plan;
+use crate::{log, sys::signals};
+use nix::sys::signal::Signal;
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Running,
+    /// Units are being stopped in reverse dependency order.
+    StoppingUnits,
+    /// Every unit is down; leftovers got TERM and get KILL at the deadline.
+    Leftovers {
+        kill_at: Option<Instant>,
+    },
+}
+
+pub struct Supervisor<O: Os> {
+    pub units: Units<O>,
+    pub phase: Phase,
+    exit_code: Option<i32>,
+    children_left: bool,
+    /// Set when the shutdown begins: everything is down by then.
+    stop_deadline: Option<Instant>,
+    /// The image's configuration, for re-rendering; None in tests.
+    image: Option<Image>,
+    reloader: Reloader,
+    tx: mpsc::UnboundedSender<Event>,
+}
+
+impl<O: Os> Supervisor<O> {
+    pub fn new(
+        plan: Plan,
+        settings: Settings,
+        image: Option<Image>,
+        tx: mpsc::UnboundedSender<Event>,
+        os: O,
+    ) -> Supervisor<O> {
+        Supervisor {
+            units: Units::new(plan, settings, os),
+            phase: Phase::Running,
+            exit_code: None,
+            children_left: false,
+            stop_deadline: None,
+            image,
+            reloader: Reloader::default(),
+            tx,
+        }
+    }
+
+    /// Runs until shutdown is complete; returns the container's exit code.
+    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Event>) -> i32 {
+        self.pump(Instant::now());
+        loop {
+            if let Some(code) = self.finished() {
+                return code;
+            }
+            let event = match self.next_deadline() {
+                Some(at) => {
+                    tokio::select! {
+                        ev = rx.recv() => ev,
+                        _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => None,
+                    }
+                }
+                None => rx.recv().await,
+            };
+            let now = Instant::now();
+            match event {
+                Some(event) => self.on_event(event, now),
+                None => self.on_deadlines(now),
+            }
+            self.pump(now);
+        }
+    }
+
+    pub fn on_event(&mut self, event: Event, now: Instant) {
+        match event {
+            Event::Signal(sig) => self.on_signal(sig, now),
+            Event::Probe(report) => self.units.on_probe(report, now),
+            Event::Control(Request::Reload { unit: None }, reply) => {
+                self.rerender(Waiters::asked("reload requested", Some(reply), true), now)
+            }
+            Event::Control(req, reply) => {
+                let resp = self.on_control(req, now);
+                let _ = reply.send(resp);
+            }
+            Event::InputChanged(path) => self.reloader.input_changed(path, now),
+            Event::Validate { argv, reply } => self.units.run_validation(argv, reply, now),
+            Event::Validated(results) => self.on_validated(results, now),
+        }
+        self.take_shutdown(now);
+    }
+
+    /// The exit code, once the shutdown has reaped every process.
+    pub fn finished(&self) -> Option<i32> {
+        match self.phase {
+            Phase::Leftovers { .. } if !self.children_left => self.exit_code,
+            _ => None,
+        }
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let leftovers = match self.phase {
+            Phase::Leftovers { kill_at } => kill_at,
+            _ => None,
+        };
+        let rerender = self.reloader.deadline();
+        [self.units.deadline(), leftovers, rerender]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    pub fn on_signal(&mut self, sig: Signal, now: Instant) {
+        if sig == Signal::SIGCHLD {
+            let reaped = self.units.os.reap();
+            self.children_left = reaped.children_left;
+            for (pid, code) in reaped.ended {
+                self.units.on_exit(pid, code, now);
+                self.take_shutdown(now);
+            }
+        } else if signals::is_stop_request(sig) {
+            if self.phase == Phase::Running {
+                let name = crate::spec::signal_name(sig);
+                log::info(&format!("received SIG{name}, stopping"));
+            }
+            self.begin_shutdown(0, now);
+        } else if sig == Signal::SIGHUP {
+            self.rerender(Waiters::asked("SIGHUP", None, true), now);
+        }
+    }
+
+    pub fn on_control(&mut self, req: Request, now: Instant) -> Response {
+        let running = self.phase == Phase::Running;
+        let resp = match req {
+            Request::Status => Response {
+                ok: true,
+                message: String::new(),
+                units: self.units.status(now),
+            },
+            Request::Health => self.units.health(running),
+            Request::Restart { unit } => self.units.restart(&unit, running, now),
+            Request::Reload { unit: Some(unit) } => self.units.reload_unit(&unit, now),
+            // Answered when the re-render is done (see `on_event`).
+            Request::Reload { unit: None } => {
+                answer(false, "internal: reload answered elsewhere".into())
+            }
+        };
+        self.take_shutdown(now);
+        resp
+    }
+
+    pub fn on_deadlines(&mut self, now: Instant) {
+        self.units.on_deadlines(now);
+        self.take_shutdown(now);
+        if let Some(why) = self.reloader.quiet(now) {
+            if self.phase == Phase::Running {
+                self.rerender(Waiters::asked(&why, None, false), now);
+            }
+        }
+        if let Phase::Leftovers { kill_at: Some(at) } = self.phase {
+            if at <= now {
+                log::info("leftover processes did not exit within shutdown-grace: sending SIGKILL");
+                self.units.os.signal_leftovers(Signal::SIGKILL);
+                self.phase = Phase::Leftovers { kill_at: None };
+            }
+        }
+    }
+
+    /// Starts the shutdown when a unit's policy asked for it.
+    fn take_shutdown(&mut self, now: Instant) {
+        if let Some(code) = self.units.take_shutdown() {
+            self.begin_shutdown(code, now);
+        }
+    }
+
+    /// Starts the stop of everything. The whole stop ends by `stop-timeout` from now: units
+    /// still stopping when only `shutdown-grace` is left get SIGKILL, whatever their own
+    /// kill-delay, and the leftovers' grace ends with the timeout too.
+    pub fn begin_shutdown(&mut self, code: i32, now: Instant) {
+        if self.exit_code.is_none() {
+            self.exit_code = Some(code);
+        }
+        if self.phase == Phase::Running {
+            self.phase = Phase::StoppingUnits;
+            self.units.stopping = true;
+            let settings = &self.units.settings;
+            let end = now.checked_add(settings.stop_timeout).unwrap_or(now);
+            self.stop_deadline = Some(end);
+            let units_by = end
+                .checked_sub(settings.shutdown_grace)
+                .unwrap_or(now)
+                .max(now);
+            for s in &mut self.units.slots {
+                s.unit.stop_by(units_by);
+            }
+        }
+    }
+
+    /// Moves the units forward: starts what may start, or stops what may stop.
+    pub fn pump(&mut self, now: Instant) {
+        loop {
+            let mut changed = false;
+            for i in 0..self.units.slots.len() {
+                let before = self.units.slots[i].unit.state;
+                if let Some(input) = self.next_input(i) {
+                    self.units.feed(i, input, now);
+                    self.take_shutdown(now);
+                }
+                changed |= self.units.slots[i].unit.state != before;
+            }
+            if !changed {
+                break;
+            }
+        }
+        let all_down = self.units.slots.iter().all(|s| s.unit.is_down());
+        if self.phase == Phase::StoppingUnits && all_down {
+            self.units.stop_probes();
+            if self.children_left_now() {
+                log::info("all units stopped; sending SIGTERM to leftover processes");
+                self.units.os.signal_leftovers(Signal::SIGTERM);
+                self.units.os.signal_leftovers(Signal::SIGCONT);
+                let grace = self.units.settings.shutdown_grace;
+                let grace_end = now.checked_add(grace).unwrap_or(now);
+                self.phase = Phase::Leftovers {
+                    kill_at: Some(self.stop_deadline.map_or(grace_end, |d| d.min(grace_end))),
+                };
+            } else {
+                self.phase = Phase::Leftovers { kill_at: None };
+                self.children_left = false;
+            }
+        }
+    }
+
+    /// What the phase asks of unit `i` now: a waiting unit starts once everything in its
+    /// `after` allows; at shutdown a unit stops once it is idle or everything that comes after
+    /// it is down (reverse dependency order).
+    fn next_input(&self, i: usize) -> Option<Input> {
+        let slots = &self.units.slots;
+        let slot = &slots[i];
+        let state = slot.unit.state;
+        match self.phase {
+            Phase::Running => {
+                let deps_allow = slot
+                    .deps
+                    .iter()
+                    .all(|&d| slots[d].unit.satisfies_dependents());
+                (matches!(state, State::Waiting) && deps_allow).then_some(Input::Start)
+            }
+            Phase::StoppingUnits | Phase::Leftovers { .. } => {
+                let idle = slot.unit.is_down();
+                let dependents_down = slot.dependents.iter().all(|&d| slots[d].unit.is_down());
+                let stopping = matches!(state, State::Stopping { .. });
+                let done = matches!(state, State::Stopped | State::Skipped);
+                (!done && !stopping && (idle || dependents_down)).then_some(Input::Stop)
+            }
+        }
+    }
+
+    /// Reaps once more so the answer is current (a unit's last exit was just processed).
+    fn children_left_now(&mut self) -> bool {
+        let reaped = self.units.os.reap();
+        for (pid, _) in &reaped.ended {
+            self.units.forget(*pid);
+        }
+        self.children_left = reaped.children_left;
+        self.children_left
+    }
+
+    /// Renders again (see `reload`); the outcome is finished here or when the validations
+    /// have answered.
+    fn rerender(&mut self, waiters: Waiters, now: Instant) {
+        let Some(image) = self.image.as_mut() else {
+            return self.answer_waiters(waiters, Ok(()));
+        };
+        match self.reloader.begin(waiters, image) {
+            Begun::Queued => {}
+            Begun::Failed(waiters, text) => self.answer_waiters(waiters, Err(text)),
+            Begun::Finished(finished) => self.finish_rerender(finished, now),
+            Begun::Validating(validations) => reload::validate(validations, self.tx.clone()),
+        }
+    }
+
+    fn on_validated(
+        &mut self,
+        results: Vec<(apply::Validation, Result<(), String>)>,
+        now: Instant,
+    ) {
+        let Some(image) = self.image.as_ref() else {
+            return;
+        };
+        if let Some(finished) = self.reloader.validated(results, image) {
+            self.finish_rerender(finished, now);
+        }
+    }
+
+    /// Reports what a re-render wrote, reloads the units of changed files, re-plans after a
+    /// changed environment, answers its waiters, and starts the queued re-render if any.
+    fn finish_rerender(&mut self, finished: Finished, now: Instant) {
+        let Finished {
+            waiters,
+            applied,
+            env_changed,
+        } = finished;
+        let why = waiters.why.join(", ");
+        let Some(image) = self.image.as_ref() else {
+            return;
+        };
+        for p in &applied.problems {
+            log::warn(&format!("{why}: {}: {}", p.at, p.message));
+        }
+        let (files, reload_units) = reload::changes(image, &applied);
+        if files.is_empty() {
+            log::info(&format!("{why}: config unchanged"));
+        } else {
+            log::info(&format!("{why}: rewrote {}", files.join(", ")));
+        }
+        let settings = &mut self.units.settings;
+        settings.base_env = image.unit_env();
+        settings.secrets = image.secret_names();
+        if self.phase == Phase::Running {
+            for name in &reload_units {
+                if let Ok(i) = self.units.find(name) {
+                    if self.units.slots[i].unit.state.pid().is_some() {
+                        let _ = self.units.reload(i, now);
+                    }
+                }
+            }
+            // Units depend on the environment only: a changed custom-* file needs no new plan.
+            if env_changed {
+                match image.plan() {
+                    Ok(plan) => self.units.follow(plan, &why, now),
+                    Err(problems) => {
+                        let text: Vec<String> = problems
+                            .iter()
+                            .map(|p| format!("{}: {}", p.at, p.message))
+                            .collect();
+                        log::warn(&format!(
+                            "{why}: the units cannot follow the new environment ({}); they stay as they are",
+                            text.join("; ")
+                        ));
+                    }
+                }
+                self.take_shutdown(now);
+            }
+        }
+        self.answer_waiters(waiters, Ok(()));
+        if let Some(next) = self.reloader.next() {
+            self.rerender(next, now);
+        }
+    }
+
+    /// Tells the waiters of a re-render how it went (and reloads for SIGHUP / `jinit reload`).
+    fn answer_waiters(&mut self, waiters: Waiters, result: Result<(), String>) {
+        let response = match result {
+            Ok(()) if waiters.reload_all && self.phase == Phase::Running => {
+                answer(true, self.units.reload_all())
+            }
+            Ok(()) => answer(true, "rendered".into()),
+            Err(e) => answer(false, format!("cannot render, config kept: {e}")),
+        };
+        for reply in waiters.replies {
+            let _ = reply.send(answer(response.ok, response.message.clone()));
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The image spec as plain data: units, render entries and their defaults and ranges.
+
+use nix::sys::signal::Signal;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Service,
+    Oneshot,
+}
+
+impl Kind {
+    pub fn word(self) -> &'static str {
+        match self {
+            Kind::Service => "service",
+            Kind::Oneshot => "oneshot",
+        }
+    }
+}
+
+/// What happens when a unit's process ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    Restart,
+    Shutdown,
+    Ignore,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ready {
+    Tcp(String),
+    Http(String),
+    Exec(Vec<String>),
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitSpec {
+    pub name: String,
+    pub kind: Kind,
+    pub command: Vec<String>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    /// Secret variables of jinit's environment this unit receives; the others are withheld.
+    pub pass_env: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
+    /// Text written to the command's stdin (`{{ }}` expanded): secrets stay out of argv.
+    pub stdin: Option<String>,
+    pub after: Vec<String>,
+    /// The `if` expression, evaluated against the environment at boot and after each change
+    /// of it (env file, `_FILE` secrets).
+    pub condition: Option<String>,
+    pub ready: Option<Ready>,
+    pub ready_timeout: Duration,
+    pub on_success: Policy,
+    pub on_failure: Policy,
+    pub stop_signal: Signal,
+    pub kill_delay: Duration,
+    pub reload_signal: Option<Signal>,
+    pub creates: Option<PathBuf>,
+    pub every: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RenderSpec {
+    pub template: String,
+    pub dest: PathBuf,
+    pub mode: Option<u32>,
+    pub owner: Option<String>,
+    pub validate: Option<Vec<String>>,
+    pub reload: Option<String>,
+    pub append: Vec<PathBuf>,
+    pub condition: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub path: PathBuf,
+    pub kill_delay: Duration,
+    pub shutdown_grace: Duration,
+    /// The whole stop (units, then leftovers) ends within this; late units get SIGKILL.
+    pub stop_timeout: Duration,
+    /// Schema files, relative to the templates directory.
+    pub schemas: Vec<String>,
+    /// Variables this image cannot run without, beyond the schemas' own `required`.
+    pub require: Vec<String>,
+    /// Inputs whose change triggers a re-render.
+    pub watch: Vec<PathBuf>,
+    pub renders: Vec<RenderSpec>,
+    /// Units in name order.
+    pub units: Vec<UnitSpec>,
+}
+
+/// Defaults chosen so that a whole stop fits Docker's default stop window (10 s, also what
+/// `docker run` and Swarm give): see `DEFAULT_STOP_TIMEOUT`.
+pub const DEFAULT_KILL_DELAY: Duration = Duration::from_secs(5);
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// Everything, units in reverse order and then leftovers, is down within this: 1 s short
+/// of Docker's 10 s so jinit, not Docker's SIGKILL, decides how the container ends.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(9);
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+const SECOND: Duration = Duration::from_secs(1);
+const HOUR: Duration = Duration::from_secs(3600);
+/// The range each duration key accepts (both ends allowed).
+pub const KILL_DELAY_RANGE: (Duration, Duration) = (Duration::ZERO, HOUR);
+pub const SHUTDOWN_GRACE_RANGE: (Duration, Duration) = (Duration::ZERO, HOUR);
+pub const STOP_TIMEOUT_RANGE: (Duration, Duration) = (SECOND, HOUR);
+pub const READY_TIMEOUT_RANGE: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_secs(86400));
+pub const EVERY_RANGE: (Duration, Duration) = (SECOND, crate::duration::MAX);
+
+/// Accepts "TERM", "SIGTERM", "term" and signal numbers.
+pub fn parse_signal(text: &str) -> Result<Signal, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    if let Ok(n) = upper.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| format!("unknown signal number {n}"));
+    }
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    Signal::from_str(&full).map_err(|_| {
+        format!("unknown signal {text:?} (use a name like \"TERM\", \"QUIT\", \"HUP\", \"USR1\")")
+    })
+}
+
+/// Names a signal without its SIG prefix, the way the spec writes it.
+pub fn signal_name(sig: Signal) -> &'static str {
+    let s = sig.as_str();
+    s.strip_prefix("SIG").unwrap_or(s)
+}

@@ -1,0 +1,235 @@
+//! The only place that starts processes.
+//!
+//! Every child gets a clean slate: empty signal mask, default dispositions (single-command
+//! mode keeps the ignored ones jinit inherited), its own process group (or session), dropped
+//! privileges, and no inherited descriptors beyond 0, 1 and 2.
+//! It never waits for a child: `reap` is the only caller of waitpid(-1), and the returned
+//! pid must be registered by the caller before it next reaps.
+
+use crate::sys::users::Account;
+use nix::unistd::Pid;
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// How the child relates to the terminal and to jinit's process group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// Own session (and so own process group), no controlling terminal: supervised services.
+    Session,
+    /// Own process group, made the terminal's foreground group when there is one:
+    /// `jinit -- CMD`, like tini, so `docker run -it` still gets Ctrl-C and job control.
+    /// The signals jinit's parent ignored stay ignored, as for any other wrapper.
+    Foreground,
+}
+
+pub struct Request<'a> {
+    pub argv: &'a [String],
+    /// Set on top of jinit's own environment...
+    pub env: &'a [(String, String)],
+    /// ...from which these names are removed first (secrets the unit did not ask for).
+    pub env_remove: &'a [String],
+    pub cwd: Option<&'a Path>,
+    pub account: Option<&'a Account>,
+    pub group: Group,
+    pub stdin: Stdin<'a>,
+}
+
+/// What the child reads on descriptor 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stdin<'a> {
+    /// jinit's own stdin (single-command mode).
+    Inherit,
+    /// /dev/null: services and probes.
+    Null,
+    /// These bytes, then end of file (a unit's `stdin`: a password kept out of argv).
+    Data(&'a [u8]),
+}
+
+/// Upper limit of `Stdin::Data`: one page, the smallest capacity a pipe can have, so the
+/// whole text is written before the child starts and jinit never blocks on it.
+pub const STDIN_MAX: usize = 4096;
+
+/// Starts the process; on failure returns the shell's exit code (127 not found, 126 not
+/// executable) and the error.
+pub fn spawn(req: &Request) -> Result<Pid, (i32, io::Error)> {
+    let Some((program, args)) = req.argv.split_first() else {
+        return Err((
+            127,
+            io::Error::new(io::ErrorKind::NotFound, "empty command"),
+        ));
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    if let Some(a) = req.account {
+        cmd.env("HOME", &a.home)
+            .env("USER", &a.name)
+            .env("LOGNAME", &a.name);
+    }
+    for name in req.env_remove {
+        cmd.env_remove(name);
+    }
+    cmd.envs(req.env.iter().map(|(k, v)| (k, v)));
+    if let Some(cwd) = req.cwd {
+        cmd.current_dir(cwd);
+    }
+    match req.stdin {
+        Stdin::Inherit => {}
+        Stdin::Null => {
+            cmd.stdin(Stdio::null());
+        }
+        Stdin::Data(data) => {
+            if data.len() > STDIN_MAX {
+                return Err((
+                    126,
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("stdin is {} bytes, more than {STDIN_MAX}", data.len()),
+                    ),
+                ));
+            }
+            // Both ends are close-on-exec; Command dup2()s the reader onto 0. The writer is
+            // closed when this function returns, so the child sees end of file after data.
+            let (reader, mut writer) = io::pipe().map_err(|e| (126, e))?;
+            io::Write::write_all(&mut writer, data).map_err(|e| (126, e))?;
+            drop(writer);
+            cmd.stdin(Stdio::from(reader));
+        }
+    }
+    let group = req.group;
+    // Switching identity needs root; a non-root jinit runs units as itself (check.rs refuses
+    // a `user` other than jinit's own then), and setgroups would fail with EPERM.
+    let ids = req
+        .account
+        .filter(|_| nix::unistd::geteuid().is_root())
+        .map(|a| {
+            (
+                a.uid,
+                a.gid,
+                a.groups
+                    .iter()
+                    .map(|&g| g as libc::gid_t)
+                    .collect::<Vec<_>>(),
+            )
+        });
+    // SAFETY: the closure runs in the forked child before exec and makes only
+    // async-signal-safe calls: setsid, setpgid, isatty, tcsetpgrp, getpid, sigemptyset,
+    // sigprocmask, sigaction, signal, setgroups, setgid, setuid, syscall(close_range). It
+    // allocates nothing: the group list was built before fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            match group {
+                Group::Session => {
+                    if libc::setsid() < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                Group::Foreground => {
+                    if libc::setpgid(0, 0) < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    // SIGTTOU is still blocked here (inherited mask), so a background group
+                    // may take the terminal without being stopped. No terminal: nothing to do.
+                    if libc::isatty(0) == 1 {
+                        libc::tcsetpgrp(0, libc::getpid());
+                    }
+                }
+            }
+            // Children inherit the blocked mask and ignored dispositions across exec;
+            // reset both or nginx and the JVMs never see SIGTERM. The wrapped command of
+            // single-command mode keeps what jinit's parent ignored (`nohup jinit -- CMD`):
+            // jinit never ignores a signal itself (it blocks them), so an ignored one here
+            // was inherited, except SIGPIPE, which Rust's runtime ignores before main.
+            for sig in 1..=libc::SIGRTMAX() {
+                if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                    continue;
+                }
+                if group == Group::Foreground && sig != libc::SIGPIPE {
+                    let mut old: libc::sigaction = std::mem::zeroed();
+                    if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                        && old.sa_sigaction == libc::SIG_IGN
+                    {
+                        continue;
+                    }
+                }
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            if let Some((uid, gid, groups)) = &ids {
+                if libc::setgroups(groups.len(), groups.as_ptr()) < 0
+                    || libc::setgid(*gid) < 0
+                    || libc::setuid(*uid) < 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            // Descriptors jinit inherited without O_CLOEXEC (from Docker or a shell) must not
+            // reach services. Mark rather than close: std's exec-error pipe is still in use.
+            const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC);
+            Ok(())
+        });
+    }
+    match cmd.spawn() {
+        // Dropping the Child neither waits nor kills: the pid now belongs to the caller.
+        Ok(child) => Ok(Pid::from_raw(child.id() as i32)),
+        Err(e) => Err((exec_error_code(&e), e)),
+    }
+}
+
+/// The shell's convention: 127 when the command is not there, 126 when it cannot run.
+pub fn exec_error_code(e: &io::Error) -> i32 {
+    match e.kind() {
+        io::ErrorKind::NotFound => 127,
+        _ => 126,
+    }
+}
+
+/// Runs a short command to completion and returns its exit code and combined output; after
+/// `limit` its process group is killed (exit code 137). Used for render validation
+/// (`nginx -t`) before the supervisor's loop runs, never inside it: std waits for this one pid
+/// itself, which must not race the loop's waitpid(-1).
+pub fn run_captured(argv: &[String], limit: std::time::Duration) -> io::Result<(i32, String)> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err(io::Error::new(io::ErrorKind::NotFound, "empty command"));
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: only setpgid, sigemptyset and sigprocmask, all async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            // Its own group, so the timeout reaches whatever it started too.
+            libc::setpgid(0, 0);
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    let group = child.id() as i32;
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if finished.recv_timeout(limit).is_err() {
+            // SAFETY: kill(2) of the group this function created; its leader is not reaped
+            // yet (wait_with_output has not returned, or `done` would have been sent).
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
+    });
+    let out = child.wait_with_output();
+    let _ = done.send(());
+    let _ = watchdog.join();
+    let out = out?;
+    let code = out.status.code().unwrap_or_else(|| {
+        128 + std::os::unix::process::ExitStatusExt::signal(&out.status).unwrap_or(0)
+    });
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    Ok((code, text))
+}

@@ -1,0 +1,115 @@
+//! The command line's contract: each command takes only its own flags, and `gen-secrets`
+//! writes a file only when `--env-file` names it.
+
+use std::process::{Command, Output};
+
+fn jinit(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jinit"));
+    cmd.args(args)
+        .env_remove("JINIT_ENV_FILE")
+        .env_remove("JINIT_SPEC");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("jinit runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+const TEMPLATES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+
+#[test]
+fn a_command_refuses_the_flags_of_another() {
+    for (args, flag, usage) in [
+        (
+            vec!["status", "--strict"],
+            "--strict",
+            "jinit status [--json]",
+        ),
+        (
+            vec!["status", "--root", "/x"],
+            "--root",
+            "jinit status [--json]",
+        ),
+        (vec!["health", "--json"], "--json", "jinit health"),
+        (
+            vec!["check-env", "--spec", "x"],
+            "--spec",
+            "jinit check-env [FILE]",
+        ),
+        (
+            vec!["render", "--strict"],
+            "--strict",
+            "jinit render [--spec PATH]",
+        ),
+        (vec!["gen-secrets", "--json"], "--json", "jinit gen-secrets"),
+        (
+            vec!["docs", "reference", "--root", "/"],
+            "--root",
+            "jinit docs",
+        ),
+        (vec!["acme", "--spec", "x"], "--spec", "jinit acme"),
+        (vec!["--json"], "--json", "jinit [--spec PATH]"),
+    ] {
+        let out = jinit(&args, &[]);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {t}");
+        let cmd = if args[0].starts_with('-') {
+            "run"
+        } else {
+            args[0]
+        };
+        assert!(
+            t.contains(&format!("{cmd} does not take {flag}")),
+            "{args:?} names the flag: {t}"
+        );
+        assert!(t.contains(usage), "{args:?} shows its usage: {t}");
+    }
+    let out = jinit(&["status", "extra"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("unexpected argument \"extra\""),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn gen_secrets_prints_unless_asked_to_write_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("jinit.env");
+    std::fs::write(&env_file, "JICOFO_AUTH_PASSWORD=\n").unwrap();
+    let path = env_file.to_str().unwrap();
+    // The running jinit's env file (JINIT_ENV_FILE) is an input, never written by gen-secrets.
+    let out = jinit(
+        &["gen-secrets", "--templates", TEMPLATES],
+        &[("JINIT_ENV_FILE", path)],
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("JICOFO_AUTH_PASSWORD="), "printed: {t}");
+    assert!(!t.contains(path), "{t}");
+    assert_eq!(
+        std::fs::read_to_string(&env_file).unwrap(),
+        "JICOFO_AUTH_PASSWORD=\n",
+        "JINIT_ENV_FILE left alone"
+    );
+    // --env-file fills the named file.
+    let out = jinit(
+        &["gen-secrets", "--templates", TEMPLATES, "--env-file", path],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let filled = std::fs::read_to_string(&env_file).unwrap();
+    let value = filled
+        .lines()
+        .find_map(|l| l.strip_prefix("JICOFO_AUTH_PASSWORD="))
+        .unwrap_or_default();
+    assert!(value.len() >= 16, "filled: {filled}");
+}
