@@ -5,19 +5,11 @@
 # everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-step() { printf '\n== %s\n' "$*"; }
+# shellcheck source=tests/lib.sh
+. tests/lib.sh
 
 step "installing test dependencies"
-need=()
-for pkg in tini catatonit s6 nginx-light prosody lua5.4 util-linux procps file pebble curl ca-certificates; do
-  [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] || need+=("$pkg")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${need[@]}"
-fi
+need_debs tini catatonit s6 nginx-light prosody lua5.4 util-linux procps file pebble curl ca-certificates
 # pebble 2.5+ answers ACME Renewal Information (ARI) queries, which tests/letsencrypt.rs checks;
 # bookworm has 2.4. Debian trixie's package depends on libc6 only and replaces it.
 if ! dpkg --compare-versions "$(dpkg-query -W -f='${Version}' pebble)" ge 2.5; then

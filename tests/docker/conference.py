@@ -4,7 +4,8 @@
   conference.py --web https://127.0.0.1:8443 --stats docker:JVB-CONTAINER \\
                 [--domain meet.jitsi] [--advertise 192.0.2.10] [--jvb-port 10000]
 
-What it checks, in order (one line each, "ok" or "FAIL"; exit code 1 on the first failure):
+What it checks, in order (one line each, "ok" or "FAIL"; it stops at the first failure and
+ends with "N passed, M failed"; exit code 1 on a failure):
   1. participant A logs in anonymously over BOSH (web's /http-bind) and asks the focus
      (focus.DOMAIN, Prosody's client_proxy to Jicofo) for the room: Jicofo answers ready;
   2. A joins ROOM@muc.DOMAIN and sees Jicofo in the room;
@@ -18,7 +19,7 @@ What it checks, in order (one line each, "ok" or "FAIL"; exit code 1 on the firs
 
 The XMPP side is a deliberately small client: it answers what Jicofo asks of a participant
 (disco#info for its features, pings, Jingle) and nothing else. The login steps (SASL
-ANONYMOUS, resource binding) come from tests/stack/xmpp_clients.py; here the sessions stay
+ANONYMOUS, resource binding) come from tests/pylib/xmpp_clients.py; here the sessions stay
 open, one thread per participant. TLS certificates are not verified (the stack's are
 self-signed).
 """
@@ -27,7 +28,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import queue
 import random
 import subprocess
@@ -39,9 +39,8 @@ import uuid
 import xml.etree.ElementTree as ET
 from xml.sax.saxutils import quoteattr
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "stack"))
-from xmpp_clients import (FRAMING, HTTPBIND, SASL, bind_iq, bound_jid, insecure_tls,  # noqa: E402
-                          sasl_auth)
+from checks import Checks
+from xmpp_clients import FRAMING, HTTPBIND, SASL, bind_iq, bound_jid, insecure_tls, sasl_auth
 
 CLIENT = "jabber:client"
 MUC = "http://jabber.org/protocol/muc"
@@ -302,18 +301,17 @@ def session_accept(iq: ET.Element, offer: ET.Element, me: str, ident: str) -> st
 # The test
 # ---------------------------------------------------------------------------------------------
 
-class Failed(Exception):
-    pass
+class Stop(Exception):
+    """A step failed: the steps after it depend on it."""
+
+
+# Every failure is reported the same way, as one line: the exception's message.
+RESULTS = Checks(expected=(Exception,), timed=True)
 
 
 def step(name: str, fn):
-    t0 = time.monotonic()
-    try:
-        detail = fn()
-    except Exception as e:  # noqa: BLE001 - every failure is reported the same way
-        print(f"FAIL  {name}: {e}", flush=True)
-        raise Failed(name) from e
-    print(f"ok    {name} ({time.monotonic() - t0:.1f} s){': ' + detail if detail else ''}", flush=True)
+    if not RESULTS.run(name, fn):
+        raise Stop(name)
 
 
 def join(p: Participant, room: str, domain: str) -> str:
@@ -426,13 +424,13 @@ def main() -> int:
             step(f"{p.nick}: Jicofo accepts the session-accept", lambda p=p: accepted(p))
         step("the bridge has one conference with two endpoints",
              lambda: bridge_stats(args.stats, 1, 2))
-    except Failed:
-        return 1
+    except Stop:
+        pass
     finally:
         for p in (a, b):
             if p.is_alive():
                 p.stop()
-    return 0
+    return RESULTS.summary()
 
 
 if __name__ == "__main__":

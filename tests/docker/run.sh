@@ -52,6 +52,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
+# step, pass, fail, check, summary, fatal, wait_for, need_debs; PYTHONPATH=tests/pylib.
+# shellcheck source=tests/lib.sh
+. tests/lib.sh
 
 REPO=jinit-test
 TAG=${IMAGE_TAG:-test}
@@ -71,36 +74,6 @@ LOGS=$(mktemp -d /tmp/jitsi-docker-tests.XXXXXX)
 # Dockerfile-specific .dockerignore files).
 export DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1
 
-passed=0
-failed=0
-failures=()
-step() { printf '\n== %s\n' "$*"; }
-pass() { passed=$((passed + 1)); printf 'ok    %s\n' "$1"; }
-fail() {
-  failed=$((failed + 1)); failures+=("$1"); printf 'FAIL  %s\n' "$1"
-  if [ $# -gt 1 ] && [ -s "$2" ]; then
-    # container-structure-test logs every test: show the failed ones only.
-    if grep -q -- '--- FAIL' "$2"; then grep -A 12 -- '--- FAIL' "$2" | head -n 60
-    else tail -n 40 "$2"; fi | sed 's/^/      /'
-  fi
-}
-# check NAME COMMAND...: one test; its output goes to a log, shown when it fails.
-check() {
-  local name=$1; shift
-  local log
-  log="$LOGS/$(printf '%s' "$name" | tr -c 'A-Za-z0-9._-' '_').log"
-  if "$@" >"$log" 2>&1; then pass "$name"; else fail "$name" "$log"; fi
-}
-summary() {
-  echo
-  if [ ${#failures[@]} -gt 0 ]; then
-    echo "failed:"; printf '  - %s\n' "${failures[@]}"
-  fi
-  echo "logs: $LOGS"
-  echo "$passed passed, $failed failed"
-}
-fatal() { echo "FATAL: $*"; failed=$((failed + 1)); failures+=("$*"); exit 1; }
-
 # ---------------------------------------------------------------------------------------------
 # Tools and daemon
 # ---------------------------------------------------------------------------------------------
@@ -116,6 +89,8 @@ cleanup() {
     # dockerd stops its containers and containerd before it exits.
     for _ in $(seq 1 300); do kill -0 "$STARTED_DOCKERD" 2>/dev/null || break; sleep 0.1; done
   fi
+  echo
+  echo "logs: $LOGS"
   summary
   [ "$failed" -eq 0 ] && [ "$rc" -eq 0 ] && exit 0
   exit 1
@@ -123,18 +98,8 @@ cleanup() {
 trap cleanup EXIT
 
 install_tools() {
-  local need=() pkg
-  for pkg in docker.io mmdebstrap docker-compose file curl openssl shellcheck python3; do
-    [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] || need+=("$pkg")
-  done
-  if [ ${#need[@]} -gt 0 ]; then
-    echo "apt-get install ${need[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    if ! { apt-get update -q >/dev/null &&
-      apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null; }; then
-      fatal "cannot install ${need[*]}"
-    fi
-  fi
+  need_debs docker.io mmdebstrap docker-compose file curl openssl shellcheck python3 \
+    || fatal "cannot install the Debian packages"
   # Compose v2 and buildx: Debian trixie's static CLI plugins (bookworm has neither).
   local plugins="$HOME/.docker/cli-plugins"
   if [ ! -x "$plugins/docker-compose" ] || [ ! -x "$plugins/docker-buildx" ]; then
@@ -354,8 +319,8 @@ static_checks() {
     check "hadolint $f" hadolint --failure-threshold error "$f"
     hadolint --no-fail "$f" | sed 's/^/      /'
   done
-  check "shellcheck" shellcheck gen-secrets.sh images/base/jitsi-apt-repo images/base/apt-install tests/docker/run.sh \
-    tests/trixie-debs.sh tests/ci.sh
+  check "shellcheck" shellcheck -x gen-secrets.sh images/base/jitsi-apt-repo images/base/apt-install tests/docker/run.sh \
+    tests/trixie-debs.sh tests/ci.sh tests/lib.sh tests/stack/run.sh
   check "hadolint tests/docker/rust-stand-in.Dockerfile" \
     hadolint --failure-threshold error tests/docker/rust-stand-in.Dockerfile
   check "hadolint tests/docker/standins/Dockerfile" \
@@ -405,14 +370,7 @@ running_services() {
 }
 env_value() { sed -n "s/^$1=//p" "$E2E_DIR/.env" | tail -n 1; }
 
-# wait_for SECONDS COMMAND...: polls COMMAND every 0.2 s (Docker has no event for "served").
-wait_for() {
-  local deadline=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -ge $deadline ] && return 1
-    sleep 0.2
-  done
-}
+# wait_for (tests/lib.sh) polls: Docker has no event for "served".
 healthy() { [ "$(docker inspect -f '{{.State.Health.Status}}' "$1" 2>/dev/null)" = healthy ]; }
 # healthy_after CONTAINER SINCE: seconds from SINCE's start to CONTAINER's first passing
 # health probe (Docker keeps the last 5 probes: call it as soon as CONTAINER is healthy).

@@ -10,8 +10,8 @@ the subscribe-focus oneshot is idempotent (tests/stack's stand-in mod_roster_com
 prosody + nginx pair with a real XMPP client, and that the golden files
 (golden/<env>/<image>/<path>) equal a fresh render.
 
-    python3 tests/render/check.py [-k FILTER] [-v] [--keep]
-    UPDATE_GOLDEN=1 python3 tests/render/check.py -k golden     # rewrite golden/
+    PYTHONPATH=tests/pylib python3 tests/render/check.py [-k FILTER] [-v] [--keep]
+    UPDATE_GOLDEN=1 PYTHONPATH=tests/pylib python3 tests/render/check.py -k golden  # rewrite golden/
 
 Needs the jinit binary ($JINIT, default target/debug/jinit), nginx, prosody, lua5.4, openssl,
 node, curl (Debian) and pyhocon, javaproperties, slixmpp (PyPI); tests/stack/run.sh installs
@@ -33,17 +33,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from pathlib import Path
 
 import javaproperties
 from pyhocon import ConfigFactory, ConfigTree
 
-sys.dont_write_bytecode = True  # no __pycache__ in the repository
-sys.path.insert(0, str(Path(__file__).parent))
-import hostile  # noqa: E402
-import jinit_cli  # noqa: E402
-from jinit_cli import REFERENCE, REPO, TEMPLATES, RenderError  # noqa: E402
+import hostile
+import jinit_cli
+import xmpp_clients
+from checks import Checks, Failed
+from jinit_cli import REFERENCE, REPO, TEMPLATES, RenderError
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"
@@ -134,10 +133,6 @@ STATIC_MAPPING_KEYS = {"local-address", "public-address", "local-port", "public-
 # constants): the SIP server's port and transport, which the seed variables JIGASI_SIP_PORT
 # and JIGASI_SIP_TRANSPORT need.
 EXTRA_ACCOUNT_PROPERTIES = {"PREFERRED_TRANSPORT"}
-
-
-class Failed(Exception):
-    pass
 
 
 def run(argv, **kw):
@@ -402,27 +397,7 @@ def wait_port(port: int, proc: subprocess.Popen, log: Path) -> None:
 
 def xmpp_login(port: int, jid: str, password: str) -> bool:
     """Log in with slixmpp (STARTTLS, certificate not verified, as the Java clients do)."""
-    code = f"""
-import asyncio, ssl, sys, slixmpp
-c = slixmpp.ClientXMPP({jid!r}, {password!r})
-c.ssl_context.check_hostname = False
-c.ssl_context.verify_mode = ssl.CERT_NONE
-ok = asyncio.get_event_loop().create_future()
-c.add_event_handler("session_start", lambda _: ok.done() or ok.set_result(True))
-c.add_event_handler("failed_auth", lambda _: ok.done() or ok.set_result(False))
-c.connect("127.0.0.1", {port})
-loop = asyncio.get_event_loop()
-try:
-    result = loop.run_until_complete(asyncio.wait_for(ok, 10))
-except asyncio.TimeoutError:
-    result = False
-c.disconnect()
-sys.exit(0 if result else 1)
-"""
-    r = run([sys.executable, "-c", code])
-    if r.returncode and os.environ.get("CHECK_DEBUG"):
-        print(r.stdout, r.stderr)
-    return r.returncode == 0
+    return xmpp_clients.c2s("127.0.0.1", port, jid, password).ok
 
 
 def check_stack(work: Path) -> None:
@@ -1056,12 +1031,12 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
     args = ap.parse_args()
     global JINIT
+    results = Checks(detail=args.v, expected=(RenderError, subprocess.TimeoutExpired))
     try:
         JINIT = jinit_cli.jinit_binary()
     except SystemExit as e:
-        print(f"FAIL  jinit: {e}")
-        print("0 passed, 1 failed")
-        return 1
+        results.fail("jinit", str(e))
+        return results.summary()
 
     work = Path(tempfile.mkdtemp(prefix="jinit-render-"))
     work.chmod(0o755)
@@ -1140,26 +1115,14 @@ def main() -> int:
         for image, fn in (("web", web), ("prosody", prosody), ("jicofo", jicofo), ("jvb", jvb), ("jigasi", jigasi)):
             checks.append((f"{name}/{image}", fn))
 
-    passed = failed = 0
     for cname, fn in checks:
-        if args.k not in cname:
-            continue
-        try:
-            detail = fn()
-            passed += 1
-            print(f"ok    {cname}" + (f": {detail}" if detail and args.v else ""), flush=True)
-        except (Failed, RenderError, subprocess.TimeoutExpired) as e:
-            failed += 1
-            print(f"FAIL  {cname}: {e}", flush=True)
-        except Exception:  # noqa: BLE001 - report and carry on with the other checks
-            failed += 1
-            print(f"FAIL  {cname}:\n{traceback.format_exc()}", flush=True)
+        if args.k in cname:
+            results.run(cname, fn)
     if args.keep:
         print(f"scratch directory kept: {work}")
     else:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return results.summary()
 
 
 if __name__ == "__main__":

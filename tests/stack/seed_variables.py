@@ -1,6 +1,6 @@
 """Each of the 71 seed variables (tests/data/seed-variables.txt) has a real effect.
 
-    python3 tests/stack/seed_variables.py
+    PYTHONPATH=tests/pylib python3 tests/stack/seed_variables.py
 
 For every variable, one line saying how it was proven, by the first of these that applies:
   render     `jinit render` of an image that declares it, once with a base environment and
@@ -35,13 +35,10 @@ import threading
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.dont_write_bytecode = True  # no __pycache__ in the repository
-sys.path.insert(0, str(HERE.parent / "render"))
-sys.path.insert(0, str(HERE))
-import gen_spec  # noqa: E402
-import jinit_cli  # noqa: E402
-from jinit_cli import REPO, RenderError  # noqa: E402
+import gen_spec
+import jinit_cli
+from checks import Checks
+from jinit_cli import REPO, RenderError
 
 SECRETS = {"JICOFO_AUTH_PASSWORD": "focus-secret-0123456789", "JVB_AUTH_PASSWORD": "jvb-secret-0123456789ab"}
 JIGASI = {"JIGASI_XMPP_PASSWORD": "jigasi-secret-0123456789", "JIGASI_SIP_URI": "test@sip.example.com",
@@ -319,42 +316,38 @@ def prove_acme(name: str, work: Path, jinit: str) -> str:
 
 
 def main() -> int:
+    results = Checks(expected=(NoEffect, RenderError, subprocess.TimeoutExpired))
     try:
         jinit = jinit_cli.jinit_binary()
     except SystemExit as e:
-        print(f"FAIL  jinit: {e}\n0 passed, 1 failed")
-        return 1
+        results.fail("jinit", str(e))
+        return results.summary()
     schema = jinit_cli.load_schemas()
     seed = jinit_cli.SEED_VARIABLES.read_text().split()
     work = Path(tempfile.mkdtemp(prefix="jinit-seed-"))
     render = Renderer(work, jinit)
     image_schemas = {f for i in jinit_cli.images() for f in jinit_cli.spec_of(i)["jinit"]["schemas"]}
-    passed = failed = 0
+
+    def prove(name: str) -> str:
+        decl = schema.get(name)
+        if decl is None:
+            raise NoEffect("not declared in any schema")
+        if "removed" in decl or "replaced-by" in decl:
+            return prove_warning(name, decl, schema, render)
+        if name == "LETSENCRYPT_EMAIL":
+            return prove_acme(name, work, jinit)
+        if decl["_file"] not in image_schemas:
+            return prove_compose(name, work)
+        if name in ("JIGASI_PORT_MIN", "JIGASI_PORT_MAX"):
+            return prove_argv(name, decl, work, jinit)
+        return prove_render(name, decl, render)
+
     try:
         for name in seed:
-            decl = schema.get(name)
-            try:
-                if decl is None:
-                    raise NoEffect("not declared in any schema")
-                if "removed" in decl or "replaced-by" in decl:
-                    how = prove_warning(name, decl, schema, render)
-                elif name == "LETSENCRYPT_EMAIL":
-                    how = prove_acme(name, work, jinit)
-                elif decl["_file"] not in image_schemas:
-                    how = prove_compose(name, work)
-                elif name in ("JIGASI_PORT_MIN", "JIGASI_PORT_MAX"):
-                    how = prove_argv(name, decl, work, jinit)
-                else:
-                    how = prove_render(name, decl, render)
-                passed += 1
-                print(f"ok    {how}", flush=True)
-            except (NoEffect, RenderError, subprocess.TimeoutExpired) as e:
-                failed += 1
-                print(f"FAIL  {name}: {e}", flush=True)
+            results.run(name, lambda name=name: prove(name))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return results.summary()
 
 
 if __name__ == "__main__":

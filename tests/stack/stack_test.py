@@ -1,6 +1,6 @@
 """jinit running the prosody and web images' specs on this host, without Docker.
 
-    python3 tests/stack/stack_test.py [-v] [--keep]
+    PYTHONPATH=tests/pylib python3 tests/stack/stack_test.py [-v] [--keep]
 
 jinit (as root) supervises Debian's prosody and nginx with the configuration it renders from
 templates/, following a spec derived from images/prosody/jinit.toml and images/web/jinit.toml
@@ -42,12 +42,12 @@ import traceback
 import urllib.request
 from pathlib import Path
 
+import gen_spec
+import xmpp_clients as xmpp
+from checks import Checks, Failed
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-sys.dont_write_bytecode = True  # no __pycache__ in the repository
-sys.path.insert(0, str(HERE))
-import gen_spec  # noqa: E402
-import xmpp_clients as xmpp  # noqa: E402
 
 JINIT = os.environ.get("JINIT", str(REPO / "target/debug/jinit"))
 SECRETS = {"JICOFO_AUTH_PASSWORD": "focus-secret-0123456789", "JVB_AUTH_PASSWORD": "jvb-secret-0123456789ab"}
@@ -59,10 +59,6 @@ HTTPS = "https://127.0.0.1:8443"
 STANDIN_PLUGINS = HERE / "standin-plugins"
 # Written by the subscribe-focus oneshot (prosodyctl mod_roster_command), under the data root.
 FOCUS_ROSTER = "var/lib/prosody/auth%2emeet%2ejitsi/roster/focus.dat"
-
-
-class Failed(Exception):
-    pass
 
 
 def in_namespaces() -> None:
@@ -422,28 +418,15 @@ def main() -> int:
     ap.add_argument("-v", action="store_true", help="print the jinit logs of failed phases in full")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
     args = ap.parse_args()
+    results = Checks()
     if not Path(JINIT).is_file():
-        print(f"FAIL  jinit binary not found at {JINIT} (cargo build, or set JINIT)")
-        print("0 passed, 1 failed")
-        return 1
+        results.fail("jinit", f"binary not found at {JINIT} (cargo build, or set JINIT)")
+        return results.summary()
     in_namespaces()
 
     root = Path(tempfile.mkdtemp(prefix="jinit-stack-"))
     root.chmod(0o755)  # nginx's workers (nobody) read the app and config.js below it
-    passed = failed = 0
-
-    def check(name: str, fn) -> None:
-        nonlocal passed, failed
-        try:
-            detail = fn()
-            passed += 1
-            print(f"ok    {name}: {detail}" if detail else f"ok    {name}", flush=True)
-        except Failed as e:
-            failed += 1
-            print(f"FAIL  {name}: {e}", flush=True)
-        except Exception:  # noqa: BLE001 - report and carry on
-            failed += 1
-            print(f"FAIL  {name}:\n{traceback.format_exc()}", flush=True)
+    check = results.run
 
     gen_spec.generate(root, ["prosody", "web"], JINIT)
     app = root / "usr/share/jitsi-meet"
@@ -458,13 +441,12 @@ def main() -> int:
 
     start = time.monotonic()
     for phase in (phase_open, phase_internal, phase_ldap):
-        before = failed
+        before = results.failed
         try:
             phase(root, check)
         except Exception:  # noqa: BLE001 - a broken phase must not hide the others
-            failed += 1
-            print(f"FAIL  {phase.__name__}:\n{traceback.format_exc()}")
-        if failed > before:
+            results.fail(phase.__name__, "\n" + traceback.format_exc().rstrip())
+        if results.failed > before:
             name = phase.__name__.removeprefix("phase_")
             log = root / f"jinit-{name}.log"
             if log.exists():
@@ -475,8 +457,7 @@ def main() -> int:
         print(f"scratch directory kept: {root}")
     else:
         shutil.rmtree(root, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return results.summary()
 
 
 if __name__ == "__main__":

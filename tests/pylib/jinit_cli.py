@@ -18,10 +18,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO / "templates"
 IMAGES = REPO / "images"
-HERE = Path(__file__).resolve().parent
 # Reference data to check rendered files against: a copy of ../shared/reference (see
-# reference/SOURCES.md), so the tests run from the repository alone.
-REFERENCE = HERE / "reference"
+# tests/render/reference/SOURCES.md), so the tests run from the repository alone.
+REFERENCE = REPO / "tests/render/reference"
 SEED_VARIABLES = REPO / "tests/data/seed-variables.txt"
 
 
