@@ -10,7 +10,8 @@
 # the host, and every image with WITH_JITSI=0 (Jitsi's own packages cannot be downloaded here;
 # everything else in them is real). Then:
 #   static     hadolint (every Dockerfile), shellcheck, `docker-compose config` and
-#              `docker compose config` of both compose files, compose environment vs schemas,
+#              `docker compose config` of the compose files (alone, with jigasi.yml, with
+#              turn.yml), compose environment vs schemas,
 #              gen-secrets.sh;
 #   structure  container-structure-test suites (tests/structure/) on every image, checks that
 #              need `docker run` flags or `docker inspect` (read-only root, setuid scan as root,
@@ -366,6 +367,8 @@ static_checks() {
     check "$v config: docker-compose.yml" "${compose[@]}" -f docker-compose.yml config -q
     check "$v config: docker-compose.yml + jigasi.yml" \
       "${compose[@]}" -f docker-compose.yml -f jigasi.yml config -q
+    check "$v config: docker-compose.yml + turn.yml" \
+      "${compose[@]}" -f docker-compose.yml -f turn.yml config -q
   done
   check "compose environment matches the schemas" python3 tests/docker/compose_env.py --check
 }
@@ -816,7 +819,7 @@ step "images"
 if [[ "$PARTS" == *" images "* ]]; then
   debian_image
   build_jinit
-  for image in base base-java prosody web jicofo jvb jigasi; do
+  for image in base base-java prosody web jicofo jvb jigasi turn; do
     parent=base; [[ "$JAVA_IMAGES" == *" $image "* ]] && [ "$image" != base-java ] && parent=base-java
     if [ "$image" != base ] && ! built "$parent"; then fail "build $image (no $parent image)"; continue; fi
     if [ "$image" != base ] && [ "$image" != base-java ] && [ ! -f "images/$image/jinit.toml" ]; then
@@ -825,7 +828,7 @@ if [[ "$PARTS" == *" images "* ]]; then
     build_image "$image"
   done
 else
-  for image in base base-java prosody web jicofo jvb jigasi; do
+  for image in base base-java prosody web jicofo jvb jigasi turn; do
     docker image inspect "$REPO/$image:$TAG" >/dev/null 2>&1 && BUILT+=("$image")
   done
   echo "not building; using the existing images: ${BUILT[*]}"
