@@ -125,7 +125,7 @@ trap cleanup EXIT
 
 install_tools() {
   local need=() pkg
-  for pkg in docker.io mmdebstrap docker-compose file curl openssl shellcheck python3; do
+  for pkg in docker.io mmdebstrap docker-compose file curl openssl shellcheck python3 coturn; do
     [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] || need+=("$pkg")
   done
   if [ ${#need[@]} -gt 0 ]; then
@@ -858,6 +858,44 @@ prosody13_live() {
   docker rm -f "$name" >/dev/null 2>&1
 }
 
+# coturn in its image: read-only as uid 1000, healthy, then turnutils_uclient (host) relays
+# through the published 3478/udp to a turnutils_peer on the Docker bridge's gateway (a private
+# address, allowed with TURN_ALLOWED_PEER_IPS) with credentials derived from TURN_CREDENTIALS
+# as Prosody derives them; credentials from another secret are refused.
+turn_live() {
+  local name=jinit-test-turn port=13478 peer_port=13480 secret gw user password bad peer out
+  secret=$(head -c 32 /dev/urandom | base64 | tr -dc A-Za-z0-9)
+  gw=$(docker network inspect bridge -f '{{(index .IPAM.Config 0).Gateway}}')
+  docker rm -f "$name" >/dev/null 2>&1
+  check "turn: starts read-only as uid 1000" docker run -d --name "$name" --read-only \
+    --tmpfs /run:uid=1000,gid=1000,mode=0755 --tmpfs /tmp -p "127.0.0.1:$port:3478/udp" \
+    -e TURN_CREDENTIALS="$secret" -e TURN_ALLOWED_PEER_IPS="$gw" "$REPO/turn:$TAG"
+  if wait_for 60 docker exec "$name" jinit health; then
+    pass "turn: healthy (turnserver ready)"
+  else
+    fail "turn: healthy"; docker logs "$name" 2>&1 | tail -n 40 | sed 's/^/      /'
+  fi
+  turnutils_peer -L "$gw" -p "$peer_port" >"$LOGS/turn-peer.log" 2>&1 &
+  peer=$!
+  user=$(($(date +%s) + 600))
+  password=$(printf %s "$user" | openssl dgst -sha1 -hmac "$secret" -binary | base64)
+  bad=$(printf %s "$user" | openssl dgst -sha1 -hmac "not-the-secret-0123456789" -binary | base64)
+  out=$(timeout 30 turnutils_uclient -c -n 5 -m 1 -e "$gw" -r "$peer_port" -u "$user" -w "$password" \
+    -p "$port" 127.0.0.1 2>&1)
+  if has_line "tot_send_msgs=5, tot_recv_msgs=5" "$out" && has_line "Total lost packets 0 " "$out"; then
+    pass "turn: a relay through the published 3478/udp to $gw and back (TURN_ALLOWED_PEER_IPS)"
+  else
+    fail "turn: a relay through the published 3478/udp"; printf '%s\n' "$out" | tail -n 20 | sed 's/^/      /'
+  fi
+  out=$(timeout 30 turnutils_uclient -c -n 5 -m 1 -e "$gw" -r "$peer_port" -u "$user" -w "$bad" \
+    -p "$port" 127.0.0.1 2>&1)
+  check "turn: credentials from another secret are refused" has_line "Cannot complete Allocation" "$out"
+  check "turn: the secret does not appear in the container output" \
+    sh -c "! docker logs '$name' 2>&1 | grep -qF '$secret'"
+  kill "$peer" 2>/dev/null; wait "$peer" 2>/dev/null
+  docker rm -f "$name" >/dev/null 2>&1
+}
+
 step "structure"
 if [[ "$PARTS" == *" structure "* ]]; then
   for image in "${BUILT[@]}"; do
@@ -865,6 +903,7 @@ if [[ "$PARTS" == *" structure "* ]]; then
     docker_checks "$image"
   done
   rust_stage_test
+  built turn && turn_live
   # Prosody 13 from bookworm-backports (PROSODY_BACKPORTS=1): the same suite.
   if built prosody && build_image prosody backports PROSODY_BACKPORTS=1; then
     check "structure: prosody (PROSODY_BACKPORTS=1)" container-structure-test test \

@@ -15,8 +15,8 @@ Checks, with real clients only:
                    turn (udp 3478) and turns (tcp 443) entries whose password is the HMAC of
                    the user name under TURN_CREDENTIALS;
   allocate-*       turnutils_uclient allocates a relay with those credentials and sends
-                   packets through it to the allowed peer, over UDP 3478 and over TLS on
-                   web's 8443 (the HTTPS port) through nginx's ssl_preread;
+                   packets through it to the allowed peer, over UDP 3478, and over TLS and
+                   plain TCP on web's 8443 (the HTTPS port) through nginx's ssl_preread;
   tls-routing      on 8443: a TLS client naming TURNS_HOST without ALPN (as browsers do for
                    TURN) gets a STUN answer from coturn; curl (ALPN h2) gets the web app;
                    nginx logs the client's address, not the unix socket;
@@ -322,6 +322,15 @@ def main() -> int:
             return (f"relay allocated over TLS on web's {HTTPS_PORT} through nginx, 5 packets to {ALLOWED_PEER} "
                     f"and back ({took:.2f}s; run {tries} got past its TLS handshakes)")
         check("allocate-tls-via-nginx", allocate_tls)
+
+        def allocate_tcp():
+            user, password = need_creds()
+            ok, out, took = uclient("-t", "-p", str(HTTPS_PORT), "-e", ALLOWED_PEER, "127.0.0.1",
+                                    user=user, password=password)
+            if not ok:
+                raise Failed(f"turnutils_uclient over plain TCP on {HTTPS_PORT}:\n{out[-1500:]}")
+            return f"relay allocated over plain TCP on web's {HTTPS_PORT} (not TLS: to coturn), echoed ({took:.2f}s)"
+        check("allocate-tcp-via-nginx", allocate_tcp)
 
         def tls_routing():
             t0 = time.monotonic()
