@@ -10,7 +10,8 @@
 # the host, and every image with WITH_JITSI=0 (Jitsi's own packages cannot be downloaded here;
 # everything else in them is real). Then:
 #   static     hadolint (every Dockerfile), shellcheck, `docker-compose config` and
-#              `docker compose config` of both compose files, compose environment vs schemas,
+#              `docker compose config` of the compose files (alone, with jigasi.yml, with
+#              turn.yml), compose environment vs schemas,
 #              gen-secrets.sh;
 #   structure  container-structure-test suites (tests/structure/) on every image, checks that
 #              need `docker run` flags or `docker inspect` (read-only root, setuid scan as root,
@@ -98,7 +99,7 @@ cleanup() {
 trap cleanup EXIT
 
 install_tools() {
-  need_debs docker.io mmdebstrap docker-compose file curl openssl shellcheck python3 \
+  need_debs docker.io mmdebstrap docker-compose file curl openssl shellcheck python3 coturn \
     || fatal "cannot install the Debian packages"
   # Compose v2 and buildx: Debian trixie's static CLI plugins (bookworm has neither).
   local plugins="$HOME/.docker/cli-plugins"
@@ -331,6 +332,8 @@ static_checks() {
     check "$v config: docker-compose.yml" "${compose[@]}" -f docker-compose.yml config -q
     check "$v config: docker-compose.yml + jigasi.yml" \
       "${compose[@]}" -f docker-compose.yml -f jigasi.yml config -q
+    check "$v config: docker-compose.yml + turn.yml" \
+      "${compose[@]}" -f docker-compose.yml -f turn.yml config -q
   done
   check "compose environment matches the schemas" python3 tests/docker/compose_env.py --check
 }
@@ -774,7 +777,7 @@ step "images"
 if [[ "$PARTS" == *" images "* ]]; then
   debian_image
   build_jinit
-  for image in base base-java prosody web jicofo jvb jigasi; do
+  for image in base base-java prosody web jicofo jvb jigasi turn; do
     parent=base; [[ "$JAVA_IMAGES" == *" $image "* ]] && [ "$image" != base-java ] && parent=base-java
     if [ "$image" != base ] && ! built "$parent"; then fail "build $image (no $parent image)"; continue; fi
     if [ "$image" != base ] && [ "$image" != base-java ] && [ ! -f "images/$image/jinit.toml" ]; then
@@ -783,7 +786,7 @@ if [[ "$PARTS" == *" images "* ]]; then
     build_image "$image"
   done
 else
-  for image in base base-java prosody web jicofo jvb jigasi; do
+  for image in base base-java prosody web jicofo jvb jigasi turn; do
     docker image inspect "$REPO/$image:$TAG" >/dev/null 2>&1 && BUILT+=("$image")
   done
   echo "not building; using the existing images: ${BUILT[*]}"
@@ -813,6 +816,46 @@ prosody13_live() {
   docker rm -f "$name" >/dev/null 2>&1
 }
 
+# coturn in its image: read-only as uid 1000, healthy, then turnutils_uclient (host) relays
+# through the published 3478/udp to a turnutils_peer on the Docker bridge's gateway (a private
+# address, allowed with TURN_ALLOWED_PEER_IPS) with credentials derived from TURN_CREDENTIALS
+# as Prosody derives them; credentials from another secret are refused.
+turn_live() {
+  local name=jinit-test-turn port=13478 peer_port=13480 secret gw user password bad peer out
+  secret=$(head -c 32 /dev/urandom | base64 | tr -dc A-Za-z0-9)
+  # The default bridge's address on this host (its IPAM configuration may not name a gateway).
+  gw=$(ip -4 -o addr show dev docker0 | awk '{print $4}' | cut -d/ -f1 | head -n 1)
+  [ -n "$gw" ] || { fail "turn: no IPv4 address on docker0 for the peer"; return; }
+  docker rm -f "$name" >/dev/null 2>&1
+  check "turn: starts read-only as uid 1000" docker run -d --name "$name" --read-only \
+    --tmpfs /run:uid=1000,gid=1000,mode=0755 --tmpfs /tmp -p "127.0.0.1:$port:3478/udp" \
+    -e TURN_CREDENTIALS="$secret" -e TURN_ALLOWED_PEER_IPS="$gw" "$REPO/turn:$TAG"
+  if wait_for 60 docker exec "$name" jinit health; then
+    pass "turn: healthy (turnserver ready)"
+  else
+    fail "turn: healthy"; docker logs "$name" 2>&1 | tail -n 40 | sed 's/^/      /'
+  fi
+  turnutils_peer -L "$gw" -p "$peer_port" >"$LOGS/turn-peer.log" 2>&1 &
+  peer=$!
+  user=$(($(date +%s) + 600))
+  password=$(printf %s "$user" | openssl dgst -sha1 -hmac "$secret" -binary | base64)
+  bad=$(printf %s "$user" | openssl dgst -sha1 -hmac "not-the-secret-0123456789" -binary | base64)
+  out=$(timeout 30 turnutils_uclient -c -n 5 -m 1 -e "$gw" -r "$peer_port" -u "$user" -w "$password" \
+    -p "$port" 127.0.0.1 2>&1)
+  if has_line "tot_send_msgs=5, tot_recv_msgs=5" "$out" && has_line "Total lost packets 0 " "$out"; then
+    pass "turn: a relay through the published 3478/udp to $gw and back (TURN_ALLOWED_PEER_IPS)"
+  else
+    fail "turn: a relay through the published 3478/udp"; printf '%s\n' "$out" | tail -n 20 | sed 's/^/      /'
+  fi
+  out=$(timeout 30 turnutils_uclient -c -n 5 -m 1 -e "$gw" -r "$peer_port" -u "$user" -w "$bad" \
+    -p "$port" 127.0.0.1 2>&1)
+  check "turn: credentials from another secret are refused" has_line "Cannot complete Allocation" "$out"
+  check "turn: the secret does not appear in the container output" \
+    sh -c "! docker logs '$name' 2>&1 | grep -qF '$secret'"
+  kill "$peer" 2>/dev/null; wait "$peer" 2>/dev/null
+  docker rm -f "$name" >/dev/null 2>&1
+}
+
 step "structure"
 if [[ "$PARTS" == *" structure "* ]]; then
   for image in "${BUILT[@]}"; do
@@ -820,6 +863,7 @@ if [[ "$PARTS" == *" structure "* ]]; then
     docker_checks "$image"
   done
   rust_stage_test
+  built turn && turn_live
   # Prosody 13 from bookworm-backports (PROSODY_BACKPORTS=1): the same suite.
   if built prosody && build_image prosody backports PROSODY_BACKPORTS=1; then
     check "structure: prosody (PROSODY_BACKPORTS=1)" container-structure-test test \

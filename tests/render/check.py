@@ -97,6 +97,17 @@ MATRIX: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "nat-legacy": ({"DOCKER_HOST_ADDRESS": "192.168.1.10", "JVB_DISABLE_STUN": "1", "JVB_LOCAL_ADDRESS": "172.18.0.5",
                     "XMPP_RECORDER_DOMAIN": "recorder.meet.jitsi", "JICOFO_COMPONENT_SECRET": "s3cr37",
                     "JVB_TCP_HARVESTER_DISABLED": "true", "JVB_TCP_PORT": "4443", "JVB_ENABLE_APIS": "rest,colibri"}, {}),
+    # turn.yml: coturn with web's Let's Encrypt certificate, web's HTTPS port shared with it.
+    "turn": ({"TURN_CREDENTIALS": "turn-secret-0123456789", "TURN_HOST": "turn.example.com", "TURN_PORT": "3478",
+              "TURN_TRANSPORT": "udp", "TURNS_HOST": "turn.example.com", "TURNS_PORT": "443",
+              "TURNS_BACKEND": "turn.meet.jitsi:5349", "TURN_ALLOWED_PEER_IPS": "172.18.0.0-172.18.255.255, 10.0.0.7",
+              "TURN_REALM": "meet.example.com", "TURN_USER_QUOTA": "4", "TURN_MAX_BPS": "300000",
+              "ENABLE_LETSENCRYPT": "1", "LETSENCRYPT_DOMAIN": "meet.example.com", "LETSENCRYPT_EMAIL": "alice@example.com",
+              "HTTPS_PORT": "443"},
+             {"storage/acme-certs/meet.example.com/fullchain.pem": "@cert",
+              "storage/acme-certs/meet.example.com/key.pem": "@key",
+              "web-storage/acme-certs/meet.example.com/fullchain.pem": "@cert",
+              "web-storage/acme-certs/meet.example.com/key.pem": "@key"}),
     "everything": ({"TURN_HOST": "turn.example.com", "TURNS_HOST": "turns.example.com", "TURN_TRANSPORT": "udp",
                     "TURN_CREDENTIALS": "turn-secret-0123456789", "GLOBAL_MODULES": "mod_statistics, alert",
                     "XMPP_MODULES": "info", "XMPP_MUC_MODULES": "mod_info,", "XMPP_INTERNAL_MUC_MODULES": "alert",
@@ -203,7 +214,8 @@ def unit_input(image: str, unit: str, env: dict[str, str]) -> str | None:
 def rewrite_paths(text: str, root: Path, ports: dict[str, int] | None = None) -> str:
     """Point the absolute paths of a rendered nginx file into the scratch root."""
     for prefix in ("/run/web/", "/storage/", "/config/", "/usr/share/jitsi-meet"):
-        text = re.sub(r"(?<=[\s\"'])" + re.escape(prefix), str(root) + prefix, text)
+        # (unix: sockets of the stream server that shares the HTTPS port with TURN)
+        text = re.sub(r"(?:(?<=[\s\"'])|(?<=unix:))" + re.escape(prefix), str(root) + prefix, text)
     for old, new in (ports or {}).items():
         text = re.sub(rf"(?<=listen )(\[::\]:)?{old}\b", lambda m: (m.group(1) or "") + str(new), text)
         if old == "upstream":
@@ -952,13 +964,19 @@ def check_hostile(work: Path, image: str, cert) -> str:
 # template change shows up as a diff of these files in the same commit. Only `defaults` keeps
 # every file; the others keep the files that differ from it (so each shows what it changes).
 GOLDEN_ENVS = ["defaults", "auth-internal-guests", "jwt", "ldap", "letsencrypt", "https-disabled", "ipv6-off",
-               "jigasi", "nat"]
-IMAGE_NAMES = ["web", "prosody", "jicofo", "jvb", "jigasi"]
+               "jigasi", "nat", "turn"]
+IMAGE_NAMES = ["web", "prosody", "jicofo", "jvb", "jigasi", "turn"]
+TURN = {"TURN_CREDENTIALS": "turn-secret-0123456789"}
 
 
 def image_env(image: str, env: dict[str, str]) -> dict[str, str]:
-    """The jigasi image cannot start without its SIP account: every environment gets one."""
-    return dict(JIGASI, **env) if image == "jigasi" else env
+    """The jigasi image cannot start without its SIP account, the turn image without its
+    secret: every environment gets them."""
+    if image == "jigasi":
+        return dict(JIGASI, **env)
+    if image == "turn":
+        return dict(TURN, **env)
+    return env
 
 
 def fresh_render(work: Path, env_name: str, image: str, cert) -> dict[str, str]:
@@ -1112,7 +1130,26 @@ def main() -> int:
             if "--min-port=20000" not in argv or "--max-port=20050" not in argv:
                 raise Failed(f"jigasi argv: {argv}")
 
-        for image, fn in (("web", web), ("prosody", prosody), ("jicofo", jicofo), ("jvb", jvb), ("jigasi", jigasi)):
+        def turn(name=name, env=env, files=files):
+            root = work / name / "turn"
+            prepare_root(root, files, cert)
+            full = image_env("turn", env)
+            render("turn", full, root)
+            conf = root / "run/turn/config/turnserver.conf"
+            settings = hostile.coturn_shape(conf)
+            keys = {k for k, _ in settings}
+            acme = f"/web-storage/acme-certs/{full.get('LETSENCRYPT_DOMAIN')}/fullchain.pem"
+            if full.get("ENABLE_LETSENCRYPT") and (root / acme.lstrip("/")).exists() and ("cert", acme) not in settings:
+                raise Failed(f"turnserver.conf does not use web's Let's Encrypt certificate:\n{conf.read_text()}")
+            if ("static-auth-secret", full["TURN_CREDENTIALS"]) not in settings or "use-auth-secret" not in keys:
+                raise Failed("turnserver.conf lacks the shared secret")
+            allowed = [v for k, v in settings.elements() if k == "allowed-peer-ip"]
+            want = [a.strip() for a in full.get("TURN_ALLOWED_PEER_IPS", "").split(",") if a.strip()]
+            if allowed != want or ("denied-peer-ip", "10.0.0.0-10.255.255.255") not in settings:
+                raise Failed(f"peer rules: allowed {allowed}, want {want}")
+
+        for image, fn in (("web", web), ("prosody", prosody), ("jicofo", jicofo), ("jvb", jvb), ("jigasi", jigasi),
+                          ("turn", turn)):
             checks.append((f"{name}/{image}", fn))
 
     for cname, fn in checks:

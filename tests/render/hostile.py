@@ -50,6 +50,7 @@ BASES: dict[str, list[dict[str, str]]] = {
     "jicofo": [{"ENABLE_AUTH": "1", "ENABLE_RECORDING": "1", "ENABLE_OCTO": "1"}],
     "jvb": [{"ENABLE_OCTO": "1", "COLIBRI_REST_ENABLED": "1"}],
     "jigasi": [{"ENABLE_AUTH": "1", "JIGASI_ENABLE_SDES_SRTP": "1"}],
+    "turn": [{"ENABLE_LETSENCRYPT": "1"}],
 }
 
 
@@ -228,8 +229,23 @@ def ldap_shape(path: Path) -> Counter:
     return out
 
 
+def coturn_shape(path: Path) -> Counter:
+    """turnserver.conf as coturn reads it (read_config_file): blank and `#` lines skipped, the
+    key ends at the first space, tab or `=`, the value is the rest of the line."""
+    out: Counter = Counter()
+    for line in path.read_text().split("\n"):
+        line = line.strip(" \t\r")
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = re.sub(r"[ \t=]", "\0", line, count=1).partition("\0")
+        out[key, marked(value.strip(" \t"))] += 1
+    return out
+
+
 def file_shape(dest: str, path: Path) -> Counter:
     name = Path(dest).name
+    if name == "turnserver.conf":
+        return coturn_shape(path)
     if "/nginx/" in dest:
         return nginx_shape(path.read_text())
     if name.endswith(".lua"):

@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 # caught by a shorter prefix.
 CONTAINER_PATHS = ["/usr/share/jitsi-meet", "/usr/share/jicofo", "/usr/share/jitsi-videobridge", "/usr/share/jigasi",
                    "/prosody-plugins-custom", "/var/lib/prosody", "/run/prosody", "/run/web", "/run/jicofo",
-                   "/run/jvb", "/run/jigasi", "/run/jinit", "/storage", "/config"]
+                   "/run/jvb", "/run/jigasi", "/run/turn", "/run/jinit", "/web-storage", "/web-config", "/storage",
+                   "/config"]
 
 
 def path_rewriter(root: Path, jinit: str):

@@ -13,10 +13,15 @@
 #                                    internal and LDAP (slapd) authentication, password change,
 #                                    SIGTERM -> exit 0 with nothing left behind
 #   3. tests/stack/seed_variables.py each of the 71 seed variables has a real effect
+#   4. tests/stack/turn_test.py      coturn from the turn image's spec beside prosody and web:
+#                                    XEP-0215 credentials (slixmpp), turnutils_uclient relays
+#                                    over UDP 3478 and over TLS on web's 8443 (nginx
+#                                    ssl_preread), wrong secret and private peers refused,
+#                                    certificate reload, a killed turnserver comes back
 #
 # Installs what it needs (Debian packages, PyPI packages), builds jinit when target/debug/jinit
 # is missing (or uses $JINIT), stops the daemons Debian's packages start on install, and ends
-# with the line "N passed, M failed" summing all three; exits 1 when anything failed. Each part
+# with the line "N passed, M failed" summing all four; exits 1 when anything failed. Each part
 # is a Python suite of tests/pylib/checks.py run by `part` (tests/lib.sh, which also puts
 # tests/pylib on PYTHONPATH).
 # Idempotent; every part cleans up its scratch directory; bounded by per-part timeouts.
@@ -43,14 +48,15 @@ trap finish EXIT
 [ "$(id -u)" = 0 ] || fatal "tests/stack/run.sh must run as root (apt-get, namespaces, services as root)"
 
 step "test dependencies"
-debs=(nginx-light prosody lua5.4 lua-ldap slapd ldap-utils openssl curl docker-compose util-linux iproute2
-      ca-certificates)
+debs=(nginx-light libnginx-mod-stream prosody lua5.4 lua-ldap slapd ldap-utils openssl curl docker-compose
+      util-linux iproute2 ca-certificates coturn coreutils)
 # Debian's nodejs, or one from NodeSource: any `node` will do.
 command -v node >/dev/null || debs+=(nodejs)
 need_debs "${debs[@]}" || fatal "cannot install the test dependencies"
 # The packages start their own daemons on install; the tests run their own (stop only those,
 # through their init scripts and pid files, never by name: other tests may run nginx too).
-for svc in prosody:/run/prosody/prosody.pid slapd:/run/slapd/slapd.pid nginx:/run/nginx.pid; do
+for svc in prosody:/run/prosody/prosody.pid slapd:/run/slapd/slapd.pid nginx:/run/nginx.pid \
+           coturn:/run/turnserver.pid; do
   name=${svc%%:*} pidfile=${svc#*:}
   if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
     echo "stopping the system $name"
@@ -79,3 +85,4 @@ fi
 part render 240 "$PY" tests/render/check.py
 part stack 180 "$PY" tests/stack/stack_test.py
 part seed-variables 120 "$PY" tests/stack/seed_variables.py
+part turn 240 "$PY" tests/stack/turn_test.py

@@ -109,8 +109,12 @@ def images_declaring(schema_file: str) -> list[str]:
     return [i for i in jinit_cli.images() if schema_file in jinit_cli.spec_of(i)["jinit"]["schemas"]]
 
 
+# The turn image cannot start without its shared secret.
+TURN = {"TURN_CREDENTIALS": "turn-secret-0123456789"}
+
+
 def image_env(image: str, env: dict[str, str]) -> dict[str, str]:
-    return {**SECRETS, **(JIGASI if image == "jigasi" else {}), **env}
+    return {**SECRETS, **(JIGASI if image == "jigasi" else {}), **(TURN if image == "turn" else {}), **env}
 
 
 class Renderer:
