@@ -1,5 +1,5 @@
 //! The commands that talk to a running jinit over its control socket (`status`, `health`,
-//! `restart`, `reload`), and `jinit acme`.
+//! `restart`, `reload`), and `jinit acme` (run by the `jinit-acme` binary).
 
 use super::{parse, usage_of, Accepts};
 use crate::init::client as call;
@@ -107,6 +107,27 @@ fn answer(resp: Response) -> Result<i32, String> {
     }
 }
 
+/// The Let's Encrypt client's binary, shipped beside jinit in the web image only.
+pub const ACME_BINARY: &str = "jinit-acme";
+
+/// `jinit acme ARGS`: replaces this process with `jinit-acme ARGS` (found beside this binary,
+/// else on PATH), so the unit running it supervises the client itself. PID 1 of the images
+/// without Let's Encrypt carries no TLS stack.
+pub fn exec_acme(args: &[String]) -> Result<i32, String> {
+    use std::os::unix::process::CommandExt;
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join(ACME_BINARY)))
+        .filter(|p| p.is_file());
+    let program = beside.unwrap_or_else(|| PathBuf::from(ACME_BINARY));
+    let e = std::process::Command::new(&program).args(args).exec();
+    Err(format!(
+        "cannot run {}: {e} (the Let's Encrypt client ships in the web image only)",
+        program.display()
+    ))
+}
+
+/// `jinit-acme [--storage DIR] [--webroot DIR] [--once] [--retry-min DUR] [--check-interval DUR]`.
 pub fn acme(args: &[String]) -> Result<i32, String> {
     let a = parse(
         "acme",

@@ -34,6 +34,8 @@ pub trait Os {
         ready: Ready,
         limit: Duration,
     ) -> Option<JoinHandle<()>>;
+    /// Gives back the memory only the boot or a re-render needed (see `sys::memory`).
+    fn release_memory(&mut self);
 }
 
 /// The operating system itself; probe reports go to `sink`.
@@ -82,6 +84,10 @@ impl<S: Sink<Report> + Clone> Os for Real<S> {
         let sink = self.sink.clone();
         Some(tokio::spawn(probe::run(unit, pid, ready, limit, sink)))
     }
+
+    fn release_memory(&mut self) {
+        crate::sys::memory::release();
+    }
 }
 
 /// A recording stand-in for the operating system, for the supervisor's unit tests.
@@ -110,6 +116,8 @@ pub mod fake {
         /// Probes started: unit and pid.
         pub probes: Vec<(usize, Pid)>,
         pub files: Vec<std::path::PathBuf>,
+        /// Times the supervisor gave memory back.
+        pub releases: usize,
     }
 
     impl Fake {
@@ -217,6 +225,10 @@ pub mod fake {
         ) -> Option<JoinHandle<()>> {
             self.probes.push((unit, pid));
             None
+        }
+
+        fn release_memory(&mut self) {
+            self.releases += 1;
         }
     }
 }

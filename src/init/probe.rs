@@ -6,7 +6,7 @@
 //! reap, so the task asks the supervisor to run each attempt and awaits the verdict.
 
 use crate::sink::Sink;
-use crate::spec::Ready;
+use crate::spec::{http_target, socket_addr, Ready};
 use nix::unistd::Pid;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -52,7 +52,10 @@ pub async fn run(unit: usize, pid: Pid, ready: Ready, limit: Duration, tx: impl 
 async fn attempt(unit: usize, ready: &Ready, tx: &impl Sink<Report>) -> bool {
     match ready {
         Ready::File(path) => path.exists(),
-        Ready::Tcp(addr) => TcpStream::connect(addr.as_str()).await.is_ok(),
+        Ready::Tcp(addr) => match socket_addr(addr) {
+            Ok(addr) => TcpStream::connect(addr).await.is_ok(),
+            Err(_) => false,
+        },
         Ready::Http(url) => http_ok(url).await.unwrap_or(false),
         Ready::Exec(argv) => {
             let (reply, answer) = oneshot::channel();
@@ -71,16 +74,7 @@ async fn attempt(unit: usize, ready: &Ready, tx: &impl Sink<Report>) -> bool {
 
 /// A plain HTTP/1.0 GET; ready on a 2xx or 3xx status.
 async fn http_ok(url: &str) -> std::io::Result<bool> {
-    let rest = url.strip_prefix("http://").unwrap_or(url);
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let addr = if authority.contains(':') && !authority.ends_with(']') {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
+    let (addr, authority, path) = http_target(url).map_err(std::io::Error::other)?;
     let mut stream = TcpStream::connect(addr).await?;
     let request = format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\nUser-Agent: jinit\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;

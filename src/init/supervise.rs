@@ -70,6 +70,8 @@ impl<O: Os> Supervisor<O> {
     /// Runs until shutdown is complete; returns the container's exit code.
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Event>) -> i32 {
         self.pump(Instant::now());
+        // Parsing, rendering and planning are done: their pages need not stay resident.
+        self.units.os.release_memory();
         loop {
             if let Some(code) = self.finished() {
                 return code;
@@ -364,8 +366,9 @@ impl<O: Os> Supervisor<O> {
             }
         }
         self.answer_waiters(waiters, Ok(()));
-        if let Some(next) = self.reloader.next() {
-            self.rerender(next, now);
+        match self.reloader.next() {
+            Some(next) => self.rerender(next, now),
+            None => self.units.os.release_memory(),
         }
     }
 

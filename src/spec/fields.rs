@@ -1,7 +1,7 @@
 //! Typed reads out of one TOML table with every problem collected, shared by the spec and
 //! schema parsers. Remembers which keys were read so `finish` can report the unknown ones.
 
-use super::types::{parse_signal, Policy, Ready};
+use super::types::{http_target, parse_signal, socket_addr, Policy, Ready};
 use crate::duration;
 use crate::problem::Problem;
 use nix::sys::signal::Signal;
@@ -209,14 +209,19 @@ impl<'a> Fields<'a> {
         }
         let ready = found.pop()?;
         match &ready {
-            Ready::Tcp(addr) if !addr.contains(':') => {
-                self.problem(key, format!("tcp address {addr:?} needs a port: \"host:port\""))
+            Ready::Tcp(addr) => {
+                if let Err(e) = socket_addr(addr) {
+                    self.problem(key, format!("tcp: {e}"));
+                }
             }
-            Ready::Http(url) if !url.starts_with("http://") => self.problem(
-                key,
-                format!("http probe {url:?} must start with http:// (plain HTTP on the service's own port)"),
-            ),
-            Ready::Exec(argv) if argv.is_empty() => self.problem(key, "exec probe must not be empty"),
+            Ready::Http(url) => {
+                if let Err(e) = http_target(url) {
+                    self.problem(key, format!("http: {e}"));
+                }
+            }
+            Ready::Exec(argv) if argv.is_empty() => {
+                self.problem(key, "exec probe must not be empty")
+            }
             _ => {}
         }
         Some(ready)

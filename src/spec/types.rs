@@ -134,3 +134,67 @@ pub fn signal_name(sig: Signal) -> &'static str {
     let s = sig.as_str();
     s.strip_prefix("SIG").unwrap_or(s)
 }
+
+/// The address of a `tcp` readiness check: an IP address and port (`localhost` means
+/// 127.0.0.1). Names are not resolved: a readiness check is local to the container, and PID 1
+/// neither waits on DNS nor carries the resolver (static glibc would bring its dynamic loader).
+pub fn socket_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    let text = text.trim();
+    let localhost = text
+        .strip_prefix("localhost:")
+        .map(|port| format!("127.0.0.1:{port}"));
+    localhost.as_deref().unwrap_or(text).parse().map_err(|_| {
+        format!(
+            "{text:?} is not an IP address and port like \"127.0.0.1:80\" or \"[::1]:80\" \
+             (jinit does not resolve names; readiness checks are local)"
+        )
+    })
+}
+
+/// An `http` readiness check's target: where to connect, the Host header and the path.
+pub fn http_target(url: &str) -> Result<(std::net::SocketAddr, &str, &str), String> {
+    let rest = url.strip_prefix("http://").ok_or_else(|| {
+        format!("{url:?} must start with http:// (plain HTTP on the service's own port)")
+    })?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let has_port = authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| !p.contains(']'));
+    let addr = if has_port {
+        socket_addr(authority)?
+    } else {
+        socket_addr(&format!("{authority}:80"))?
+    };
+    Ok((addr, authority, path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_addresses_are_ip_literals() {
+        assert_eq!(socket_addr("127.0.0.1:80").unwrap().port(), 80);
+        assert_eq!(
+            socket_addr("localhost:5222").unwrap().to_string(),
+            "127.0.0.1:5222"
+        );
+        assert_eq!(socket_addr("[::1]:8080").unwrap().port(), 8080);
+        for bad in ["prosody:5222", "127.0.0.1", "127.0.0.1:http", ":80", ""] {
+            let e = socket_addr(bad).unwrap_err();
+            assert!(e.contains("does not resolve names"), "{bad}: {e}");
+        }
+        let (addr, host, path) = http_target("http://127.0.0.1:5280/http-bind").unwrap();
+        assert_eq!(
+            (addr.port(), host, path),
+            (5280, "127.0.0.1:5280", "/http-bind")
+        );
+        let (addr, _, path) = http_target("http://[::1]").unwrap();
+        assert_eq!((addr.port(), path), (80, "/"));
+        assert!(http_target("https://127.0.0.1/").is_err());
+        assert!(http_target("http://meet.example/").is_err());
+    }
+}

@@ -7,6 +7,7 @@
 
 pub mod atomic;
 pub mod leftovers;
+pub mod memory;
 pub mod reap;
 pub mod signals;
 pub mod spawn;

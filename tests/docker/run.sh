@@ -62,6 +62,7 @@ TAG=${IMAGE_TAG:-test}
 PARTS=" ${PARTS:-static images structure e2e} "
 DEBIAN_IMAGE=jinit-test/debian:bookworm-slim
 JINIT_BINARY=target/x86_64-unknown-linux-gnu/release/jinit
+JINIT_ACME_BINARY=target/x86_64-unknown-linux-gnu/release/jinit-acme
 E2E_HTTP_PORT=${E2E_HTTP_PORT:-18000}
 E2E_HTTPS_PORT=${E2E_HTTPS_PORT:-18443}
 export E2E_XMPP_PORT=${E2E_XMPP_PORT:-15222}
@@ -177,6 +178,9 @@ build_image() {
   if [ "$name" = base ]; then
     args+=(--build-arg "DEBIAN_IMAGE=$DEBIAN_IMAGE" --build-arg JINIT_SOURCE=prebuilt
       --build-arg "JINIT_BINARY=$JINIT_BINARY")
+  fi
+  if [ "$name" = web ]; then
+    args+=(--build-arg JINIT_SOURCE=prebuilt --build-arg "JINIT_ACME_BINARY=$JINIT_ACME_BINARY")
   fi
   local extra
   for extra in "${@:3}"; do args+=(--build-arg "$extra"); done
@@ -456,6 +460,7 @@ e2e_steps() {
     set_env WITH_JITSI 0
     set_env JINIT_SOURCE prebuilt
     set_env JINIT_BINARY "$JINIT_BINARY"
+    set_env JINIT_ACME_BINARY "$JINIT_ACME_BINARY"
     set_env DEBIAN_IMAGE "$DEBIAN_IMAGE"
   else
     tag=$TAG
