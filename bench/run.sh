@@ -7,7 +7,7 @@
 #   JINIT=/path/to/jinit bash bench/run.sh        # that binary, no build; jinit-acme next to it
 #   SECTIONS="2 4" bash bench/run.sh   # some sections only: printed, BENCHMARKS.md untouched
 #   TEMPLATES=DIR IMAGES=DIR bash bench/run.sh   # render other templates/specs than the repo's
-#   STARTUP_RUNS=300 TERM_RUNS=20 CRASH_WINDOW=60 INSTR_RUNS=3 SCALE="1 5 10 50 200"
+#   STARTUP_RUNS=600 TERM_RUNS=40 CRASH_WINDOW=60 INSTR_RUNS=3 SCALE="1 5 10 50 200"
 #
 # Installs its Debian packages when missing, builds jinit (release, static) when cargo is
 # there and JINIT is not given, and kills every process it starts. The parts that need timing,
@@ -23,13 +23,14 @@ JINIT_ACME=${JINIT_ACME:-$(dirname "$JINIT")/jinit-acme}
 TEMPLATES=${TEMPLATES:-$ROOT/templates}
 IMAGES=${IMAGES:-$ROOT/images}
 SECTIONS=${SECTIONS:-1 2 3 4 5 6}
-STARTUP_RUNS=${STARTUP_RUNS:-300}
+STARTUP_RUNS=${STARTUP_RUNS:-600}
 INSTR_RUNS=${INSTR_RUNS:-3}
-TERM_RUNS=${TERM_RUNS:-20}
+TERM_RUNS=${TERM_RUNS:-40}
 CRASH_WINDOW=${CRASH_WINDOW:-60}
 RENDER_RUNS=${RENDER_RUNS:-100}
 SCALE=${SCALE:-1 5 10 50 200}
 stale=""
+built="" # how $JINIT came to be, when this run built it (or tried to)
 
 log() { printf '==> %s\n' "$*" >&2; }
 M() { python3 "$BENCH/measure.py" "$@"; }
@@ -55,9 +56,12 @@ python3 -c 'import os, sys; sys.exit(not hasattr(os, "pidfd_open"))' ||
 # the tree does not compile (someone mid-edit) an existing binary is used, with a warning.
 if command -v cargo >/dev/null && [[ $JINIT == "$ROOT/target/$TARGET/release/jinit" ]]; then
     log "building jinit (release, static)"
-    if ! (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
+    if (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
         cargo build -q --release --target "$TARGET") >&2; then
+        built="built from this tree (release, static)"
+    else
         log "WARNING: build failed; benchmarking the existing binary, if any"
+        built="not rebuilt (the build failed)"
         stale="the working tree did not build: this binary was built $(
             date -u -r "$JINIT" '+%Y-%m-%d %H:%M UTC' 2>/dev/null)"
     fi
@@ -277,7 +281,9 @@ meta=$(python3 -c 'import json, sys; print(json.dumps(dict(zip(
     ["date", "commit", "jinit", "stale", "cpu", "load", "peers", "elapsed"], sys.argv[1:]))))' \
     "$(date -u '+%Y-%m-%d %H:%M UTC')" \
     "$(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown)" \
-    "${JINIT/#$ROOT\//}" "$stale" \
+    "\`${JINIT/#$ROOT\//}\`, ${built:-given by JINIT=, not built by this run}, modified $(
+        date -u -r "$JINIT" '+%Y-%m-%d %H:%M UTC'), sha256 $(sha256sum "$JINIT" | cut -c1-12)" \
+    "$stale" \
     "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" "$load" \
     "$(dpkg-query -W -f '${Package} ${Version}, ' tini catatonit dumb-init s6 valgrind \
         2>/dev/null | sed 's/, $//')" "$SECONDS")
