@@ -334,10 +334,11 @@ def cmd_instr(args):
         for name, argv in rotated(cmds, r):
             shutil.rmtree(outdir, ignore_errors=True)
             os.makedirs(outdir)
+            # A failed run writes no totals and is missing from the count, not fatal.
             subprocess.run(UNSHARE + ["valgrind", "--tool=callgrind", "--trace-children=no",
                                       f"--callgrind-out-file={outdir}/callgrind.%p", "-q"]
                            + argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, check=True, timeout=120)
+                           stderr=subprocess.DEVNULL, timeout=120)
             for line in read(f"{outdir}/callgrind.1").splitlines():
                 if line.startswith("totals:"):
                     res[name].append(int(line.split()[1]))

@@ -7,7 +7,7 @@
 #   JINIT=/path/to/jinit bash bench/run.sh        # that binary, no build; jinit-acme next to it
 #   SECTIONS="2 4" bash bench/run.sh   # some sections only: printed, BENCHMARKS.md untouched
 #   TEMPLATES=DIR IMAGES=DIR bash bench/run.sh   # render other templates/specs than the repo's
-#   STARTUP_RUNS=600 TERM_RUNS=40 CRASH_WINDOW=60 INSTR_RUNS=3 SCALE="1 5 10 50 200"
+#   STARTUP_RUNS=1000 TERM_RUNS=60 CRASH_WINDOW=60 INSTR_RUNS=3 SCALE="1 5 10 50 200"
 #
 # Installs its Debian packages when missing, builds jinit (release, static) when cargo is
 # there and JINIT is not given, and kills every process it starts. The parts that need timing,
@@ -23,9 +23,9 @@ JINIT_ACME=${JINIT_ACME:-$(dirname "$JINIT")/jinit-acme}
 TEMPLATES=${TEMPLATES:-$ROOT/templates}
 IMAGES=${IMAGES:-$ROOT/images}
 SECTIONS=${SECTIONS:-1 2 3 4 5 6}
-STARTUP_RUNS=${STARTUP_RUNS:-600}
+STARTUP_RUNS=${STARTUP_RUNS:-1000}
 INSTR_RUNS=${INSTR_RUNS:-3}
-TERM_RUNS=${TERM_RUNS:-40}
+TERM_RUNS=${TERM_RUNS:-60}
 CRASH_WINDOW=${CRASH_WINDOW:-60}
 RENDER_RUNS=${RENDER_RUNS:-100}
 SCALE=${SCALE:-1 5 10 50 200}
@@ -131,6 +131,11 @@ measure_memory() {
     M mem "dumb-init" 1 "$WORK/log" "" -- dumb-init -- sleep 100000
     M note mem "tini, catatonit and dumb-init run a single child: they cannot supervise" \
         "several services, so they have one row, with 1."
+    M note mem "Pss divides a page among every process on this host that maps it: s6's" \
+        "processes share their code with each other and libc with the whole host, while the one" \
+        "static jinit here shares nothing, so its Pss is its RSS. Containers started from one" \
+        "image share the image's jinit file pages through the page cache, which this one-process" \
+        "measurement does not show."
 }
 
 # ---------------------------------------------------------------- 3. start-up
