@@ -10,8 +10,9 @@
 #   STARTUP_RUNS=1000 TERM_RUNS=60 CRASH_WINDOW=60 INSTR_RUNS=3 SCALE="1 5 10 50 200"
 #
 # Installs its Debian packages when missing, builds jinit (release, static) when cargo is
-# there and JINIT is not given, and kills every process it starts. The parts that need timing,
-# /proc walking or arithmetic live in bench/measure.py, which says how it times (no polling).
+# there and JINIT is not given, and kills every process it starts. The parts that need timing
+# or /proc walking live in bench/measure.py, which says how it times (no polling); the report
+# and the targets' verdicts in bench/report.py.
 set -euo pipefail
 
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -34,6 +35,7 @@ built="" # how $JINIT came to be, when this run built it (or tried to)
 
 log() { printf '==> %s\n' "$*" >&2; }
 M() { python3 "$BENCH/measure.py" "$@"; }
+R() { python3 "$BENCH/report.py" "$@"; }
 
 # ---------------------------------------------------------------- dependencies
 # Debian packages: the peers (tini, catatonit, dumb-init, s6), valgrind (instruction counts),
@@ -294,8 +296,8 @@ meta=$(python3 -c 'import json, sys; print(json.dumps(dict(zip(
         2>/dev/null | sed 's/, $//')" "$SECONDS")
 
 if [[ $SECTIONS == "1 2 3 4 5 6" ]]; then
-    M report "$meta" | tee "$BENCH/BENCHMARKS.md"
-    M readme "$ROOT/README.md" "$meta"
+    R report "$meta" | tee "$BENCH/BENCHMARKS.md"
+    R readme "$ROOT/README.md" "$meta"
 else
-    M report "$meta"
+    R report "$meta"
 fi
