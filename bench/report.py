@@ -298,10 +298,12 @@ def report_crash(rows, notes, rep):
     by = {r["name"]: r for r in rows}
     if JINIT_SPEC in by and S6 in by and by[JINIT_SPEC]["restarts"] and by[S6]["restarts"]:
         j, s = by[JINIT_SPEC], by[S6]
-        w(f"- Per restart jinit spends {j['cpu_ms'] / j['restarts'] / (s['cpu_ms'] / s['restarts']):.2f}x "
-          f"s6's supervisor CPU; over the window it restarts {j['restarts']} times to s6's "
-          f"{s['restarts']} and spends {j['cpu_ms'] / s['cpu_ms']:.2f}x s6's CPU. At their "
-          f"steady paces jinit restarts twice a minute (30 s cap), s6 60 times.")
+        per = j["cpu_ms"] / j["restarts"] / (s["cpu_ms"] / s["restarts"])
+        w(f"- Per restart, the cost of the mechanism itself, jinit spends {per:.2f}x s6's "
+          f"supervisor CPU. Over the window, each at its own pace (what a crash loop costs the "
+          f"container), jinit restarts {j['restarts']} times to s6's {s['restarts']} and spends "
+          f"{j['cpu_ms'] / s['cpu_ms']:.2f}x s6's CPU. Once its backoff reaches the 30 s cap "
+          f"jinit restarts twice a minute; s6 keeps to once a second.")
 
 
 def report_render(rows, notes, rep):
