@@ -275,7 +275,8 @@ def cmd_mem(args):
 
 
 def spawn_wait(argv, devnull):
-    """Runs argv to its exit: (wall ms, CPU ms of it and every descendant it reaped, status).
+    """Runs argv to its exit: (wall ms, CPU ms and minor page faults of it and every descendant
+    it reaped, exit status).
     posix_spawn then a blocking wait4: the clock stops when the kernel wakes us, not at the
     next look of a polling loop."""
     actions = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1),
@@ -284,14 +285,16 @@ def spawn_wait(argv, devnull):
     pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
     _, status, ru = os.wait4(pid, 0)
     t1 = time.perf_counter_ns()
-    return (t1 - t0) / 1e6, (ru.ru_utime + ru.ru_stime) * 1e3, os.waitstatus_to_exitcode(status)
+    return ((t1 - t0) / 1e6, (ru.ru_utime + ru.ru_stime) * 1e3, ru.ru_minflt,
+            os.waitstatus_to_exitcode(status))
 
 
 def cmd_interleave(args):
     """interleave SECTION RUNS WARMUP [--group G] [--prepare-rm DIR] -- NAME CMD [NAME CMD...]:
     RUNS rounds (after WARMUP unrecorded ones), each running every CMD (a shell-quoted string,
     run without a shell) once, in an order rotated by one from round to round. Per NAME: every
-    wall time and CPU time in ms, in round order, so ratios can also be taken per round.
+    wall time and CPU time in ms and the minor page faults, in round order, so ratios can also
+    be taken per round.
     --prepare-rm empties DIR before each run, outside the clock."""
     section, runs, warmup = args[0], int(args[1]), int(args[2])
     opts = args[3:args.index("--")]
@@ -302,16 +305,17 @@ def cmd_interleave(args):
         argv = shlex.split(cmd)
         argv[0] = shutil.which(argv[0]) or sys.exit(f"interleave: {argv[0]} not found")
         cmds.append((name, argv))
-    res = {name: {"ms": [], "cpu": [], "failed": 0} for name, _ in cmds}
+    res = {name: {"ms": [], "cpu": [], "faults": [], "failed": 0} for name, _ in cmds}
     devnull = os.open(os.devnull, os.O_RDWR)
     for r in range(warmup + runs):
         for name, argv in rotated(cmds, r):
             if prep:
                 shutil.rmtree(prep, ignore_errors=True)
-            wall, cpu, code = spawn_wait(argv, devnull)
+            wall, cpu, faults, code = spawn_wait(argv, devnull)
             if r >= warmup:
                 res[name]["ms"].append(wall)
                 res[name]["cpu"].append(cpu)
+                res[name]["faults"].append(faults)
                 res[name]["failed"] += code != 0
     os.close(devnull)
     for name, _ in cmds:
