@@ -1,20 +1,33 @@
 #!/usr/bin/env python3
-"""Helpers for bench/run.sh: the parts that need monotonic timing, /proc walking or arithmetic.
+"""Helpers for bench/run.sh: the parts that need timing, /proc walking or arithmetic.
 
 Every init under test runs as PID 1 of a fresh PID namespace (`unshare --pid --fork
 --mount-proc`), the way Docker runs it, and is signalled from the parent namespace, the way
 `docker stop` does. When a namespace's PID 1 dies the kernel SIGKILLs everything left in it, so
 SIGKILL to the init is a complete cleanup of what a measurement started.
 
-Each subcommand appends one JSON object per line to $BENCH_RESULTS; `report` turns them into
-Markdown. No fixed sleeps beyond a short settle: readiness is observed on /proc.
+How time is taken, and why:
+- An exit is waited for, never polled: a short-lived command is started with posix_spawn and
+  reaped with a blocking wait4() in this process; a long-lived init (not our child: unshare
+  is) is watched through a pidfd, which poll() reports readable the moment the process is gone
+  (pidfd_open(2), Linux 5.3). Popen.wait(timeout=...) would sleep 0.5, 1, 2, 4 ... ms between
+  looks and round every time up to the next step.
+- Peers are measured interleaved: every round runs each command once, in an order rotated
+  from round to round, so load from elsewhere on a shared machine lands on all of them alike.
+  The report gives medians and ratios of medians from the same run.
+- Readiness (services up, the init idle in its main loop) is observed on /proc with short
+  looks; nothing sleeps a fixed time except the crash-loop window, which is the measurement.
+
+Each subcommand appends JSON objects, one a line, to $BENCH_RESULTS; bench/report.py turns them
+into Markdown and the verdicts of the targets. Plain stdlib.
 """
 
 import json
 import os
-import platform
+import select
+import shlex
+import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -24,7 +37,8 @@ RESULTS = os.environ.get("BENCH_RESULTS", "/tmp/jinit-bench-results.jsonl")
 # interrupted run left behind without touching a reused pid.
 PIDS = os.environ.get("BENCH_PIDS", "/tmp/jinit-bench-pids")
 UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc", "--"]
-UP_TIMEOUT_S = 10.0
+UP_TIMEOUT_S = 20.0
+TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def emit(obj):
@@ -32,17 +46,38 @@ def emit(obj):
         f.write(json.dumps(obj) + "\n")
 
 
+def groups(args, size):
+    """The arguments after the first "--", cut into tuples of `size`."""
+    rest = args[args.index("--") + 1:]
+    if len(rest) % size:
+        sys.exit(f"measure.py: expected groups of {size} arguments after --, got {rest}")
+    return [tuple(rest[i:i + size]) for i in range(0, len(rest), size)]
+
+
+def rotated(items, r):
+    r %= len(items)
+    return items[r:] + items[:r]
+
+
 # ---------------------------------------------------------------- /proc helpers
+
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
 
 def children(pid):
     """Direct children of every thread of pid (empty once it is gone)."""
     out = []
     try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                out += [int(c) for c in f.read().split()]
-    except (FileNotFoundError, ProcessLookupError):
-        pass
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return out
+    for tid in tids:
+        out += [int(c) for c in read(f"/proc/{pid}/task/{tid}/children").split()]
     return out
 
 
@@ -55,38 +90,55 @@ def descendants(pid):
     return seen
 
 
+def stat_fields(path):
+    """Fields of a /proc stat file after the command name: [0] is the state (proc(5) field 3)."""
+    text = read(path)
+    return text.rsplit(")", 1)[1].split() if text else []
+
+
 def starttime(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
-    except FileNotFoundError:
-        return ""
+    f = stat_fields(f"/proc/{pid}/stat")
+    return f[19] if f else ""
 
 
 def comm(pid):
+    return read(f"/proc/{pid}/comm").strip()
+
+
+def cpu_ms(pid):
+    """utime + stime of the whole process (exited threads included), in ms; clock-tick grain."""
+    f = stat_fields(f"/proc/{pid}/stat")
+    return (int(f[11]) + int(f[12])) * TICK_MS if f else 0.0
+
+
+def runtime_ns(pid):
+    """Time on CPU of the process's live threads in ns (schedstat: exact, unlike the ticks)."""
+    total = 0
     try:
-        with open(f"/proc/{pid}/comm") as f:
-            return f.read().strip()
+        tids = os.listdir(f"/proc/{pid}/task")
     except FileNotFoundError:
-        return ""
+        return 0
+    for tid in tids:
+        s = read(f"/proc/{pid}/task/{tid}/schedstat").split()
+        total += int(s[0]) if s else 0
+    return total
 
 
 def status_kb(pid):
     """VmRSS, RssAnon, RssFile from /proc/PID/status and Pss from smaps_rollup, in kB."""
     out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, val = line.partition(":")
-            if key in ("VmRSS", "RssAnon", "RssFile"):
-                out[key] = int(val.split()[0])
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            if line.startswith("Pss:"):
-                out["Pss"] = int(line.split()[1])
+    for line in read(f"/proc/{pid}/status").splitlines():
+        key, _, val = line.partition(":")
+        if key in ("VmRSS", "RssAnon", "RssFile"):
+            out[key] = int(val.split()[0])
+    for line in read(f"/proc/{pid}/smaps_rollup").splitlines():
+        if line.startswith("Pss:"):
+            out["Pss"] = int(line.split()[1])
     return out
 
 
 def poll_until(what, check, timeout=UP_TIMEOUT_S):
+    """Readiness only (never used to time anything): look every millisecond until check()."""
     deadline = time.monotonic() + timeout
     while True:
         v = check()
@@ -97,18 +149,47 @@ def poll_until(what, check, timeout=UP_TIMEOUT_S):
         time.sleep(0.001)
 
 
+def idle(pids):
+    """Every thread of pids is asleep (state S) and none has run since the previous look: the
+    processes wait in their main loops. True after three such looks in a row."""
+    state = {"prev": None, "streak": 0}
+
+    def look():
+        snap = []
+        for p in pids:
+            try:
+                tids = sorted(os.listdir(f"/proc/{p}/task"))
+            except FileNotFoundError:
+                return False
+            for t in tids:
+                f = stat_fields(f"/proc/{p}/task/{t}/stat")
+                snap.append((p, t, f[0] if f else "?",
+                             read(f"/proc/{p}/task/{t}/schedstat").split()[:1]))
+        asleep = all(s[2] == "S" for s in snap)
+        state["streak"] = state["streak"] + 1 if asleep and snap == state["prev"] else 0
+        state["prev"] = snap
+        return state["streak"] >= 2
+    return look
+
+
+# ---------------------------------------------------------------- a long-lived init
+
 class Init:
-    """An init started as PID 1 of a new PID namespace; `pid` is its pid in our namespace."""
+    """An init started as PID 1 of a new PID namespace; `pid` is its pid in our namespace and
+    `pidfd` a pidfd on it, which poll() reports readable once the init has exited."""
 
     def __init__(self, argv, log):
         self.argv = argv
+        self.pidfd = None
+        self.pid = None
         # A session of its own: a Ctrl-C of the benchmark reaches us, and we clean up.
         self.proc = subprocess.Popen(UNSHARE + argv, stdin=subprocess.DEVNULL,
                                      stdout=log, stderr=log, start_new_session=True)
-        self.pid = None
         try:
             self.pid = poll_until("unshare's child",
                                   lambda: (children(self.proc.pid) or [None])[0])
+            # unshare is alive and has not reaped it, so the pid cannot have been reused.
+            self.pidfd = os.pidfd_open(self.pid)
             with open(PIDS, "a") as f:
                 f.write(f"{self.pid} {starttime(self.pid)}\n")
             # Wait for the exec: until then the child is still a copy of unshare.
@@ -118,26 +199,50 @@ class Init:
             self.kill()
             raise
 
-    def wait_sleeps(self, n):
-        """The services are up when n `sleep` processes exist below the init."""
-        poll_until(f"{n} sleep children of {self.argv[0]}",
-                   lambda: sum(comm(p) == "sleep" for p in descendants(self.pid)) >= n)
+    def supervisors(self, comms):
+        """The init plus its children whose comm is in comms (s6-svscan's s6-supervise). Only
+        children: a grandchild named s6-supervise is one forked to become a service, not yet
+        exec'd."""
+        return [self.pid] + [p for p in children(self.pid) if comm(p) in comms]
+
+    def wait_up(self, sleeps, comms):
+        """Up: `sleeps` sleep processes run below the init, and it (with its helper processes)
+        sleeps in its main loop."""
+        poll_until(f"{sleeps} sleep children of {self.argv[0]}",
+                   lambda: sum(comm(p) == "sleep" for p in descendants(self.pid)) >= sleeps)
+        poll_until(f"{self.argv[0]} idle", idle(self.supervisors(comms)))
+
+    def exited(self, timeout_s):
+        """Blocks until the init is gone (True) or timeout_s passes (False)."""
+        p = select.poll()
+        p.register(self.pidfd, select.POLLIN)
+        return bool(p.poll(timeout_s * 1000))
 
     def kill(self):
         if self.proc.poll() is None:
             # SIGKILL is forced even on a namespace's init, and its death kills the namespace.
             try:
-                os.kill(self.pid or self.proc.pid, signal.SIGKILL)
+                if self.pidfd is not None:
+                    signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+                else:
+                    os.kill(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             self.proc.wait()
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
 
 
-# ---------------------------------------------------------------- subcommands
+# ---------------------------------------------------------------- subcommands: measurements
 
 def cmd_size(args):
-    """size NAME PATH...: file sizes, how each is linked, and the non-libc libraries it needs."""
+    """size NAME PATH...: file sizes, how each is linked, and the non-libc libraries it needs.
+    A missing PATH is recorded as not built."""
     name, paths = args[0], args[1:]
+    if not all(os.path.exists(p) for p in paths):
+        emit({"section": "size", "name": name, "missing": paths})
+        return
     files = []
     for p in paths:
         ldd = subprocess.run(["ldd", p], capture_output=True, text=True).stdout
@@ -154,66 +259,155 @@ def cmd_size(args):
 
 
 def cmd_mem(args):
-    """mem NAME SLEEPS LOG COMMS -- ARGV: RSS of the init (plus its descendants whose comm is in
-    the comma-separated COMMS, e.g. s6-supervise) once SLEEPS services run."""
+    """mem NAME SERVICES LOG COMMS -- ARGV: memory of the init (plus its children whose comm is
+    in the comma-separated COMMS, e.g. s6-supervise) once SERVICES sleeps run and it idles."""
     name, sleeps, log, comms = args[0], int(args[1]), args[2], args[3]
     argv = args[args.index("--") + 1:]
     comms = set(filter(None, comms.split(",")))
     with open(log, "a") as logf:
         init = Init(argv, logf)
         try:
-            init.wait_sleeps(sleeps)
-            time.sleep(0.3)  # short settle: let the init finish post-spawn work (probes, logs)
-            procs = [init.pid] + [p for p in descendants(init.pid) if comm(p) in comms]
-            per = [dict(comm=comm(p), **status_kb(p)) for p in procs]
+            init.wait_up(sleeps, comms)
+            per = [dict(comm=comm(p), **status_kb(p)) for p in init.supervisors(comms)]
         finally:
             init.kill()
     emit({"section": "mem", "name": name, "services": sleeps, "procs": per})
 
 
+def spawn_wait(argv, devnull):
+    """Runs argv to its exit: (wall ms, CPU ms and minor page faults of it and every descendant
+    it reaped, exit status).
+    posix_spawn then a blocking wait4: the clock stops when the kernel wakes us, not at the
+    next look of a polling loop."""
+    actions = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1),
+               (os.POSIX_SPAWN_DUP2, devnull, 2)]
+    t0 = time.perf_counter_ns()
+    pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
+    _, status, ru = os.wait4(pid, 0)
+    t1 = time.perf_counter_ns()
+    return ((t1 - t0) / 1e6, (ru.ru_utime + ru.ru_stime) * 1e3, ru.ru_minflt,
+            os.waitstatus_to_exitcode(status))
+
+
+def cmd_interleave(args):
+    """interleave SECTION RUNS WARMUP [--group G] [--prepare-rm DIR] -- NAME CMD [NAME CMD...]:
+    RUNS rounds (after WARMUP unrecorded ones), each running every CMD (a shell-quoted string,
+    run without a shell) once, in an order rotated by one from round to round. Per NAME: every
+    wall time and CPU time in ms and the minor page faults, in round order, so ratios can also
+    be taken per round.
+    --prepare-rm empties DIR before each run, outside the clock."""
+    section, runs, warmup = args[0], int(args[1]), int(args[2])
+    opts = args[3:args.index("--")]
+    group = opts[opts.index("--group") + 1] if "--group" in opts else None
+    prep = opts[opts.index("--prepare-rm") + 1] if "--prepare-rm" in opts else None
+    cmds = []
+    for name, cmd in groups(args, 2):
+        argv = shlex.split(cmd)
+        argv[0] = shutil.which(argv[0]) or sys.exit(f"interleave: {argv[0]} not found")
+        cmds.append((name, argv))
+    res = {name: {"ms": [], "cpu": [], "faults": [], "failed": 0} for name, _ in cmds}
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for r in range(warmup + runs):
+        for name, argv in rotated(cmds, r):
+            if prep:
+                shutil.rmtree(prep, ignore_errors=True)
+            wall, cpu, faults, code = spawn_wait(argv, devnull)
+            if r >= warmup:
+                res[name]["ms"].append(wall)
+                res[name]["cpu"].append(cpu)
+                res[name]["faults"].append(faults)
+                res[name]["failed"] += code != 0
+    os.close(devnull)
+    for name, _ in cmds:
+        emit({"section": section, "group": group, "name": name, **res[name]})
+
+
+def cmd_instr(args):
+    """instr REPS OUTDIR -- NAME CMD [NAME CMD...]: instructions the init process itself
+    executes for `CMD` (an init with its arguments, e.g. `catatonit -- true`), counted by
+    callgrind with --trace-children=no inside a fresh PID namespace. callgrind writes one file
+    per process (%p, the pid inside the namespace): the init's is pid 1, so the child it forks
+    (counted until its exec in another file) and `true` are left out."""
+    reps, outdir = int(args[0]), args[1]
+    cmds = [(name, shlex.split(cmd)) for name, cmd in groups(args, 2)]
+    res = {name: [] for name, _ in cmds}
+    for r in range(reps):
+        for name, argv in rotated(cmds, r):
+            shutil.rmtree(outdir, ignore_errors=True)
+            os.makedirs(outdir)
+            # A failed run writes no totals and is missing from the count, not fatal.
+            subprocess.run(UNSHARE + ["valgrind", "--tool=callgrind", "--trace-children=no",
+                                      f"--callgrind-out-file={outdir}/callgrind.%p", "-q"]
+                           + argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=120)
+            for line in read(f"{outdir}/callgrind.1").splitlines():
+                if line.startswith("totals:"):
+                    res[name].append(int(line.split()[1]))
+    for name, _ in cmds:
+        emit({"section": "instr", "name": name, "ir": res[name]})
+
+
 def cmd_term(args):
-    """term NAME SLEEPS REPS LOG -- ARGV: ms from SIGTERM to the init's exit (as seen by
-    unshare's exit, which also covers the kernel tearing the namespace down)."""
-    name, sleeps, reps, log = args[0], int(args[1]), int(args[2]), args[3]
-    argv = args[args.index("--") + 1:]
-    times, codes = [], set()
+    """term REPS LOG -- NAME SERVICES COMMS CMD [...]: ms from SIGTERM to the init's exit, REPS
+    rounds, each starting every CMD once in rotated order. The clock stops when the init's
+    pidfd turns readable: the kernel reports a namespace's PID 1 as exited only once every
+    other process of the namespace is gone."""
+    reps, log = int(args[0]), args[1]
+    inits = [(n, int(s), set(filter(None, c.split(","))), shlex.split(cmd))
+             for n, s, c, cmd in groups(args, 4)]
+    res = {n: {"ms": [], "codes": set()} for n, *_ in inits}
     with open(log, "a") as logf:
-        for _ in range(reps):
-            init = Init(argv, logf)
-            try:
-                init.wait_sleeps(sleeps)
-                time.sleep(0.05)  # let the init reach its main loop after the last spawn
-                t0 = time.monotonic_ns()
-                os.kill(init.pid, signal.SIGTERM)
-                rc = init.proc.wait(timeout=30)
-                times.append((time.monotonic_ns() - t0) / 1e6)
-                # unshare re-raises the child's fatal signal on itself: show it shell-style.
-                codes.add(rc if rc >= 0 else 128 - rc)
-            finally:
+        for r in range(reps):
+            for name, sleeps, comms, argv in rotated(inits, r):
+                init = Init(argv, logf)
+                try:
+                    init.wait_up(sleeps, comms)
+                    t0 = time.perf_counter_ns()
+                    signal.pidfd_send_signal(init.pidfd, signal.SIGTERM)
+                    if not init.exited(30):
+                        raise TimeoutError(f"{name} still runs 30 s after SIGTERM")
+                    res[name]["ms"].append((time.perf_counter_ns() - t0) / 1e6)
+                    rc = init.proc.wait()
+                    # unshare re-raises the child's fatal signal on itself: show it shell-style.
+                    res[name]["codes"].add(rc if rc >= 0 else 128 - rc)
+                finally:
+                    init.kill()
+    for name, sleeps, *_ in inits:
+        emit({"section": "term", "name": name, "services": sleeps, "ms": res[name]["ms"],
+              "exit_codes": sorted(res[name]["codes"])})
+
+
+def cmd_crash(args):
+    """crash WINDOW LOG -- NAME COMMS STARTS CMD [...]: a crash loop, every init at once. Each
+    supervises one service that appends a line to the file STARTS and exits 1. From the first
+    start on, for WINDOW seconds: the restarts (lines added) and the CPU time of the supervisor
+    processes (the init plus its children named in COMMS), never of the service."""
+    window, log = float(args[0]), args[1]
+    inits = [(n, set(filter(None, c.split(","))), f, shlex.split(cmd))
+             for n, c, f, cmd in groups(args, 4)]
+    lines = lambda path: read(path).count("\n")
+    running, rows = [], []
+    with open(log, "a") as logf:
+        try:
+            for name, comms, starts, argv in inits:
+                running.append((name, comms, starts, Init(argv, logf)))
+            marks = []
+            for name, comms, starts, init in running:
+                poll_until(f"{name}: first start", lambda: lines(starts) >= 1)
+                sup = init.supervisors(comms)
+                marks.append((time.monotonic(), sup, lines(starts),
+                              sum(map(runtime_ns, sup)), sum(map(cpu_ms, sup))))
+            for (name, comms, starts, init), (t0, sup, n0, ns0, ms0) in zip(running, marks):
+                time.sleep(max(0.0, t0 + window - time.monotonic()))  # the window itself
+                rows.append({"section": "crash", "name": name, "window_s": window,
+                             "procs": len(sup), "restarts": lines(starts) - n0,
+                             "cpu_ms": (sum(map(runtime_ns, sup)) - ns0) / 1e6,
+                             "tick_ms": sum(map(cpu_ms, sup)) - ms0})
+        finally:
+            for *_, init in running:
                 init.kill()
-    emit({"section": "term", "name": name, "services": sleeps, "ms": times,
-          "exit_codes": sorted(codes)})
-
-
-def cmd_hyperfine(args):
-    """hyperfine SECTION JSON... -- NAME COMMAND [NAME COMMAND...]: pool the run times of each
-    command over several hyperfine exports (rounds) and keep their statistics, in ms."""
-    sep = args.index("--")
-    section, paths, pairs = args[0], args[1:sep], args[sep + 1:]
-    times, cpu = {}, {}
-    for path in paths:
-        with open(path) as f:
-            for r in json.load(f)["results"]:
-                times.setdefault(r["command"], []).extend(r["times"])
-                # hyperfine keeps only the mean CPU time per round: weigh it by the runs.
-                cpu.setdefault(r["command"], []).append(
-                    ((r["user"] + r["system"]) * 1e3, len(r["times"])))
-    for name, command in zip(pairs[::2], pairs[1::2]):
-        t = [x * 1e3 for x in times[command]]
-        c = sum(v * n for v, n in cpu[command]) / sum(n for _, n in cpu[command])
-        emit({"section": section, "name": name, "mean": statistics.fmean(t),
-              "stddev": statistics.stdev(t), "median": statistics.median(t), "min": min(t),
-              "max": max(t), "runs": len(t), "cpu": c})
+    for row in rows:
+        emit(row)
 
 
 def cmd_cleanup(args):
@@ -229,16 +423,6 @@ def cmd_cleanup(args):
                 os.kill(int(pid), signal.SIGKILL)
             except ProcessLookupError:
                 pass
-
-
-def cmd_render_result(args):
-    """render-result IMAGE ENTRIES WHOLE_JSON PER_JSON: fold hyperfine's JSON into one row."""
-    image, entries, whole, per = args[0], int(args[1]), args[2], args[3]
-    w = json.load(open(whole))["results"][0]
-    p = json.load(open(per))["results"]
-    emit({"section": "render", "name": image, "entries": entries,
-          "whole_mean": w["mean"] * 1e3, "whole_stddev": (w["stddev"] or 0) * 1e3,
-          "per_sum": sum(r["mean"] for r in p) * 1e3})
 
 
 def cmd_schemas(args):
@@ -308,183 +492,9 @@ def cmd_split_spec(args):
         print(path)
 
 
-# ---------------------------------------------------------------- report
-
-TARGET_RSS_KB = 4 * 1024
-TARGET_ANON_KB = 512
-TARGET_TERM_MS = 50
-TARGET_RENDER_MS = 10
-
-
-def mb(kb):
-    return f"{kb / 1024:.2f}"
-
-
-def ms(x):
-    return f"{x:.1f}" if x >= 10 else f"{x:.2f}"
-
-
-def verdict(ok):
-    return "met" if ok else "**MISSED**"
-
-
-def report_size(rows, notes, w):
-    w("## 1. Binary size\n")
-    w("| binary | file size | linking | also loads (beyond libc) | total |")
-    w("|---|---:|---|---|---:|")
-    for r in rows:
-        size = sum(f["bytes"] for f in r["files"])
-        libs = {l["path"]: l["bytes"] for f in r["files"] for l in f["libs"]}
-        link = "static" if all(f["static"] for f in r["files"]) else "dynamic"
-        also = ", ".join(f"{os.path.basename(p)} ({v / 1024:.0f} KiB)" for p, v in libs.items())
-        total = size + sum(libs.values())
-        w(f"| {r['name']} | {size / 1024:.0f} KiB | {link} | {also or '-'} | "
-          f"{total / 1024:.0f} KiB |")
-
-
-def report_mem(rows, notes, w):
-    w("## 2. Idle memory\n")
-    w("VmRSS and RssAnon from `/proc/PID/status`, Pss from `/proc/PID/smaps_rollup` (shared "
-      "pages divided among their users), read once the services run, after a 0.3 s settle. "
-      "For s6 the supervision tree is `s6-svscan` plus one `s6-supervise` per service, summed.\n")
-    w("| init | services | processes | VmRSS MB | RssAnon MB | Pss MB | VmRSS per service MB |")
-    w("|---|---:|---:|---:|---:|---:|---:|")
-    target = None
-    for r in rows:
-        t = {k: sum(p[k] for p in r["procs"]) for k in ("VmRSS", "RssAnon", "Pss")}
-        if r["name"] == "jinit (spec mode)":
-            target = t
-        w(f"| {r['name']} | {r['services']} | {len(r['procs'])} | {mb(t['VmRSS'])} | "
-          f"{mb(t['RssAnon'])} | {mb(t['Pss'])} | {mb(t['VmRSS'] / r['services'])} |")
-    w("")
-    for n in notes:
-        w(f"- {n}")
-    if target:
-        w(f"- target: jinit supervising 5 services in at most 4 MB VmRSS: {mb(target['VmRSS'])} "
-          f"MB, {verdict(target['VmRSS'] <= TARGET_RSS_KB)}; at most 0.5 MB anonymous: "
-          f"{mb(target['RssAnon'])} MB, {verdict(target['RssAnon'] <= TARGET_ANON_KB)}.")
-
-
-def report_startup(rows, notes, w):
-    w("## 3. Start-up and exit of `<init> -- true`\n")
-    w("`hyperfine -N --warmup 20`, each command `unshare --pid --fork --mount-proc -- <init> -- "
-      "true`, 3 rounds of 100 runs in rotated order, pooled. The baseline is `unshare ... -- "
-      "true` with no init, so *init cost* = mean - baseline mean. CPU is the mean user + system "
-      "time of the whole command (unshare, init and `true`), which waiting for a busy CPU "
-      "does not inflate.\n")
-    w("| init | mean ± σ ms | median ms | min ms | runs | init cost ms | CPU (user+sys) ms |")
-    w("|---|---:|---:|---:|---:|---:|---:|")
-    base = next((r["mean"] for r in rows if r["name"].startswith("baseline")), 0.0)
-    for r in rows:
-        cost = "-" if r["name"].startswith("baseline") else f"{r['mean'] - base:+.2f}"
-        w(f"| {r['name']} | {r['mean']:.2f} ± {r['stddev']:.2f} | {r['median']:.2f} | "
-          f"{r['min']:.2f} | {r['runs']} | {cost} | {r['cpu']:.2f} |")
-    w("")
-    for n in notes:
-        w(f"- {n}")
-    j = next((r for r in rows if r["name"] == "jinit"), None)
-    t = next((r for r in rows if r["name"] == "tini"), None)
-    if j and t:
-        # "No slower" up to the noise: two standard errors of the difference of the means, and
-        # the medians (robust to the outliers a shared machine produces) must agree.
-        se2 = 2 * ((j["stddev"] ** 2 + t["stddev"] ** 2) / j["runs"]) ** 0.5
-        ok = j["mean"] <= t["mean"] + se2 and j["median"] <= t["median"] + se2
-        w(f"- target: jinit no slower than tini: mean {j['mean']:.2f} vs {t['mean']:.2f} ms, "
-          f"median {j['median']:.2f} vs {t['median']:.2f} ms (noise allowance {se2:.2f} ms): "
-          f"{verdict(ok)}.")
-        w(f"- CPU per start (less sensitive to a busy machine than wall time): jinit "
-          f"{j['cpu']:.2f} ms vs tini {t['cpu']:.2f} ms ({j['cpu'] - t['cpu']:+.2f} ms).")
-        static = [r for r in rows if r["name"] in ("tini-static", "catatonit")]
-        if static:
-            w("- jinit's median against the other static inits: " + ", ".join(
-                f"{j['median'] - r['median']:+.2f} ms vs {r['name']}" for r in static) + ".")
-
-
-def report_term(rows, notes, w):
-    w("## 4. SIGTERM to exit\n")
-    w("The init is started, its `sleep 100000` children are seen on /proc, then SIGTERM is sent "
-      "to it; the time runs until the init (and with it the namespace) is gone. `sleep` dies on "
-      "SIGTERM at once, so the services' own shutdown time is about 0.\n")
-    w("| init | services | runs | median ms | max ms | exit code |")
-    w("|---|---:|---:|---:|---:|---|")
-    for r in rows:
-        w(f"| {r['name']} | {r['services']} | {len(r['ms'])} | {ms(statistics.median(r['ms']))} "
-          f"| {ms(max(r['ms']))} | {', '.join(map(str, r['exit_codes']))} |")
-    w("")
-    for n in notes:
-        w(f"- {n}")
-    worst = max((max(r["ms"]) for r in rows if r["name"].startswith("jinit")), default=None)
-    if worst is not None:
-        w(f"- target: jinit within {TARGET_TERM_MS} ms plus the services' own shutdown time: "
-          f"worst jinit run {ms(worst)} ms, {verdict(worst <= TARGET_TERM_MS)}.")
-
-
-def report_render(rows, notes, w):
-    w("## 5. Config rendering\n")
-    for n in notes:
-        w(f"- {n}")
-    if not rows:
-        return
-    if notes:
-        w("")
-    w("`jinit render --no-validate --root DIR` of an image's whole spec in one process, vs. one "
-      "process per `[[render]]` entry run one after the other, as upstream's per-template `tpl` "
-      "does (sum of each entry's mean; each entry's spec keeps the rest of the image's spec). "
-      "DIR is on tmpfs like `/run` and emptied before every run, so every file is written, as "
-      "at a container's boot.\n")
-    w("| image | templates | one process ms (mean ± σ) | one per template ms | ratio |")
-    w("|---|---:|---:|---:|---:|")
-    for r in rows:
-        w(f"| {r['name']} | {r['entries']} | {r['whole_mean']:.2f} ± {r['whole_stddev']:.2f} | "
-          f"{r['per_sum']:.2f} | {r['per_sum'] / r['whole_mean']:.1f}x |")
-    big = max(rows, key=lambda r: (r["entries"], r["whole_mean"]))
-    slow = max(rows, key=lambda r: r["whole_mean"])
-    w(f"\n- target: the largest image ({big['name']}, {big['entries']} templates) in "
-      f"single-digit milliseconds: {big['whole_mean']:.2f} ms, "
-      f"{verdict(big['whole_mean'] < TARGET_RENDER_MS)} (slowest image: {slow['name']}, "
-      f"{slow['whole_mean']:.2f} ms).")
-
-
-SECTIONS = [("size", report_size), ("mem", report_mem), ("startup", report_startup),
-            ("term", report_term), ("render", report_render)]
-
-
-def cmd_report(args):
-    """report META_JSON: the Markdown report of everything in $BENCH_RESULTS, to stdout."""
-    meta = json.loads(args[0])
-    with open(RESULTS) as f:
-        results = [json.loads(line) for line in f]
-    out = []
-    w = out.append
-    w("# jinit benchmarks\n")
-    w("Written by `bench/run.sh`; every number below comes from one run of it.\n")
-    w(f"- date: {meta['date']}; jinit: `{meta['commit']}` (release, static)")
-    if meta["stale"]:
-        w(f"- **WARNING: {meta['stale']}.**")
-    with open("/proc/loadavg") as f:
-        load_end = " ".join(f.read().split()[:3])
-    w(f"- kernel: {platform.release()}; CPU: {meta['cpu']} ({os.cpu_count()} cores); "
-      f"load average at start {meta['load']}, at end {load_end}")
-    busy = max(float(meta["load"].split()[0]), float(load_end.split()[0]))
-    if busy > 0.5 * os.cpu_count():
-        w("- **the machine was busy with other work during this run: expect noisy timings "
-          "(compare medians and minimums, and re-run on a quiet machine).**")
-    w(f"- peers (Debian packages): {meta['peers']}")
-    w("- every init runs as PID 1 of a fresh PID namespace (`unshare --pid --fork "
-      "--mount-proc`) and is signalled from outside it, as `docker stop` does.\n")
-    for name, section in SECTIONS:
-        rows = [r for r in results if r["section"] == name and "note" not in r]
-        notes = [r["note"] for r in results if r["section"] == name and "note" in r]
-        if rows or notes:
-            section(rows, notes, w)
-            w("")
-    sys.stdout.write("\n".join(out).rstrip("\n") + "\n")
-
-
-COMMANDS = {"size": cmd_size, "mem": cmd_mem, "term": cmd_term, "hyperfine": cmd_hyperfine,
-            "render-result": cmd_render_result, "split-spec": cmd_split_spec,
-            "schemas": cmd_schemas, "note": cmd_note,
-            "cleanup": cmd_cleanup, "report": cmd_report}
+COMMANDS = {"size": cmd_size, "mem": cmd_mem, "interleave": cmd_interleave, "instr": cmd_instr,
+            "term": cmd_term, "crash": cmd_crash, "split-spec": cmd_split_spec,
+            "schemas": cmd_schemas, "note": cmd_note, "cleanup": cmd_cleanup}
 
 if __name__ == "__main__":
     COMMANDS[sys.argv[1]](sys.argv[2:])

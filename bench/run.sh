@@ -1,35 +1,49 @@
 #!/usr/bin/env bash
 # Benchmarks jinit side by side with the inits it replaces or competes with (tini, catatonit,
-# s6), prints a Markdown report and writes it to bench/BENCHMARKS.md.
+# dumb-init, s6), prints a Markdown report, writes it to bench/BENCHMARKS.md and the targets'
+# verdicts into README.md's Benchmarks section.
 #
-#   bash bench/run.sh                  # about a minute on 2 cores; needs root (PID namespaces)
-#   JINIT=/path/to/jinit bash bench/run.sh
+#   bash bench/run.sh                  # about 3 minutes on 2 busy cores; needs root (PID namespaces)
+#   JINIT=/path/to/jinit bash bench/run.sh        # that binary, no build; jinit-acme next to it
 #   SECTIONS="2 4" bash bench/run.sh   # some sections only: printed, BENCHMARKS.md untouched
 #   TEMPLATES=DIR IMAGES=DIR bash bench/run.sh   # render other templates/specs than the repo's
+#   STARTUP_RUNS=1000 TERM_RUNS=60 CRASH_WINDOW=60 INSTR_RUNS=3 SCALE="1 5 10 50 200"
 #
 # Installs its Debian packages when missing, builds jinit (release, static) when cargo is
-# there, and kills every process it starts. The parts that need monotonic timing, /proc
-# walking or arithmetic live in bench/measure.py.
+# there and JINIT is not given, and kills every process it starts. The parts that need timing
+# or /proc walking live in bench/measure.py, which says how it times (no polling); the report
+# and the targets' verdicts in bench/report.py.
 set -euo pipefail
 
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH/.." && pwd)
 TARGET=x86_64-unknown-linux-gnu
 JINIT=${JINIT:-$ROOT/target/$TARGET/release/jinit}
+# The Let's Encrypt client, split out of jinit into its own binary (built next to it).
+JINIT_ACME=${JINIT_ACME:-$(dirname "$JINIT")/jinit-acme}
 TEMPLATES=${TEMPLATES:-$ROOT/templates}
 IMAGES=${IMAGES:-$ROOT/images}
-SECTIONS=${SECTIONS:-1 2 3 4 5}
+SECTIONS=${SECTIONS:-1 2 3 4 5 6}
+STARTUP_RUNS=${STARTUP_RUNS:-1000}
+INSTR_RUNS=${INSTR_RUNS:-3}
+TERM_RUNS=${TERM_RUNS:-60}
+CRASH_WINDOW=${CRASH_WINDOW:-60}
+RENDER_RUNS=${RENDER_RUNS:-100}
+SCALE=${SCALE:-1 5 10 50 200}
 stale=""
+built="" # how $JINIT came to be, when this run built it (or tried to)
 
 log() { printf '==> %s\n' "$*" >&2; }
 M() { python3 "$BENCH/measure.py" "$@"; }
+R() { python3 "$BENCH/report.py" "$@"; }
 
 # ---------------------------------------------------------------- dependencies
-# Debian packages: the peers (tini, catatonit, s6), hyperfine, unshare (util-linux), python3.
+# Debian packages: the peers (tini, catatonit, dumb-init, s6), valgrind (instruction counts),
+# unshare (util-linux), python3.
 [[ $(id -u) == 0 ]] || { echo "run.sh needs root for PID namespaces (unshare --pid)" >&2; exit 1; }
 need=()
-for pair in tini:tini catatonit:catatonit s6-svscan:s6 hyperfine:hyperfine unshare:util-linux \
-    python3:python3; do
+for pair in tini:tini catatonit:catatonit dumb-init:dumb-init s6-svscan:s6 valgrind:valgrind \
+    unshare:util-linux python3:python3; do
     command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
 if ((${#need[@]})); then
@@ -37,14 +51,19 @@ if ((${#need[@]})); then
     apt-get install -y -q "${need[@]}" >/dev/null 2>&1 ||
         { apt-get update -q >/dev/null && apt-get install -y -q "${need[@]}" >/dev/null; }
 fi
+python3 -c 'import os, sys; sys.exit(not hasattr(os, "pidfd_open"))' ||
+    { echo "run.sh needs Python 3.9+ on Linux 5.3+ (os.pidfd_open)" >&2; exit 1; }
 
 # jinit, release and static (the way the images ship it). A no-op when it is up to date; when
 # the tree does not compile (someone mid-edit) an existing binary is used, with a warning.
 if command -v cargo >/dev/null && [[ $JINIT == "$ROOT/target/$TARGET/release/jinit" ]]; then
     log "building jinit (release, static)"
-    if ! (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
+    if (cd "$ROOT" && RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
         cargo build -q --release --target "$TARGET") >&2; then
+        built="built from this tree (release, static)"
+    else
         log "WARNING: build failed; benchmarking the existing binary, if any"
+        built="not rebuilt (the build failed)"
         stale="the working tree did not build: this binary was built $(
             date -u -r "$JINIT" '+%Y-%m-%d %H:%M UTC' 2>/dev/null)"
     fi
@@ -66,16 +85,21 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# jinit's spec mode: 5 services that only sleep.
-{
-    printf '[jinit]\nkill-delay = "2s"\nshutdown-grace = "1s"\n'
-    for i in 1 2 3 4 5; do printf '[service.s%d]\ncommand = ["sleep", "100000"]\n' "$i"; done
-} >"$WORK/five.toml"
-# The same 5 services for s6: a scandir with one service directory each.
-for i in 1 2 3 4 5; do
-    mkdir -p "$WORK/scan/s$i"
-    printf '#!/bin/sh\nexec sleep 100000\n' >"$WORK/scan/s$i/run"
-    chmod +x "$WORK/scan/s$i/run"
+# N services that only sleep, for each N of the scale: a jinit spec ($WORK/jinit-N.toml) and
+# an s6 scandir with one service directory each ($WORK/scan-N).
+for n in $SCALE 5; do
+    [[ -e $WORK/jinit-$n.toml ]] && continue
+    {
+        printf '[jinit]\nkill-delay = "2s"\nshutdown-grace = "1s"\n'
+        for ((i = 1; i <= n; i++)); do
+            printf '[service.s%d]\ncommand = ["sleep", "100000"]\n' "$i"
+        done
+    } >"$WORK/jinit-$n.toml"
+    for ((i = 1; i <= n; i++)); do
+        mkdir -p "$WORK/scan-$n/s$i"
+        printf '#!/bin/sh\nexec sleep 100000\n' >"$WORK/scan-$n/s$i/run"
+        chmod +x "$WORK/scan-$n/s$i/run"
+    done
 done
 
 # ---------------------------------------------------------------- 1. binary size
@@ -83,61 +107,70 @@ done
 # libraries; libc is in every image anyway, so only the others are counted.
 measure_size() {
     M size "jinit (static)" "$JINIT"
+    M size "jinit-acme (static)" "$JINIT_ACME"
     M size "tini" /usr/bin/tini
     if [[ -x /usr/bin/tini-static ]]; then M size "tini-static" /usr/bin/tini-static; fi
     M size "catatonit" /usr/bin/catatonit
+    M size "dumb-init" /usr/bin/dumb-init
     M size "s6-svscan + s6-supervise" /usr/bin/s6-svscan /usr/bin/s6-supervise
 }
 
 # ---------------------------------------------------------------- 2. idle memory
-# What supervision costs per container while nothing happens. jinit supervises 5 services in
-# one process; s6 needs s6-svscan plus one s6-supervise per service; tini and catatonit can
-# only run one child, so they are measured with one (and jinit's single mode next to them).
+# What supervision costs per container while nothing happens, and how it grows with the
+# services: jinit supervises them all in one process; s6 needs s6-svscan plus one s6-supervise
+# per service. tini, catatonit and dumb-init run a single child, so they have one row each,
+# next to jinit's single-command mode.
 measure_memory() {
-    M mem "jinit (spec mode)" 5 "$WORK/log" "" -- "$JINIT" --spec "$WORK/five.toml"
-    M mem "s6-svscan + 5 s6-supervise" 5 "$WORK/log" s6-supervise -- s6-svscan "$WORK/scan"
+    local n
+    for n in $SCALE; do
+        M mem "jinit (spec mode)" "$n" "$WORK/log" "" -- "$JINIT" --spec "$WORK/jinit-$n.toml"
+        M mem "s6-svscan + s6-supervise" "$n" "$WORK/log" s6-supervise -- \
+            s6-svscan "$WORK/scan-$n"
+    done
     M mem "jinit (single mode)" 1 "$WORK/log" "" -- "$JINIT" -- sleep 100000
     M mem "tini" 1 "$WORK/log" "" -- tini -- sleep 100000
     M mem "catatonit" 1 "$WORK/log" "" -- catatonit -- sleep 100000
-    M note mem "tini and catatonit run a single child: they cannot supervise 5 services, so" \
-        "their rows have 1."
+    M mem "dumb-init" 1 "$WORK/log" "" -- dumb-init -- sleep 100000
+    M note mem "tini, catatonit and dumb-init run a single child: they cannot supervise" \
+        "several services, so they have one row, with 1."
+    M note mem "Pss divides a page among every process on this host that maps it: s6's" \
+        "processes share their code with each other and libc with the whole host, while the one" \
+        "static jinit here shares nothing, so its Pss is its RSS. Containers started from one" \
+        "image share the image's jinit file pages through the page cache, which this one-process" \
+        "measurement does not show."
 }
 
 # ---------------------------------------------------------------- 3. start-up
 # The fixed cost an init adds to every container start (and to every `docker run --init`):
-# exec of the init, which forks and execs `true`, reaps it and exits with its code.
-# 300 runs each, as 3 rounds of 100 in rotated order, so a burst of load from elsewhere on
-# the machine is spread over all commands instead of landing on whichever ran then.
+# exec of the init, which forks and execs `true`, reaps it and exits with its code. Timed in
+# interleaved rounds; then the instructions the init process itself executes (callgrind),
+# which a busy machine does not change.
 measure_startup() {
-    local ns="unshare --pid --fork --mount-proc --" round i
-    local names=("baseline (no init)" "jinit" "tini")
-    local cmds=("$ns true" "$ns $JINIT -- true" "$ns /usr/bin/tini -- true")
+    local ns="unshare --pid --fork --mount-proc --"
+    local pairs=("baseline (no init)" "$ns true" "jinit" "$ns $JINIT -- true"
+        "tini" "$ns /usr/bin/tini -- true")
+    local instr=("jinit" "$JINIT -- true" "tini" "/usr/bin/tini -- true")
     if [[ -x /usr/bin/tini-static ]]; then
-        names+=("tini-static")
-        cmds+=("$ns /usr/bin/tini-static -- true")
+        pairs+=("tini-static" "$ns /usr/bin/tini-static -- true")
+        instr+=("tini-static" "/usr/bin/tini-static -- true")
     fi
-    names+=("catatonit")
-    cmds+=("$ns /usr/bin/catatonit -- true")
-    local pairs=() jsons=() order=()
-    for i in "${!names[@]}"; do pairs+=("${names[$i]}" "${cmds[$i]}"); done
-    for round in 0 1 2; do
-        order=("${cmds[@]:round}" "${cmds[@]:0:round}")
-        hyperfine -N --warmup 20 --runs 100 --style none \
-            --export-json "$WORK/startup-$round.json" "${order[@]}" >/dev/null 2>&1
-        jsons+=("$WORK/startup-$round.json")
-    done
-    M hyperfine startup "${jsons[@]}" -- "${pairs[@]}"
+    pairs+=("catatonit" "$ns /usr/bin/catatonit -- true" "dumb-init" "$ns /usr/bin/dumb-init -- true")
+    instr+=("catatonit" "/usr/bin/catatonit -- true" "dumb-init" "/usr/bin/dumb-init -- true")
+    M interleave startup "$STARTUP_RUNS" 20 -- "${pairs[@]}"
+    M instr "$INSTR_RUNS" "$WORK/callgrind" -- "${instr[@]}"
 }
 
 # ---------------------------------------------------------------- 4. SIGTERM to exit
 # What `docker stop` waits for: SIGTERM to PID 1 until the container is gone. sleep dies on
 # SIGTERM at once, so anything beyond a few ms is the init's own delay.
 measure_sigterm() {
-    M term "jinit (single mode)" 1 20 "$WORK/log" -- "$JINIT" -- sleep 100000
-    M term "tini" 1 20 "$WORK/log" -- tini -- sleep 100000
-    M term "catatonit" 1 20 "$WORK/log" -- catatonit -- sleep 100000
-    M term "jinit (spec mode)" 5 20 "$WORK/log" -- "$JINIT" --spec "$WORK/five.toml"
-    M term "s6-svscan + 5 s6-supervise" 5 20 "$WORK/log" -- s6-svscan "$WORK/scan"
+    M term "$TERM_RUNS" "$WORK/log" -- \
+        "jinit (single mode)" 1 "" "$JINIT -- sleep 100000" \
+        "tini" 1 "" "tini -- sleep 100000" \
+        "catatonit" 1 "" "catatonit -- sleep 100000" \
+        "dumb-init" 1 "" "dumb-init -- sleep 100000" \
+        "jinit (spec mode)" 5 "" "$JINIT --spec $WORK/jinit-5.toml" \
+        "s6-svscan + s6-supervise" 5 s6-supervise "s6-svscan $WORK/scan-5"
     M note term "s6 $(dpkg-query -W -f '${Version}' s6 2>/dev/null): s6-svscan treats SIGTERM" \
         "like \`s6-svscanctl -t\`: it tells every s6-supervise to stop its service and exit," \
         "then exits 0 (no \`.s6-svscan/finish\` here). s6-overlay adds its own stage-3 scripts" \
@@ -146,7 +179,25 @@ measure_sigterm() {
         "convention); 0 = the supervisor's orderly stop."
 }
 
-# ---------------------------------------------------------------- 5. config rendering
+# ---------------------------------------------------------------- 5. crash loop
+# What a service that keeps crashing costs its supervisor. The same script for both: it
+# records its start in a file and exits 1.
+measure_crash() {
+    local who
+    for who in jinit s6; do
+        printf '#!/bin/sh\necho >>%s\nexit 1\n' "$WORK/starts-$who" >"$WORK/crash-$who"
+        chmod +x "$WORK/crash-$who"
+    done
+    printf '[service.crash]\ncommand = ["%s"]\non-failure = "restart"\n' "$WORK/crash-jinit" \
+        >"$WORK/crash.toml"
+    mkdir -p "$WORK/scan-crash/crash"
+    ln -s "$WORK/crash-s6" "$WORK/scan-crash/crash/run"
+    M crash "$CRASH_WINDOW" "$WORK/log" -- \
+        "jinit (spec mode)" "" "$WORK/starts-jinit" "$JINIT --spec $WORK/crash.toml" \
+        "s6-svscan + s6-supervise" s6-supervise "$WORK/starts-s6" "s6-svscan $WORK/scan-crash"
+}
+
+# ---------------------------------------------------------------- 6. config rendering
 # The boot-time cost of turning the environment into config files: jinit renders an image's
 # whole spec in one process; upstream runs one `tpl` process per template. Both are timed with
 # jinit itself, so the difference is one process vs. many. The environment is what a fresh
@@ -154,7 +205,7 @@ measure_sigterm() {
 # values only an operator can give (jigasi's SIP account).
 measure_render() {
     shopt -s nullglob
-    local specs=("$IMAGES"/*/jinit.toml) secrets line spec image out strip whole entries per e
+    local specs=("$IMAGES"/*/jinit.toml) secrets line spec image out strip whole entries e
     if [[ ! -d $TEMPLATES || ${#specs[@]} == 0 ]]; then
         M note render "skipped: templates not written yet (no templates/ or images/*/jinit.toml)."
         return
@@ -212,38 +263,41 @@ measure_render() {
                 "found\"), so it is timed without its [service]/[oneshot] tables."
             image="$image (no units)"
         fi
-        # --prepare empties the output root so every run writes every file, as at a boot.
-        hyperfine -N --warmup 5 --runs 100 --style none --prepare "rm -rf $out" \
-            --export-json "$WORK/whole.json" "${render[*]} $whole" >/dev/null 2>&1
-        per=()
-        for e in "${entries[@]}"; do per+=("${render[*]} $e"); done
-        hyperfine -N --warmup 5 --runs 100 --style none --prepare "rm -rf $out" \
-            --export-json "$WORK/per.json" "${per[@]}" >/dev/null 2>&1
-        M render-result "$image" "${#entries[@]}" "$WORK/whole.json" "$WORK/per.json"
+        # Rounds run the whole spec and every entry once each, in rotated order; the output
+        # root is emptied before every run, so every run writes every file, as at a boot.
+        local pairs=(whole "${render[*]} $whole")
+        for e in "${entries[@]}"; do pairs+=("$(basename "$e" .toml)" "${render[*]} $e"); done
+        M interleave render "$RENDER_RUNS" 5 --group "$image" --prepare-rm "$out" -- "${pairs[@]}"
     done
 }
 
 # ---------------------------------------------------------------- run and report
-meta=$(python3 -c 'import json, sys; print(json.dumps(dict(zip(
-    ["date", "commit", "stale", "cpu", "load", "peers"], sys.argv[1:]))))' \
-    "$(date -u '+%Y-%m-%d %H:%M UTC')" \
-    "$(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown)" "$stale" \
-    "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
-    "$(cut -d' ' -f1-3 /proc/loadavg)" \
-    "$(dpkg-query -W -f '${Package} ${Version}, ' tini catatonit s6 hyperfine 2>/dev/null |
-        sed 's/, $//')")
-
-titles=([1]="binary size" [2]="idle memory" [3]="start-up (hyperfine, 3 x 100 runs each)"
-    [4]="SIGTERM to exit (20 runs each)" [5]="config rendering")
+titles=([1]="binary size" [2]="idle memory, $SCALE services"
+    [3]="start-up ($STARTUP_RUNS interleaved rounds) and instructions ($INSTR_RUNS runs)"
+    [4]="SIGTERM to exit ($TERM_RUNS interleaved rounds)" [5]="crash loop (${CRASH_WINDOW} s)"
+    [6]="config rendering ($RENDER_RUNS interleaved rounds per image)")
 steps=([1]=measure_size [2]=measure_memory [3]=measure_startup [4]=measure_sigterm
-    [5]=measure_render)
+    [5]=measure_crash [6]=measure_render)
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 for n in $SECTIONS; do
-    log "$n. ${titles[$n]}"
+    log "$n. ${titles[$n]} (at ${SECONDS} s)"
     "${steps[$n]}"
 done
 
-if [[ $SECTIONS == "1 2 3 4 5" ]]; then
-    M report "$meta" | tee "$BENCH/BENCHMARKS.md"
+meta=$(python3 -c 'import json, sys; print(json.dumps(dict(zip(
+    ["date", "commit", "jinit", "stale", "cpu", "load", "peers", "elapsed"], sys.argv[1:]))))' \
+    "$(date -u '+%Y-%m-%d %H:%M UTC')" \
+    "$(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown)" \
+    "\`${JINIT/#$ROOT\//}\`, ${built:-given by JINIT=, not built by this run}, modified $(
+        date -u -r "$JINIT" '+%Y-%m-%d %H:%M UTC'), sha256 $(sha256sum "$JINIT" | cut -c1-12)" \
+    "$stale" \
+    "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" "$load" \
+    "$(dpkg-query -W -f '${Package} ${Version}, ' tini catatonit dumb-init s6 valgrind \
+        2>/dev/null | sed 's/, $//')" "$SECONDS")
+
+if [[ $SECTIONS == "1 2 3 4 5 6" ]]; then
+    R report "$meta" | tee "$BENCH/BENCHMARKS.md"
+    R readme "$ROOT/README.md" "$meta"
 else
-    M report "$meta"
+    R report "$meta"
 fi
