@@ -477,9 +477,6 @@ mod tests {
             "{all}"
         );
         assert!(all.contains("service.u.on-change.paths: missing"), "{all}");
-        assert!(
-            all.contains("oneshot.o.on-change: unknown key"),
-            "{all}"
-        );
+        assert!(all.contains("oneshot.o.on-change: unknown key"), "{all}");
     }
 }
