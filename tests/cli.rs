@@ -113,3 +113,45 @@ fn gen_secrets_prints_unless_asked_to_write_a_file() {
         .unwrap_or_default();
     assert!(value.len() >= 16, "filled: {filled}");
 }
+
+/// The disposition of SIGPIPE that `jinit -- CMD`'s command gets (SigIgn of /proc/PID/status),
+/// with jinit started with SIGPIPE ignored or not.
+fn child_ignores_sigpipe(parent_ignores: bool) -> bool {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jinit"));
+    cmd.args(["--", "grep", "^SigIgn:", "/proc/self/status"]);
+    let disposition = if parent_ignores {
+        libc::SIG_IGN
+    } else {
+        libc::SIG_DFL
+    };
+    // SAFETY: signal(2) only, between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::signal(libc::SIGPIPE, disposition);
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("jinit runs");
+    let line = String::from_utf8_lossy(&out.stdout).to_string();
+    let mask = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|h| u64::from_str_radix(h, 16).ok())
+        .unwrap_or_else(|| panic!("no SigIgn in {line:?}"));
+    mask & (1 << (libc::SIGPIPE - 1)) != 0
+}
+
+#[test]
+fn single_mode_passes_on_sigpipe_as_jinit_got_it() {
+    // `nohup`-style wrappers ignore signals for what they run; jinit keeps that, SIGPIPE
+    // included (it no longer starts through Rust's runtime, which ignored SIGPIPE itself).
+    assert!(
+        child_ignores_sigpipe(true),
+        "an ignored SIGPIPE is passed on"
+    );
+    assert!(
+        !child_ignores_sigpipe(false),
+        "a default SIGPIPE stays default"
+    );
+}

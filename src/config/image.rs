@@ -131,6 +131,9 @@ impl Image {
     /// Inputs whose change calls for a re-render.
     pub fn inputs(&self) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = self.spec.watch.clone();
+        for u in &self.spec.units {
+            out.extend(u.on_change.iter().flat_map(|c| c.paths.iter().cloned()));
+        }
         for r in &self.spec.renders {
             out.extend(r.append.iter().cloned());
         }

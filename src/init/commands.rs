@@ -123,6 +123,25 @@ impl<O: Os> Units<O> {
         }
     }
 
+    /// Sends each running service whose `on-change` covers one of `paths` its signal.
+    pub fn signal_on_change(&mut self, paths: &[std::path::PathBuf]) {
+        for s in &self.slots {
+            let (Some(change), Some(pid)) = (&s.unit.spec.on_change, s.unit.state.pid()) else {
+                continue;
+            };
+            let Some(path) = paths.iter().find(|p| change.covers(p)) else {
+                continue;
+            };
+            self.os.signal(pid, change.signal);
+            let word = crate::spec::signal_name(change.signal);
+            log::info(&format!(
+                "{}: sent SIG{word} ({} changed)",
+                s.unit.name(),
+                path.display()
+            ));
+        }
+    }
+
     /// Sends every running unit that has a reload-signal its signal.
     pub fn reload_all(&mut self) -> String {
         let mut done = Vec::new();

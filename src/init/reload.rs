@@ -95,14 +95,15 @@ impl Reloader {
         self.pending.as_ref().map(|p| p.at)
     }
 
-    /// The burst of input changes whose quiet time has passed, as the reason to re-render.
-    pub fn quiet(&mut self, now: Instant) -> Option<String> {
+    /// The burst of input changes whose quiet time has passed: the reason to re-render, and
+    /// the paths that changed.
+    pub fn quiet(&mut self, now: Instant) -> Option<(String, Vec<PathBuf>)> {
         if self.pending.as_ref().is_none_or(|p| p.at > now) {
             return None;
         }
         let p = self.pending.take()?;
         let shown: Vec<String> = p.paths.iter().map(|p| p.display().to_string()).collect();
-        Some(format!("changed: {}", shown.join(", ")))
+        Some((format!("changed: {}", shown.join(", ")), p.paths))
     }
 
     /// Reads the environment again and renders. On any problem the files in place are kept.

@@ -174,9 +174,10 @@ impl<O: Os> Supervisor<O> {
     pub fn on_deadlines(&mut self, now: Instant) {
         self.units.on_deadlines(now);
         self.take_shutdown(now);
-        if let Some(why) = self.reloader.quiet(now) {
+        if let Some((why, paths)) = self.reloader.quiet(now) {
             if self.phase == Phase::Running {
                 self.rerender(Waiters::asked(&why, None, false), now);
+                self.units.signal_on_change(&paths);
             }
         }
         if let Phase::Leftovers { kill_at: Some(at) } = self.phase {

@@ -374,3 +374,42 @@ fn reload_signals_the_main_process_or_restarts() {
     assert!(ok && message.contains("restarting"), "{message}");
     assert_eq!(sup.units.os.signalled(Signal::SIGTERM), ["app"]);
 }
+
+#[test]
+fn a_changed_file_under_on_change_signals_the_service_after_the_burst() {
+    let now = Instant::now();
+    let mut sup = supervisor(
+        "[jinit]\nwatch = [\"/certs\"]\n\
+         [service.turn]\ncommand = [\"turnserver\"]\n\
+         on-change = { paths = [\"/certs/live\"], signal = \"USR2\" }\n\
+         [service.web]\ncommand = [\"nginx\"]\n",
+        &[],
+    );
+    sup.pump(now);
+    // A renewal writes the key, then the chain: one burst, one signal.
+    for name in ["key.pem", "fullchain.pem"] {
+        let path = std::path::PathBuf::from("/certs/live").join(name);
+        sup.on_event(super::event::Event::InputChanged(path), now);
+    }
+    sup.on_event(
+        super::event::Event::InputChanged("/certs/other".into()),
+        now,
+    );
+    assert!(
+        sup.units.os.signalled(Signal::SIGUSR2).is_empty(),
+        "not before the burst ends"
+    );
+    let at = sup.next_deadline().expect("the burst's quiet time");
+    sup.on_deadlines(at);
+    assert_eq!(sup.units.os.signalled(Signal::SIGUSR2), ["turnserver"]);
+    assert_eq!(
+        sup.units.os.started(),
+        ["turnserver", "nginx"],
+        "nothing restarted"
+    );
+    // A change elsewhere signals nothing.
+    sup.on_event(super::event::Event::InputChanged("/certs/other".into()), at);
+    let later = sup.next_deadline().unwrap();
+    sup.on_deadlines(later);
+    assert_eq!(sup.units.os.signalled(Signal::SIGUSR2).len(), 1);
+}

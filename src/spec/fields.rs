@@ -1,7 +1,7 @@
 //! Typed reads out of one TOML table with every problem collected, shared by the spec and
 //! schema parsers. Remembers which keys were read so `finish` can report the unknown ones.
 
-use super::types::{http_target, parse_signal, socket_addr, Policy, Ready};
+use super::types::{http_target, parse_signal, socket_addr, OnChange, Policy, Ready};
 use crate::duration;
 use crate::problem::Problem;
 use nix::sys::signal::Signal;
@@ -166,6 +166,44 @@ impl<'a> Fields<'a> {
                 None
             }
         }
+    }
+
+    /// `{ paths = ["/abs", ...], signal = "USR2" }`.
+    pub fn on_change(&mut self, key: &'static str) -> Option<OnChange> {
+        let v = self.get(key)?;
+        let at = self.path(key);
+        let Some(t) = v.as_table() else {
+            self.wrong_type(
+                key,
+                "a table like { paths = [\"/certs\"], signal = \"USR2\" }",
+                v,
+            );
+            return None;
+        };
+        let mut f = Fields::new(t, &at, self.problems);
+        let paths = f.strings("paths");
+        let signal = f.signal("signal");
+        let relative = paths
+            .iter()
+            .flatten()
+            .find(|p| !p.starts_with('/'))
+            .cloned();
+        if let Some(p) = relative {
+            f.problem("paths", format!("{p:?} must be an absolute path"));
+        }
+        if matches!(&paths, Some(p) if p.is_empty()) {
+            f.problem("paths", "must name at least one file or directory");
+        }
+        for (k, missing) in [("paths", paths.is_none()), ("signal", signal.is_none())] {
+            if missing && !f.problems_at(k) {
+                f.problem(k, "missing");
+            }
+        }
+        f.finish();
+        Some(OnChange {
+            paths: paths?.into_iter().map(PathBuf::from).collect(),
+            signal: signal?,
+        })
     }
 
     pub fn policy(&mut self, key: &'static str) -> Option<Policy> {

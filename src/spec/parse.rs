@@ -225,6 +225,7 @@ fn parse_unit(
             .duration("kill-delay", KILL_DELAY_RANGE)
             .unwrap_or(kill_delay),
         reload_signal: None,
+        on_change: None,
         creates: None,
         every: None,
     };
@@ -235,6 +236,7 @@ fn parse_unit(
                 .duration("ready-timeout", READY_TIMEOUT_RANGE)
                 .unwrap_or(DEFAULT_READY_TIMEOUT);
             unit.reload_signal = f.signal("reload-signal");
+            unit.on_change = f.on_change("on-change");
         }
         Kind::Oneshot => {
             unit.creates = f.string("creates").map(PathBuf::from);
@@ -448,5 +450,33 @@ mod tests {
         assert_eq!(parse_signal("1").unwrap(), Signal::SIGHUP);
         assert!(parse_signal("FOO").is_err());
         assert_eq!(signal_name(Signal::SIGUSR1), "USR1");
+    }
+
+    #[test]
+    fn on_change_names_paths_and_a_signal() {
+        let spec = parse(
+            "[service.t]\ncommand = [\"t\"]\non-change = { paths = [\"/c\"], signal = \"USR2\" }\n",
+        )
+        .expect("valid");
+        let c = spec.unit("t").unwrap().on_change.clone().unwrap();
+        assert_eq!(c.signal, Signal::SIGUSR2);
+        assert!(c.covers(Path::new("/c/live/key.pem")));
+        assert!(!c.covers(Path::new("/certs")));
+        let all = problems(
+            "[service.t]\ncommand = [\"t\"]\non-change = { paths = [\"rel\"], signal = \"NOPE\" }\n\
+             [service.u]\ncommand = [\"u\"]\non-change = { signal = \"HUP\" }\n\
+             [oneshot.o]\ncommand = [\"o\"]\non-change = { paths = [\"/c\"], signal = \"HUP\" }\n",
+        )
+        .join("\n");
+        assert!(
+            all.contains("service.t.on-change.paths: \"rel\" must be an absolute path"),
+            "{all}"
+        );
+        assert!(
+            all.contains("service.t.on-change.signal: unknown signal"),
+            "{all}"
+        );
+        assert!(all.contains("service.u.on-change.paths: missing"), "{all}");
+        assert!(all.contains("oneshot.o.on-change: unknown key"), "{all}");
     }
 }

@@ -60,8 +60,26 @@ pub struct UnitSpec {
     pub stop_signal: Signal,
     pub kill_delay: Duration,
     pub reload_signal: Option<Signal>,
+    /// `on-change`: a signal for the running service when a file under these paths changes
+    /// (a certificate renewed in place, which no rendered file shows).
+    pub on_change: Option<OnChange>,
     pub creates: Option<PathBuf>,
     pub every: Option<Duration>,
+}
+
+/// A service's `on-change = { paths = [...], signal = "USR2" }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnChange {
+    /// Files or directories (everything below a directory counts); watched like `[jinit]
+    /// watch`.
+    pub paths: Vec<PathBuf>,
+    pub signal: Signal,
+}
+
+impl OnChange {
+    pub fn covers(&self, path: &std::path::Path) -> bool {
+        self.paths.iter().any(|p| path.starts_with(p))
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -53,6 +53,28 @@ pub const STDIN_MAX: usize = 4096;
 
 /// Starts the process; on failure returns the shell's exit code (127 not found, 126 not
 /// executable) and the error.
+/// The signals ignored in this process (bit N-1 for signal N). jinit never ignores a signal
+/// itself (it blocks them, and it starts without Rust's runtime, which would ignore SIGPIPE),
+/// so these are the ones its parent ignored.
+static IGNORED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+fn inherited_ignored() -> u64 {
+    let mut mask = 0;
+    for sig in 1..=libc::SIGRTMAX().min(64) {
+        let mut old = std::mem::MaybeUninit::<libc::sigaction>::uninit();
+        // SAFETY: sigaction(2) with no new action writes the whole current one into `old`
+        // (read only when it succeeded); no zeroing first, this runs for every signal.
+        let ignored = unsafe {
+            libc::sigaction(sig, std::ptr::null(), old.as_mut_ptr()) == 0
+                && old.assume_init_ref().sa_sigaction == libc::SIG_IGN
+        };
+        if ignored {
+            mask |= 1u64 << (sig - 1);
+        }
+    }
+    mask
+}
+
 pub fn spawn(req: &Request) -> Result<Pid, (i32, io::Error)> {
     let Some((program, args)) = req.argv.split_first() else {
         return Err((
@@ -113,9 +135,12 @@ pub fn spawn(req: &Request) -> Result<Pid, (i32, io::Error)> {
                     .collect::<Vec<_>>(),
             )
         });
+    // The signals jinit's parent ignored, read here: in the child, std has already reset
+    // SIGPIPE to its default before our closure runs.
+    let ignored = *IGNORED.get_or_init(inherited_ignored);
     // SAFETY: the closure runs in the forked child before exec and makes only
     // async-signal-safe calls: setsid, setpgid, isatty, tcsetpgrp, getpid, sigemptyset,
-    // sigprocmask, sigaction, signal, setgroups, setgid, setuid, syscall(close_range). It
+    // sigprocmask, signal, setgroups, setgid, setuid, syscall(close_range). It
     // allocates nothing: the group list was built before fork.
     unsafe {
         cmd.pre_exec(move || {
@@ -136,24 +161,20 @@ pub fn spawn(req: &Request) -> Result<Pid, (i32, io::Error)> {
                     }
                 }
             }
-            // Children inherit the blocked mask and ignored dispositions across exec;
-            // reset both or nginx and the JVMs never see SIGTERM. The wrapped command of
-            // single-command mode keeps what jinit's parent ignored (`nohup jinit -- CMD`):
-            // jinit never ignores a signal itself (it blocks them), so an ignored one here
-            // was inherited, except SIGPIPE, which Rust's runtime ignores before main.
-            for sig in 1..=libc::SIGRTMAX() {
-                if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-                    continue;
-                }
-                if group == Group::Foreground && sig != libc::SIGPIPE {
-                    let mut old: libc::sigaction = std::mem::zeroed();
-                    if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
-                        && old.sa_sigaction == libc::SIG_IGN
-                    {
-                        continue;
-                    }
-                }
-                libc::signal(sig, libc::SIG_DFL);
+            // Children inherit the blocked mask and ignored dispositions across exec (a
+            // handled signal is reset by exec itself, and jinit handles none); reset both or
+            // nginx and the JVMs never see SIGTERM. The wrapped command of single-command mode
+            // keeps what jinit's parent ignored (`nohup jinit -- CMD`), SIGPIPE included,
+            // which std reset before this closure.
+            let disposition = match group {
+                Group::Session => libc::SIG_DFL,
+                Group::Foreground => libc::SIG_IGN,
+            };
+            let mut left = ignored;
+            while left != 0 {
+                let sig = left.trailing_zeros() as libc::c_int + 1;
+                left &= left - 1;
+                libc::signal(sig, disposition);
             }
             let mut empty: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut empty);
