@@ -8,6 +8,9 @@
 //! it a stack overflow is a plain SIGSEGV, SIGPIPE keeps the disposition jinit inherited, and
 //! stdout is flushed here before returning.
 
+// Under `cargo test --all-targets` this binary is an empty test crate (its tests are the lib's):
+// a C `main` would replace the test harness's.
+#![cfg(not(test))]
 #![no_main]
 
 use jinit::cli::{client, config as configure, run, USAGE};
