@@ -137,6 +137,10 @@ def status_kb(pid):
     return out
 
 
+# How long resident memory must stay the same to count as the idle footprint.
+STEADY_SPAN_S = 1.5
+
+
 def poll_until(what, check, timeout=UP_TIMEOUT_S):
     """Readiness only (never used to time anything): look every millisecond until check()."""
     deadline = time.monotonic() + timeout
@@ -268,10 +272,28 @@ def cmd_mem(args):
         init = Init(argv, logf)
         try:
             init.wait_up(sleeps, comms)
-            per = [dict(comm=comm(p), **status_kb(p)) for p in init.supervisors(comms)]
+            per = steady(lambda: [dict(comm=comm(p), **status_kb(p))
+                                  for p in init.supervisors(comms)])
         finally:
             init.kill()
     emit({"section": "mem", "name": name, "services": sleeps, "procs": per})
+
+
+def steady(sample, span=STEADY_SPAN_S, timeout=UP_TIMEOUT_S):
+    """The memory of an idle init once it has stopped changing: the same resident sizes for
+    `span` seconds (an init may give memory back a moment after its boot, as jinit does one
+    second after it, once the children it forked have exec'd). Returns the last sample."""
+    deadline = time.monotonic() + timeout
+    last, since = sample(), time.monotonic()
+    key = lambda s: [(p["VmRSS"], p["RssAnon"]) for p in s]  # noqa: E731
+    while time.monotonic() - since < span:
+        if time.monotonic() > deadline:
+            raise TimeoutError("memory did not settle")
+        time.sleep(0.05)
+        now = sample()
+        if key(now) != key(last):
+            last, since = now, time.monotonic()
+    return last
 
 
 def spawn_wait(argv, devnull):

@@ -120,7 +120,9 @@ def report_mem(rows, notes, rep):
     w("## 2. Idle memory\n")
     w("VmRSS and RssAnon from `/proc/PID/status`, Pss from `/proc/PID/smaps_rollup` (each "
       "shared page divided among the processes mapping it), read once the `sleep` services run "
-      "and every supervisor thread has slept through three looks at /proc in a row. For s6 the "
+      "and every supervisor thread has slept through three looks at /proc in a row, then once "
+      "their resident sizes have stayed the same for 1.5 s (jinit gives back the pages only "
+      "its boot needed one second after it). For s6 the "
       "supervision tree is `s6-svscan` plus one `s6-supervise` per service, summed. The "
       "services themselves are not counted.\n")
     w("| init | services | processes | VmRSS MB | RssAnon MB | Pss MB |")

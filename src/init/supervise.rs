@@ -44,8 +44,14 @@ pub struct Supervisor<O: Os> {
     /// The image's configuration, for re-rendering; None in tests.
     image: Option<Image>,
     reloader: Reloader,
+    /// When to give back the memory only the boot or a re-render needed: a moment later, once
+    /// the children just forked have exec'd (a page still mapped by one of them stays).
+    release_at: Option<Instant>,
     tx: mpsc::UnboundedSender<Event>,
 }
+
+/// How long after the boot or a re-render memory is given back (see `release_at`).
+const RELEASE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl<O: Os> Supervisor<O> {
     pub fn new(
@@ -63,15 +69,14 @@ impl<O: Os> Supervisor<O> {
             stop_deadline: None,
             image,
             reloader: Reloader::default(),
+            release_at: None,
             tx,
         }
     }
 
     /// Runs until shutdown is complete; returns the container's exit code.
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Event>) -> i32 {
-        self.pump(Instant::now());
-        // Parsing, rendering and planning are done: their pages need not stay resident.
-        self.units.os.release_memory();
+        self.boot(Instant::now());
         loop {
             if let Some(code) = self.finished() {
                 return code;
@@ -92,6 +97,13 @@ impl<O: Os> Supervisor<O> {
             }
             self.pump(now);
         }
+    }
+
+    /// Starts what may start. Parsing, rendering and planning are done: their pages need not
+    /// stay resident.
+    pub fn boot(&mut self, now: Instant) {
+        self.pump(now);
+        self.release_at = Some(now + RELEASE_AFTER);
     }
 
     pub fn on_event(&mut self, event: Event, now: Instant) {
@@ -126,7 +138,7 @@ impl<O: Os> Supervisor<O> {
             _ => None,
         };
         let rerender = self.reloader.deadline();
-        [self.units.deadline(), leftovers, rerender]
+        [self.units.deadline(), leftovers, rerender, self.release_at]
             .into_iter()
             .flatten()
             .min()
@@ -172,6 +184,10 @@ impl<O: Os> Supervisor<O> {
     }
 
     pub fn on_deadlines(&mut self, now: Instant) {
+        if self.release_at.is_some_and(|at| at <= now) {
+            self.release_at = None;
+            self.units.os.release_memory();
+        }
         self.units.on_deadlines(now);
         self.take_shutdown(now);
         if let Some((why, paths)) = self.reloader.quiet(now) {
@@ -369,7 +385,7 @@ impl<O: Os> Supervisor<O> {
         self.answer_waiters(waiters, Ok(()));
         match self.reloader.next() {
             Some(next) => self.rerender(next, now),
-            None => self.units.os.release_memory(),
+            None => self.release_at = Some(now + RELEASE_AFTER),
         }
     }
 

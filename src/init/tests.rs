@@ -413,3 +413,20 @@ fn a_changed_file_under_on_change_signals_the_service_after_the_burst() {
     sup.on_deadlines(later);
     assert_eq!(sup.units.os.signalled(Signal::SIGUSR2).len(), 1);
 }
+
+#[test]
+fn memory_is_given_back_a_moment_after_the_boot() {
+    let now = Instant::now();
+    let mut sup = supervisor("[service.a]\ncommand = [\"a\"]\n", &[]);
+    sup.boot(now);
+    assert_eq!(sup.units.os.started(), ["a"]);
+    assert_eq!(
+        sup.units.os.releases, 0,
+        "not while children may still be forking"
+    );
+    let at = sup.next_deadline().expect("release");
+    assert!(at > now);
+    sup.on_deadlines(at);
+    assert_eq!(sup.units.os.releases, 1);
+    assert_eq!(sup.next_deadline(), None);
+}
