@@ -20,8 +20,9 @@
 #   e2e        prosody + web from docker-compose.yml, with Compose v1 and v2 (see e2e_steps);
 #              then web, prosody, jicofo and jvb, and jigasi with jigasi.yml, with test-only
 #              stand-ins for Jitsi's Java programs (tests/docker/standins/), checking from
-#              Jicofo's side that the bridge and the gateway are in their breweries (see
-#              standins_e2e).
+#              Jicofo's side that the bridge and the gateway are in their breweries, then
+#              coturn with turn.yml (TURN over TLS answered on web's HTTPS port, which still
+#              serves the app) (see standins_e2e).
 #   conference (opt-in, not in the default PARTS) a real conference: prosody, web, jicofo and jvb
 #              from docker-compose.yml with the IMAGE_TAG images, and tests/docker/conference.py
 #              (two participants over BOSH and WebSocket, Jicofo's Jingle offer through the
@@ -44,6 +45,7 @@
 #                 above, and each run adds about a minute.
 #   E2E_JVB_PORT, E2E_JIGASI_PORT_MIN  host UDP ports (127.0.0.1) of the stand-in stack's jvb
 #                 and jigasi (JVB_PORT, JIGASI_PORT_MIN..+1): 15010, 15020
+#   E2E_TURN_PORT  host port (127.0.0.1, UDP and TCP) of its coturn (turn.yml's 3478): 15478
 #   KEEP_E2E=1    leave the end-to-end stack running (with a single E2E_COMPOSE)
 #   CONFERENCE_COMPOSE_FILES  extra compose files (space-separated) on top of docker-compose.yml
 #                 for the conference part, e.g. an override that bind-mounts Jicofo and the
@@ -68,6 +70,7 @@ E2E_HTTPS_PORT=${E2E_HTTPS_PORT:-18443}
 export E2E_XMPP_PORT=${E2E_XMPP_PORT:-15222}
 E2E_JVB_PORT=${E2E_JVB_PORT:-15010}
 E2E_JIGASI_PORT_MIN=${E2E_JIGASI_PORT_MIN:-15020}
+E2E_TURN_PORT=${E2E_TURN_PORT:-15478}
 E2E_PROJECT=jinit-e2e
 # The HOCON parser of the stand-ins (pure Python; its last release with a wheel).
 PYHOCON_VERSION=0.3.61
@@ -740,6 +743,27 @@ standins_e2e() {
   check "$label: Jicofo sees the gateway in its brewery ($jigasi_jid)" \
     in_brewery_within 30 "$jicofo" jigasi "$jigasi_jid"
   check "$label: the bridge is still in its brewery" brewery "$jicofo" bridge "$jvb_jid" "$nick"
+
+  # TURN (turn.yml): coturn beside web, TURN over TLS sharing web's HTTPS port (nginx routes by
+  # ALPN). web is recreated with TURNS_BACKEND; coturn's 3478 is published on E2E_TURN_PORT.
+  if ! python3 tests/docker/e2e_compose.py "$ROOT" turn.yml web turn |
+      sed "s/127\.0\.0\.1:3478:3478/127.0.0.1:$E2E_TURN_PORT:3478/" >"$E2E_DIR/turn.yml"; then
+    fail "$label: derive turn.yml"; return
+  fi
+  mkdir -p "$config/turn"
+  E2E_FILES+=(-f turn.yml)
+  check "$label: up -d with turn.yml" e2e_compose up -d
+  local turn
+  turn=$(cid turn)
+  if [ -n "$turn" ] && wait_for 120 healthy "$turn" && wait_for 60 healthy "$(cid web)"; then
+    pass "$label: turn healthy $(healthy_after "$turn" "$turn") s after its start, web healthy"
+  else fail "$label: turn and web healthy"; container_logs; return; fi
+  check "$label: TURN over TLS on web's HTTPS port (ALPN stun.turn) is answered by coturn" \
+    wait_for 30 python3 tests/pylib/stun.py "$E2E_HTTPS_PORT" --alpn stun.turn
+  check "$label: ... and HTTPS on the same port still serves the app" \
+    served_contains / "Jitsi Meet"
+  check "$label: a TLS client without ALPN or TURNS_HOST still gets the web app, not coturn" \
+    not python3 tests/pylib/stun.py "$E2E_HTTPS_PORT"
   e2e_compose logs --no-color >"$LOGS/standins-containers.log" 2>&1
 }
 
@@ -755,6 +779,7 @@ standins() {
   [ -s "$LOGS/standins-containers.log" ] || e2e_compose logs --no-color >"$LOGS/standins-containers.log" 2>&1
   if [ -z "${KEEP_E2E:-}" ]; then
     E2E_FILES=(-f docker-compose.yml -f standins.yml -f jigasi.yml -f standins-jigasi.yml)
+    [ -f "$E2E_DIR/turn.yml" ] && E2E_FILES+=(-f turn.yml)
     e2e_down >>"$LOGS/standins-down.log" 2>&1
     rm -rf "$E2E_DIR"
     E2E_DIR=""

@@ -39,7 +39,6 @@ import hmac
 import os
 import select
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -49,6 +48,7 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True  # no __pycache__ in the repository
 import gen_spec  # noqa: E402  (beside this file; tests/pylib is on PYTHONPATH)
+import stun  # noqa: E402
 from checks import Checks  # noqa: E402
 from stack_test import JINIT, Failed, Stack, leftover_processes  # noqa: E402
 
@@ -184,27 +184,12 @@ def uclient_tls(*args: str, user: str, password: str) -> tuple[bool, str, float,
 
 
 def stun_over_tls(server_name: str | None, alpn: list[str] | None) -> tuple[bytes, str]:
-    """Connects to web's HTTPS port like a TURN-over-TLS client; returns what answers a STUN
-    binding request (coturn) and the peer certificate's SHA-256."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    if alpn:
-        ctx.set_alpn_protocols(alpn)
-    with socket.create_connection(("127.0.0.1", HTTPS_PORT), timeout=10) as raw:
-        with ctx.wrap_socket(raw, server_hostname=server_name) as s:
-            fingerprint = hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest()
-            tid = os.urandom(12)
-            s.sendall(b"\x00\x01\x00\x00\x21\x12\xa4\x42" + tid)  # Binding request, RFC 5389
-            try:
-                answer = s.recv(2048)
-            except (TimeoutError, ssl.SSLError, OSError):
-                answer = b""
-            return answer, fingerprint
+    """What answers a STUN binding request on web's HTTPS port, and its certificate's SHA-256."""
+    return stun.binding_over_tls(HTTPS_PORT, server_name, alpn)
 
 
 def is_stun_success(answer: bytes) -> bool:
-    return len(answer) >= 20 and answer[:2] == b"\x01\x01" and answer[4:8] == b"\x21\x12\xa4\x42"
+    return stun.is_success(answer)
 
 
 def https_get(path: str) -> tuple[int, str]:
