@@ -173,7 +173,7 @@ pub fn inputs(a: &Args) -> Inputs {
             .path("spec")
             .or(s.spec)
             .unwrap_or_else(|| PathBuf::from("/etc/jinit/jinit.toml")),
-        templates: templates(a),
+        templates: templates_or(a, s.templates),
         env_file: a.path("env-file").or(s.env_file),
         root: a.path("root"),
     }
@@ -181,8 +181,13 @@ pub fn inputs(a: &Args) -> Inputs {
 
 /// The templates directory: `--templates`, then `JINIT_TEMPLATES`, then the default.
 pub fn templates(a: &Args) -> PathBuf {
+    templates_or(a, settings().templates)
+}
+
+/// `--templates`, then `from_env` (JINIT_TEMPLATES, already read), then the default.
+fn templates_or(a: &Args, from_env: Option<PathBuf>) -> PathBuf {
     a.path("templates")
-        .or(settings().templates)
+        .or(from_env)
         .unwrap_or_else(|| PathBuf::from(render::DEFAULT_TEMPLATES))
 }
 
