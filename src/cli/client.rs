@@ -63,6 +63,16 @@ pub fn status(args: &[String]) -> Result<i32, String> {
 pub fn health(args: &[String]) -> Result<i32, String> {
     parse("health", args, &NOTHING)?;
     match call::call(&Request::Health) {
+        Ok(resp) if resp.ok && !resp.checks.is_empty() => {
+            let failed = crate::init::probe::health_checks(&resp.checks);
+            if failed.is_empty() {
+                println!("{}", resp.message);
+                Ok(0)
+            } else {
+                println!("not healthy: {}", failed.join("; "));
+                Ok(1)
+            }
+        }
         Ok(resp) => {
             println!("{}", resp.message);
             Ok(if resp.ok { 0 } else { 1 })

@@ -15,13 +15,15 @@ pub type Prepared = (image::Image, Plan, Vec<render::Rendered>);
 /// Phase one: everything that can be wrong with the spec, the environment, the templates or
 /// the host, reported at once. Prints the environment's warnings. `host`: also check the units
 /// against this machine (commands, users); `jinit render` does not, so an image's config
-/// renders on a machine without its programs.
-pub fn prepare(i: &Inputs, host: bool) -> Result<Prepared, String> {
+/// renders on a machine without its programs. `boot`: jinit starting as PID 1 (checks the
+/// `writable` volumes, creates missing stored secrets).
+pub fn prepare(i: &Inputs, host: bool, boot: bool) -> Result<Prepared, String> {
     let (img, mut problems) = image::Image::load(&image::Paths {
         spec: &i.spec,
         templates: &i.templates,
         env_file: i.env_file.as_deref(),
         root: i.root.as_deref(),
+        boot,
     })
     .map_err(|p| p.to_string())?;
     for w in &img.env.warnings {
@@ -50,7 +52,7 @@ pub fn prepare(i: &Inputs, host: bool) -> Result<Prepared, String> {
 
 pub fn check(args: &[String]) -> Result<i32, String> {
     let a = parse("check", args, &SPEC_ONLY)?;
-    let (img, plan, rendered) = prepare(&inputs(&a), true)?;
+    let (img, plan, rendered) = prepare(&inputs(&a), true, false)?;
     let enabled = plan.units.iter().filter(|p| p.enabled).count();
     println!(
         "ok: {} ({} units, {} enabled; {} files rendered in memory)",
@@ -120,6 +122,18 @@ pub fn check_env(args: &[String]) -> Result<i32, String> {
             ))
         }
     };
+    // What the compose overlays in use add (jigasi.yml: the SIP account).
+    let mut require = require;
+    for (name, list) in &raw {
+        if name.starts_with(environ::CHECK_REQUIRE_PREFIX) {
+            require.extend(
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(String::from),
+            );
+        }
+    }
     let (mut env, mut problems) =
         environ::resolve_all(&schema, &raw, &require, environ::Scope::Stack);
     if let Some(path) = a.path("names-from") {
@@ -186,7 +200,7 @@ pub fn render(args: &[String]) -> Result<i32, String> {
             positional: false,
         },
     )?;
-    let (img, _plan, rendered) = prepare(&inputs(&a), false)?;
+    let (img, _plan, rendered) = prepare(&inputs(&a), false, false)?;
     let applied = apply::apply(&img.spec, &rendered, !a.has("no-validate"));
     for r in &rendered {
         let what = match (&r.content, applied.changed.contains(&r.index)) {

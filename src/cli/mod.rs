@@ -24,7 +24,8 @@ usage:
                                    check a whole .env (or this environment) against every
                                    schema: values, secrets, renamed names, typos
   jinit status [--json]            show every unit of the running jinit
-  jinit health                     exit 0 only when every enabled service is ready
+  jinit health                     exit 0 only when every enabled service is ready (and its
+                                   `health` probe answers): the HEALTHCHECK
   jinit restart UNIT               restart one unit
   jinit reload [UNIT]              re-render, then send the reload signal (all units when none is named)
   jinit render [--spec PATH] [--templates DIR] [--root DIR] [--no-validate]

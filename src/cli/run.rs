@@ -19,7 +19,7 @@ pub fn run(args: &[String]) -> Result<i32, String> {
     reap::become_subreaper();
     // Before any thread exists, so every thread inherits the mask (see `signals`).
     let set = signals::block_all().map_err(|e| format!("cannot block signals: {e}"))?;
-    let (img, plan, rendered) = prepare(&inputs(&a), true)?;
+    let (img, plan, rendered) = prepare(&inputs(&a), true, true)?;
     let applied = apply::apply(&img.spec, &rendered, true);
     if !applied.problems.is_empty() {
         return Err(Problems {

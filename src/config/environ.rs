@@ -320,6 +320,10 @@ const JINIT_OWN: [&str; 4] = [
     "JINIT_SOCKET",
 ];
 
+/// `jinit check-env` reads every variable named so as a comma-separated list of more required
+/// names: a compose overlay (jigasi.yml) adds what its service cannot start without.
+pub const CHECK_REQUIRE_PREFIX: &str = "JINIT_CHECK_REQUIRE_";
+
 /// Variables that look like this image's (same prefix as a declared one) but are not declared
 /// would otherwise be ignored without a word: a typo such as ENABLE_LETSENCRPYT.
 fn warn_unknown(
@@ -342,7 +346,10 @@ fn warn_unknown(
         if schema.get(name).is_some() || schema.get(base).is_some_and(Var::is_secret) {
             continue;
         }
-        if !name.contains('_') || !prefixes.contains(&prefix(name)) || JINIT_OWN.contains(&&**name)
+        if !name.contains('_')
+            || !prefixes.contains(&prefix(name))
+            || JINIT_OWN.contains(&&**name)
+            || name.starts_with(CHECK_REQUIRE_PREFIX)
         {
             continue;
         }
@@ -377,7 +384,7 @@ fn distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-const GEN_HINT: &str = "generate strong secrets with `./gen-secrets.sh` (fills the empty secrets of .env) or `jinit gen-secrets`";
+const GEN_HINT: &str = "leave it empty (prosody then generates one in the secrets volume) or generate strong ones with `./gen-secrets.sh` (fills the empty secrets of .env) or `jinit gen-secrets`";
 
 #[cfg(test)]
 mod tests {
@@ -669,6 +676,7 @@ mod tests {
             section: String::new(),
             example: None,
             file: "t".into(),
+            stored: true,
         });
         assert!(
             resolve(&s, &raw(&[]), &[]).is_ok(),

@@ -4,6 +4,7 @@
 use crate::config::environ::{self, Environment};
 use crate::config::render::{self, Rendered};
 use crate::config::schema::Schema;
+use crate::config::store;
 use crate::problem::{Problem, Problems};
 use crate::spec::plan::{self, Plan};
 use crate::spec::Spec;
@@ -24,6 +25,9 @@ pub struct Paths<'a> {
     pub env_file: Option<&'a Path>,
     /// `jinit render --root`: prefix for every file the spec names.
     pub root: Option<&'a Path>,
+    /// Starting for real (`jinit` as PID 1, not `check` or `render`): check the `writable`
+    /// directories and create the missing secrets of `generate-secrets`.
+    pub boot: bool,
 }
 
 impl Image {
@@ -42,19 +46,15 @@ impl Image {
                 }
             }
         };
-        let env = match environ::raw_environment(p.env_file) {
-            Err(e) => {
-                problems.push(e);
-                Environment::default()
+        if p.boot {
+            for dir in &spec.writable {
+                if let Err(e) = crate::sys::writable::check(dir) {
+                    problems.push(Problem::new("", e));
+                }
             }
-            Ok((raw, file)) => {
-                let (mut env, list) =
-                    environ::resolve_all(&schema, &raw, &spec.require, environ::Scope::Image);
-                problems.extend(list);
-                env.file = file;
-                env
-            }
-        };
+        }
+        let (env, list) = environment(&spec, &schema, p.env_file, p.boot);
+        problems.extend(list);
         let jinja = if spec.renders.is_empty() {
             None
         } else {
@@ -91,10 +91,10 @@ impl Image {
 
     /// Reads the environment again (env file, `_FILE` secrets); keeps the old one on error.
     pub fn reload_env(&mut self) -> Result<(), Vec<Problem>> {
-        let (raw, file) =
-            environ::raw_environment(self.env_file.as_deref()).map_err(|e| vec![e])?;
-        let mut env = environ::resolve(&self.schema, &raw, &self.spec.require)?;
-        env.file = file;
+        let (env, problems) = environment(&self.spec, &self.schema, self.env_file.as_deref(), true);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
         self.env = env;
         Ok(())
     }
@@ -143,6 +143,50 @@ impl Image {
         out.dedup();
         out
     }
+}
+
+/// The process environment and env file, the stored secrets they do not give (created first
+/// with `generate-secrets` when `generate`), resolved against the schema. Returns what
+/// resolved together with the problems (a failing start still shows the warnings).
+fn environment(
+    spec: &Spec,
+    schema: &Schema,
+    env_file: Option<&Path>,
+    generate: bool,
+) -> (Environment, Vec<Problem>) {
+    let (mut raw, file) = match environ::raw_environment(env_file) {
+        Ok(read) => read,
+        Err(e) => return (Environment::default(), vec![e]),
+    };
+    if let Some(dir) = &spec.secrets_dir {
+        match store::apply(schema, &mut raw, dir, generate && spec.generate_secrets) {
+            Ok(created) if !created.is_empty() => crate::log::info(&format!(
+                "generated {} and stored {} in {}",
+                if created.len() == 1 {
+                    "a secret"
+                } else {
+                    "secrets"
+                },
+                created.join(", "),
+                dir.display()
+            )),
+            Ok(_) => {}
+            Err(list) => return (Environment::default(), list),
+        }
+    }
+    let (mut env, mut problems) =
+        environ::resolve_all(schema, &raw, &spec.require, environ::Scope::Image);
+    env.file = file;
+    if let Some(dir) = &spec.secrets_dir {
+        for p in problems.iter_mut() {
+            if p.message.starts_with("required secret is empty")
+                && !raw.contains_key(&format!("{}_FILE", p.at))
+            {
+                p.message = store::missing_hint(dir, &p.at);
+            }
+        }
+    }
+    (env, problems)
 }
 
 fn looks_secret(name: &str) -> bool {

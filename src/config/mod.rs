@@ -5,7 +5,8 @@
 //!   the one env-file reader.
 //! - `image`: spec + schemas + environment + templates, loaded and checked as one.
 //! - `render`: templates to files, with their validations. `docs`: env.example and the
-//!   README reference. `secrets`: `jinit gen-secrets`.
+//!   README reference. `secrets`: `jinit gen-secrets`. `store`: the generated-secrets
+//!   store (`secrets-dir`).
 
 pub mod apply;
 pub mod docs;
@@ -16,4 +17,5 @@ pub mod image;
 pub mod render;
 pub mod schema;
 pub mod secrets;
+pub mod store;
 pub mod types;

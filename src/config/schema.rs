@@ -42,6 +42,9 @@ pub struct Var {
     pub example: Option<String>,
     /// The schema file that declares it, for messages and docs.
     pub file: PathBuf,
+    /// `stored = false`: a secret shared with somebody outside the stack (a token issuer),
+    /// which the generated-secrets store must not invent where nobody would find it.
+    pub stored: bool,
 }
 
 impl Var {
@@ -206,6 +209,7 @@ fn parse_var(
     let items = f.string("items");
     let also = f.strings("also").unwrap_or_default();
     let raw = f.bool("raw").unwrap_or(false);
+    let stored = f.bool("stored").unwrap_or(true);
     let kind = match (replaced_by, removed, ty_word) {
         (Some(new), None, None) => Kind::ReplacedBy(new),
         (None, Some(msg), None) => Kind::Removed(msg),
@@ -269,6 +273,7 @@ fn parse_var(
         section,
         example,
         file: file.to_path_buf(),
+        stored,
     })
 }
 

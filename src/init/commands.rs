@@ -1,12 +1,12 @@
 //! What can be asked of the units as a whole: their status and health, restarting or
 //! reloading one, reloading all, and following a new plan after the environment changed.
 
-use super::control::{Response, UnitStatus};
+use super::control::{HealthCheck, Response, UnitStatus};
 use super::os::Os;
 use super::slots::Units;
 use super::unit::{Input, State};
 use crate::spec::plan::Plan;
-use crate::spec::Kind;
+use crate::spec::{Kind, Ready};
 use crate::{duration, log};
 use nix::unistd::Pid;
 use std::time::Instant;
@@ -57,7 +57,28 @@ impl<O: Os> Units<O> {
         } else {
             format!("not ready: {}", waiting.join(", "))
         };
-        answer(healthy, message)
+        let mut response = answer(healthy, message);
+        if healthy {
+            response.checks = self
+                .slots
+                .iter()
+                .filter(|s| s.enabled)
+                .filter_map(|s| {
+                    let (kind, target) = match s.unit.spec.health.as_ref()? {
+                        Ready::Tcp(a) => ("tcp", a.clone()),
+                        Ready::Http(u) => ("http", u.clone()),
+                        Ready::File(p) => ("file", p.to_string_lossy().into_owned()),
+                        Ready::Exec(_) => return None,
+                    };
+                    Some(HealthCheck {
+                        unit: s.unit.name().to_string(),
+                        kind: kind.into(),
+                        target,
+                    })
+                })
+                .collect();
+        }
+        response
     }
 
     /// The enabled unit called `name`.
@@ -214,6 +235,6 @@ pub fn answer(ok: bool, message: String) -> Response {
     Response {
         ok,
         message,
-        units: Vec::new(),
+        ..Response::default()
     }
 }

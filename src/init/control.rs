@@ -81,6 +81,18 @@ pub struct Response {
     pub message: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub units: Vec<UnitStatus>,
+    /// For `health`: the `health` probes of the ready services, which the client asks itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<HealthCheck>,
+}
+
+/// One service's `health` probe, as `jinit health` asks it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub unit: String,
+    /// "tcp", "http" or "file".
+    pub kind: String,
+    pub target: String,
 }
 
 impl Response {
@@ -88,7 +100,7 @@ impl Response {
         Response {
             ok: false,
             message,
-            units: Vec::new(),
+            ..Response::default()
         }
     }
 }

@@ -5,6 +5,7 @@
 //! or `ready-timeout` passes. Exec probes are processes, and only the supervisor may spawn and
 //! reap, so the task asks the supervisor to run each attempt and awaits the verdict.
 
+use super::control::HealthCheck;
 use crate::sink::Sink;
 use crate::spec::{http_target, socket_addr, Ready};
 use nix::unistd::Pid;
@@ -69,6 +70,47 @@ async fn attempt(unit: usize, ready: &Ready, tx: &impl Sink<Report>) -> bool {
             }
             answer.await.unwrap_or(false)
         }
+    }
+}
+
+/// What `jinit health` asks itself once the supervisor says every service is ready: each
+/// service's `health` probe in turn (an image has one or two), each within HEALTH_LIMIT.
+/// Returns what failed.
+pub fn health_checks(checks: &[HealthCheck]) -> Vec<String> {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return vec![format!("cannot run the health checks: {e}")],
+    };
+    runtime.block_on(async {
+        let mut failed = Vec::new();
+        for c in checks {
+            let ok = timeout(HEALTH_LIMIT, health_attempt(c))
+                .await
+                .unwrap_or(false);
+            if !ok {
+                failed.push(format!("{}: {} {} failed", c.unit, c.kind, c.target));
+            }
+        }
+        failed
+    })
+}
+
+/// One health probe must answer within this (Docker's health check gives 5 s in all).
+pub const HEALTH_LIMIT: Duration = Duration::from_secs(3);
+
+async fn health_attempt(c: &HealthCheck) -> bool {
+    match c.kind.as_str() {
+        "tcp" => match socket_addr(&c.target) {
+            Ok(addr) => TcpStream::connect(addr).await.is_ok(),
+            Err(_) => false,
+        },
+        "http" => http_ok(&c.target).await.unwrap_or(false),
+        "file" => std::path::Path::new(&c.target).exists(),
+        _ => false,
     }
 }
 

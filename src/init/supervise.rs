@@ -170,6 +170,7 @@ impl<O: Os> Supervisor<O> {
                 ok: true,
                 message: String::new(),
                 units: self.units.status(now),
+                ..Response::default()
             },
             Request::Health => self.units.health(running),
             Request::Restart { unit } => self.units.restart(&unit, running, now),

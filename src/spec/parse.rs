@@ -1,5 +1,7 @@
 //! Reading `jinit.toml` into a `Spec`: the vocabulary's keys and types, unknown keys, names,
 //! durations and dependency cycles, every problem collected in one pass.
+//!
+//! Over 500 lines: the last 170 are its tests (each key's errors, as an operator sees them).
 
 use super::fields::Fields;
 use super::order;
@@ -62,6 +64,9 @@ impl Spec {
             schemas: Vec::new(),
             require: Vec::new(),
             watch: Vec::new(),
+            secrets_dir: None,
+            generate_secrets: false,
+            writable: Vec::new(),
             renders: Vec::new(),
             units: Vec::new(),
         };
@@ -84,6 +89,30 @@ impl Spec {
                 .into_iter()
                 .map(PathBuf::from)
                 .collect();
+            spec.secrets_dir = f.string("secrets-dir").map(PathBuf::from);
+            spec.generate_secrets = f.bool("generate-secrets").unwrap_or(false);
+            spec.writable = f
+                .strings("writable")
+                .unwrap_or_default()
+                .into_iter()
+                .map(PathBuf::from)
+                .collect();
+            for (key, path) in spec
+                .secrets_dir
+                .iter()
+                .map(|p| ("secrets-dir", p))
+                .chain(spec.writable.iter().map(|p| ("writable", p)))
+            {
+                if !path.is_absolute() {
+                    f.problem(key, format!("{} is not an absolute path", path.display()));
+                }
+            }
+            if spec.generate_secrets && spec.secrets_dir.is_none() {
+                f.problem(
+                    "generate-secrets",
+                    "needs `secrets-dir`: the directory the secrets are created in",
+                );
+            }
             f.finish();
         }
         let kill_delay = spec.kill_delay;
@@ -218,6 +247,7 @@ fn parse_unit(
         condition: f.string("if"),
         ready: None,
         ready_timeout: DEFAULT_READY_TIMEOUT,
+        health: None,
         on_success: f.policy("on-success").unwrap_or(default_success),
         on_failure: f.policy("on-failure").unwrap_or(default_failure),
         stop_signal: f.signal("stop-signal").unwrap_or(Signal::SIGTERM),
@@ -235,6 +265,14 @@ fn parse_unit(
             unit.ready_timeout = f
                 .duration("ready-timeout", READY_TIMEOUT_RANGE)
                 .unwrap_or(DEFAULT_READY_TIMEOUT);
+            unit.health = f.ready("health");
+            if matches!(unit.health, Some(Ready::Exec(_))) {
+                f.problem(
+                    "health",
+                    "takes tcp, http or file: `jinit health` asks it itself, outside the supervisor, which alone may run commands",
+                );
+                unit.health = None;
+            }
             unit.reload_signal = f.signal("reload-signal");
             unit.on_change = f.on_change("on-change");
         }
@@ -370,6 +408,46 @@ mod tests {
         assert_eq!(setup.on_failure, Policy::Shutdown, "oneshot default");
         assert_eq!(setup.every, Some(Duration::from_secs(43200)));
         assert_eq!(spec.renders[0].mode, Some(0o600));
+    }
+
+    #[test]
+    fn secrets_store_and_writable_keys() {
+        let spec = parse(
+            r#"
+            [jinit]
+            secrets-dir = "/secrets"
+            generate-secrets = true
+            writable = ["/data", "/secrets"]
+            "#,
+        )
+        .expect("valid spec");
+        assert_eq!(spec.secrets_dir, Some(PathBuf::from("/secrets")));
+        assert!(spec.generate_secrets);
+        assert_eq!(
+            spec.writable,
+            vec![PathBuf::from("/data"), PathBuf::from("/secrets")]
+        );
+        let all = problems(
+            r#"
+            [jinit]
+            generate-secrets = true
+            writable = ["data"]
+            "#,
+        )
+        .join("\n");
+        assert!(
+            all.contains("jinit.generate-secrets: needs `secrets-dir`"),
+            "{all}"
+        );
+        assert!(
+            all.contains("jinit.writable: data is not an absolute path"),
+            "{all}"
+        );
+        let all = problems("[jinit]\nsecrets-dir = \"s\"\n").join("\n");
+        assert!(
+            all.contains("jinit.secrets-dir: s is not an absolute path"),
+            "{all}"
+        );
     }
 
     #[test]

@@ -55,6 +55,9 @@ pub struct UnitSpec {
     pub condition: Option<String>,
     pub ready: Option<Ready>,
     pub ready_timeout: Duration,
+    /// `health`: asked again at every `jinit health` once the service is ready (tcp, http or
+    /// file; run by the client, not by PID 1): a service whose backend is gone is not healthy.
+    pub health: Option<Ready>,
     pub on_success: Policy,
     pub on_failure: Policy,
     pub stop_signal: Signal,
@@ -107,6 +110,13 @@ pub struct Spec {
     pub require: Vec<String>,
     /// Inputs whose change triggers a re-render.
     pub watch: Vec<PathBuf>,
+    /// The generated-secrets store (`secrets-dir`): a secret the environment does not give is
+    /// read from `DIR/NAME`.
+    pub secrets_dir: Option<PathBuf>,
+    /// `generate-secrets`: this image creates the missing ones there (at boot and on reload).
+    pub generate_secrets: bool,
+    /// `writable`: directories (volumes) checked at boot to be writable by jinit's user.
+    pub writable: Vec<PathBuf>,
     pub renders: Vec<RenderSpec>,
     /// Units in name order.
     pub units: Vec<UnitSpec>,

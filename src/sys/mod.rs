@@ -4,6 +4,7 @@
 //!   the subreaper flag. `signals`: blocking, signalfd intake and the async reader.
 //! - `leftovers`: the processes left under jinit, found through /proc.
 //! - `atomic`: the only file replacer (write, fsync, rename). `users`: /etc/passwd and /etc/group.
+//! - `writable`: the boot check of the volumes an image writes to.
 
 pub mod atomic;
 pub mod leftovers;
@@ -12,3 +13,4 @@ pub mod reap;
 pub mod signals;
 pub mod spawn;
 pub mod users;
+pub mod writable;

@@ -106,8 +106,8 @@ MATRIX: dict[str, tuple[dict[str, str], dict[str, str]]] = {
               "HTTPS_PORT": "443"},
              {"storage/acme-certs/meet.example.com/fullchain.pem": "@cert",
               "storage/acme-certs/meet.example.com/key.pem": "@key",
-              "web-storage/acme-certs/meet.example.com/fullchain.pem": "@cert",
-              "web-storage/acme-certs/meet.example.com/key.pem": "@key"}),
+              "storage/acme-certs/meet.example.com/fullchain.pem": "@cert",
+              "storage/acme-certs/meet.example.com/key.pem": "@key"}),
     "everything": ({"TURN_HOST": "turn.example.com", "TURNS_HOST": "turns.example.com", "TURN_TRANSPORT": "udp",
                     "TURN_CREDENTIALS": "turn-secret-0123456789", "GLOBAL_MODULES": "mod_statistics, alert",
                     "XMPP_MODULES": "info", "XMPP_MUC_MODULES": "mod_info,", "XMPP_INTERNAL_MUC_MODULES": "alert",
@@ -1138,7 +1138,7 @@ def main() -> int:
             conf = root / "run/turn/config/turnserver.conf"
             settings = hostile.coturn_shape(conf)
             keys = {k for k, _ in settings}
-            acme = f"/web-storage/acme-certs/{full.get('LETSENCRYPT_DOMAIN')}/fullchain.pem"
+            acme = f"/storage/acme-certs/{full.get('LETSENCRYPT_DOMAIN')}/fullchain.pem"
             if full.get("ENABLE_LETSENCRYPT") and (root / acme.lstrip("/")).exists() and ("cert", acme) not in settings:
                 raise Failed(f"turnserver.conf does not use web's Let's Encrypt certificate:\n{conf.read_text()}")
             if ("static-auth-secret", full["TURN_CREDENTIALS"]) not in settings or "use-auth-secret" not in keys:

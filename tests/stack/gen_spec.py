@@ -27,8 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 # caught by a shorter prefix.
 CONTAINER_PATHS = ["/usr/share/jitsi-meet", "/usr/share/jicofo", "/usr/share/jitsi-videobridge", "/usr/share/jigasi",
                    "/prosody-plugins-custom", "/var/lib/prosody", "/run/prosody", "/run/web", "/run/jicofo",
-                   "/run/jvb", "/run/jigasi", "/run/turn", "/run/jinit", "/web-storage", "/web-config", "/storage",
-                   "/config"]
+                   "/run/jvb", "/run/jigasi", "/run/turn", "/run/jinit", "/storage",
+                   "/secrets", "/config"]
 
 
 def path_rewriter(root: Path, jinit: str):
@@ -123,6 +123,10 @@ def generate(root: Path, images: list[str], jinit: str, templates: Path = REPO /
             dst = out_templates / src.relative_to(templates)
             dst.parent.mkdir(parents=True, exist_ok=True)
             dst.write_text(src.read_text() if src.name == "schema.toml" else rewrite(src.read_text()))
+    # The directories the images create (their volumes' mount points).
+    for d in spec["jinit"].get("writable", []) + [spec["jinit"].get("secrets-dir")]:
+        if d:
+            Path(d).mkdir(parents=True, exist_ok=True)
     path = root / "jinit.toml"
     text = dump(spec)
     tomllib.loads(text)  # what we wrote must read back

@@ -260,13 +260,35 @@ def phase_open(root: Path, check) -> None:
             want = {"prosody": "ready", "nginx": "ready", "data-dirs": "done", "xmpp-cert": "done",
                     "register-focus": "done", "subscribe-focus": "done", "register-jvb": "done",
                     "storage-dirs": "done",
-                    "selfsigned-cert": "done", "register-jigasi": "skipped", "register-jibri": "skipped",
+                    # JIGASI_XMPP_PASSWORD is generated in the secrets store: the account exists.
+                    "selfsigned-cert": "done", "register-jigasi": "done", "register-jibri": "skipped",
                     "register-recorder": "skipped", "acme": "skipped"}
             got = {n: u["state"] for n, u in units.items()}
             if got != want:
                 raise Failed(f"jinit status --json: {got}, want {want}")
-            return "prosody, nginx ready; oneshots done; jigasi/jibri/acme skipped by their if"
+            return "prosody, nginx ready; oneshots done; jibri/acme skipped by their if"
         check("open/status-json", status)
+
+        def health_follows_prosody():
+            ok = stack.jinit("health")
+            if ok.returncode != 0 or ok.stdout.strip() != "healthy":
+                raise Failed(f"jinit health with everything up: {ok.returncode} {ok.stdout}{ok.stderr}")
+            pid = stack.status()["prosody"]["pid"]
+            os.kill(pid, signal.SIGSTOP)  # Prosody stops answering; jinit sees it still running
+            try:
+                t0 = time.monotonic()
+                bad = stack.jinit("health")
+                took = time.monotonic() - t0
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            want = "nginx: http http://127.0.0.1:8000/_jinit/xmpp-health failed"
+            if bad.returncode != 1 or want not in bad.stdout:
+                raise Failed(f"jinit health with Prosody stopped: {bad.returncode} {bad.stdout}{bad.stderr}")
+            again = stack.jinit("health")
+            if again.returncode != 0:
+                raise Failed(f"jinit health after SIGCONT: {again.returncode} {again.stdout}")
+            return f"healthy; Prosody stopped: exit 1 after {took:.1f}s ({bad.stdout.strip()}); healthy again"
+        check("open/health-asks-prosody-through-nginx", health_follows_prosody)
 
         def web():
             st, body = http_get(HTTPS + "/someroom")
@@ -310,6 +332,101 @@ def phase_open(root: Path, check) -> None:
         check("open/subscribe-focus-without-roster-command", no_roster_command)
     finally:
         stop_check(stack, check, "open")
+
+
+# What prosody's generate-secrets creates when the environment gives none of them: every
+# `secret` of its schemas that is neither external (LDAP_BINDPW) nor stored = false (JWT).
+GENERATED = ["JIBRI_RECORDER_PASSWORD", "JIBRI_XMPP_PASSWORD", "JICOFO_AUTH_PASSWORD", "JIGASI_XMPP_PASSWORD",
+             "JVB_AUTH_PASSWORD", "TURN_CREDENTIALS"]
+
+
+def phase_generated(root: Path, check) -> None:
+    """No password in the environment: prosody creates them in the secrets store, registers
+    the accounts with them, and a removed file is a rotation done at once."""
+    store = root / "secrets"
+    for f in store.iterdir():
+        f.unlink()
+    stack = Stack(root, "generated", {})
+    try:
+        check("generated/healthy", lambda: f"jinit health 0 after {stack.wait_healthy():.1f}s")
+
+        def stored():
+            names = sorted(f.name for f in store.iterdir())
+            if names != GENERATED:
+                raise Failed(f"{store}: {names}, want {GENERATED}")
+            for f in store.iterdir():
+                mode = f.stat().st_mode & 0o777
+                value = f.read_text().strip()
+                if mode != 0o600 or len(value) != 32 or not value.isalnum():
+                    raise Failed(f"{f.name}: mode {mode:o}, {len(value)} characters")
+                if value in stack.tail(10**6):
+                    raise Failed(f"the value of {f.name} is in jinit's log")
+            said = [ln for ln in stack.tail(10**6).splitlines() if "generated secrets and stored" in ln]
+            if len(said) != 1 or not all(n in said[0] for n in GENERATED):
+                raise Failed(f"log lines about the generated secrets: {said}")
+            return f"{len(names)} files of mode 0600, 32 characters each, named in one log line, no value logged"
+        check("generated/stored-0600-not-logged", stored)
+
+        def accounts():
+            focus = (store / "JICOFO_AUTH_PASSWORD").read_text().strip()
+            jvb = (store / "JVB_AUTH_PASSWORD").read_text().strip()
+            r = xmpp.c2s("127.0.0.1", 5222, "focus@auth.meet.jitsi", focus)
+            b = xmpp.c2s("127.0.0.1", 5222, "jvb@auth.meet.jitsi", jvb)
+            if not r.ok or not b.ok:
+                raise Failed(f"with the stored passwords: focus {r}, jvb {b}")
+            return f"{r.jid} and {b.jid} logged in with the stored passwords"
+        check("generated/accounts-use-stored-passwords", accounts)
+
+        def rotation():
+            path = store / "JVB_AUTH_PASSWORD"
+            old = path.read_text().strip()
+            path.unlink()
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                if path.exists() and path.read_text().strip():
+                    break
+                time.sleep(0.1)
+            else:
+                raise Failed(f"{path.name} not created again within 15 s:\n{stack.tail()}")
+            new = path.read_text().strip()
+            if new == old:
+                raise Failed("the new value is the old one")
+            # register-jvb runs again with the new password (its stdin changed).
+            while time.monotonic() < deadline:
+                if xmpp.c2s("127.0.0.1", 5222, "jvb@auth.meet.jitsi", new).ok:
+                    break
+                time.sleep(0.3)
+            else:
+                raise Failed(f"jvb with the new password refused 15 s after the removal:\n{stack.tail()}")
+            if xmpp.c2s("127.0.0.1", 5222, "jvb@auth.meet.jitsi", old).ok:
+                raise Failed("jvb with the old password still accepted")
+            return "removed JVB_AUTH_PASSWORD: a new value at once, the account follows, the old one refused"
+        check("generated/removed-secret-rotates", rotation)
+
+        def env_wins():
+            env_value = "jvb-from-env-0123456789abc"
+            s2 = stack.stop()
+            if s2 != 0:
+                raise Failed(f"jinit exited {s2}")
+            again = Stack(root, "generated-env", {"JVB_AUTH_PASSWORD": env_value})
+            try:
+                again.wait_healthy()
+                stored_value = (store / "JVB_AUTH_PASSWORD").read_text().strip()
+                if not xmpp.c2s("127.0.0.1", 5222, "jvb@auth.meet.jitsi", env_value).ok:
+                    raise Failed("jvb with the environment's password refused")
+                if xmpp.c2s("127.0.0.1", 5222, "jvb@auth.meet.jitsi", stored_value).ok:
+                    raise Failed("jvb with the stored password still accepted")
+            finally:
+                code = again.stop()
+            if code != 0:
+                raise Failed(f"jinit exited {code}")
+            return "JVB_AUTH_PASSWORD in the environment wins over the stored one"
+        check("generated/environment-wins", env_wins)
+    finally:
+        if stack.proc.poll() is None:
+            stop_check(stack, check, "generated")
+        for f in store.iterdir():
+            f.unlink()
 
 
 def phase_internal(root: Path, check) -> None:
@@ -440,7 +557,7 @@ def main() -> int:
     check("spec/generated-from-images", lambda: check_generated_spec(root))
 
     start = time.monotonic()
-    for phase in (phase_open, phase_internal, phase_ldap):
+    for phase in (phase_open, phase_generated, phase_internal, phase_ldap):
         before = results.failed
         try:
             phase(root, check)

@@ -7,8 +7,8 @@ images/turn (paths moved into a scratch root), in fresh network, PID and mount n
 The network namespace has a veth pair with 10.99.0.1-3/24 (coturn needs an address that is
 not loopback to relay from) and a turnutils_peer echoing UDP on 10.99.0.2, 10.99.0.3 and
 127.0.0.1. TURN_ALLOWED_PEER_IPS allows 10.99.0.2 only. The web container's certificate is
-there before the start (in Compose, turn starts once web is healthy); coturn reads it through
-/web-storage (here a link to the web's storage).
+there before the start (in Compose, turn starts once web is healthy); coturn reads it from
+web's /storage (turn.yml mounts web's volumes read-only at the same paths).
 
 Checks, with real clients only:
   xep-0215         an anonymous slixmpp client asks Prosody for external services and gets
@@ -226,9 +226,6 @@ def main() -> int:
     (app / "index.html").write_text("<html><body>jitsi-meet placeholder</body></html>\n")
     (root / "config").mkdir()
     (root / "config/custom-test-root.cfg.lua").write_text("run_as_root = true\n")
-    # The turn container mounts web's /storage and /config read-only at these paths.
-    (root / "web-storage").symlink_to("storage")
-    (root / "web-config").symlink_to("config")
     first_cert = make_cert(root / "storage/keys", "before-renewal")
 
     peer_log = (root / "peer.log").open("w")
@@ -245,7 +242,7 @@ def main() -> int:
             if got != {"turnserver": "ready", "nginx": "ready", "prosody": "ready"}:
                 raise Failed(f"jinit status: {got}")
             conf = (root / "run/turn/config/turnserver.conf").read_text()
-            if f"cert={root}/web-storage/keys/cert.crt" not in conf:
+            if f"cert={root}/storage/keys/cert.crt" not in conf:
                 raise Failed(f"turnserver.conf does not use web's certificate:\n{conf}")
             return "turnserver ready with web's certificate"
         check("status", status)
