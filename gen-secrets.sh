@@ -1,5 +1,8 @@
 #!/bin/sh
-# Fills the empty secrets of ./.env with strong random values.
+# Fills the empty secrets of ./.env with strong random values, and makes .env private (0600).
+#
+# Optional: without it, prosody generates the secrets .env leaves empty at the first start and
+# keeps them in the `secrets` volume. Use it to have them in .env (several hosts, backups).
 #
 # The secrets are the variables that env.example marks with the line
 #   # Secret: leave empty here, ./gen-secrets.sh fills it.
@@ -7,7 +10,7 @@
 #   - fills `NAME=` (or `NAME=""`, `NAME=''`) in .env with 32 random [A-Za-z0-9] characters;
 #   - leaves a value that is already set, or a NAME_FILE that is set, untouched;
 #   - appends `NAME=<random>` when .env has no such line at all.
-# Every other line of .env stays as it is, so running it again changes nothing.
+# Every other line of .env stays as it is, so running it again changes nothing but the mode.
 set -eu
 
 cd "$(dirname "$0")"
@@ -81,6 +84,8 @@ printf '%s' "$fills" | awk '
   }
   END { for (i = 1; i <= n; i++) if (!(order[i] in done)) print order[i] "=" value[order[i]] }
 ' - .env > "$tmp"
+# .env now holds passwords: readable by its owner only, whatever it was before.
+chmod 0600 "$tmp"
 mv "$tmp" .env
 trap - EXIT
 

@@ -6,7 +6,11 @@ of images/<image>/jinit.toml), each as `NAME: ${NAME:-}` so that a variable miss
 reaches the container empty, which jinit treats as unset. Secrets also get `NAME_FILE`.
 Deprecated and removed names are passed too, so that jinit can say what replaced them.
 
-  compose_env.py --write   rewrite the generated blocks of docker-compose.yml and jigasi.yml
+Also generates the ARG lines of images/check/Dockerfile (the build-time .env check): one per
+variable that docker-compose.yml's `check` service passes as a build argument.
+
+  compose_env.py --write   rewrite the generated blocks of docker-compose.yml, jigasi.yml,
+                           turn.yml and images/check/Dockerfile
   compose_env.py --check   fail when a block is stale, a service passes the wrong variables, or
                            a compose file uses a variable that no schema declares (env.example,
                            generated from the schemas, would not document it)
@@ -82,10 +86,28 @@ def block(compose_file):
     return "\n".join(lines) + "\n"
 
 
-def replace_block(text, new):
-    start, end = text.find(BEGIN), text.find(END)
+ARGS_FILE = "images/check/Dockerfile"
+ARGS_END = "# <<< end of generated arguments"
+
+
+def args_block():
+    """The ARG lines of images/check/Dockerfile: every schema's names, in file order."""
+    names = []
+    for f in schema_files("base"):
+        for name, _ in variables(f):
+            if name not in names:
+                names.append(name)
+    for name in EXTRA:
+        if name not in names:
+            names.append(name)
+    lines = [BEGIN] + [f"ARG {n}" for n in names] + [ARGS_END]
+    return "\n".join(lines) + "\n"
+
+
+def replace_block(text, new, end_mark=END):
+    start, end = text.find(BEGIN), text.find(end_mark)
     if start < 0 or end < 0:
-        raise SystemExit(f"no generated block ({BEGIN!r} ... {END!r}) found")
+        raise SystemExit(f"no generated block ({BEGIN!r} ... {end_mark!r}) found")
     end = text.index("\n", end) + 1
     return text[:start] + new + text[end:]
 
@@ -133,6 +155,21 @@ def check():
                 problems.append(f"{compose_file}: {service} does not pass {', '.join(missing)}")
             if extra:
                 problems.append(f"{compose_file}: {service} passes undeclared {', '.join(extra)}")
+    text = (ROOT / ARGS_FILE).read_text()
+    if replace_block(text, args_block(), ARGS_END) != text:
+        problems.append(f"{ARGS_FILE}: generated ARG lines are stale (run tests/docker/compose_env.py --write)")
+    check_args = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["check"]["build"]["args"]
+    if set(check_args) != set(expected_env("base")):
+        problems.append("docker-compose.yml: the check service's build args are not base's environment")
+    # jigasi.yml's extra requirements are the jigasi image's own (but its generated password).
+    jigasi = yaml.safe_load((ROOT / "jigasi.yml").read_text())["services"]
+    spec_require = tomllib.loads((ROOT / "images/jigasi/jinit.toml").read_text())["jinit"]["require"]
+    want = ",".join(n for n in spec_require if n != "JIGASI_XMPP_PASSWORD")
+    for where, got in (("base environment", jigasi["base"]["environment"]),
+                       ("check build args", jigasi["check"]["build"]["args"])):
+        if got.get("JINIT_CHECK_REQUIRE_JIGASI") != want:
+            problems.append(f"jigasi.yml: {where} JINIT_CHECK_REQUIRE_JIGASI is not {want!r} "
+                            "(images/jigasi/jinit.toml's require)")
     for p in problems:
         print("FAIL:", p)
     if not problems:
@@ -148,6 +185,12 @@ def write():
         if new != text:
             path.write_text(new)
             print(f"updated {compose_file}")
+    path = ROOT / ARGS_FILE
+    text = path.read_text()
+    new = replace_block(text, args_block(), ARGS_END)
+    if new != text:
+        path.write_text(new)
+        print(f"updated {ARGS_FILE}")
     return 0
 
 
