@@ -159,7 +159,14 @@ fn environment(
         Err(e) => return (Environment::default(), vec![e]),
     };
     if let Some(dir) = &spec.secrets_dir {
-        match store::apply(schema, &mut raw, dir, generate && spec.generate_secrets) {
+        let how = if generate && spec.generate_secrets {
+            store::Use::Generate
+        } else if spec.generate_secrets {
+            store::Use::ReadAll
+        } else {
+            store::Use::Read(&spec.require)
+        };
+        match store::apply(schema, &mut raw, dir, how) {
             Ok(created) if !created.is_empty() => crate::log::info(&format!(
                 "generated {} and stored {} in {}",
                 if created.len() == 1 {

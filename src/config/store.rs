@@ -6,7 +6,9 @@
 //! checked and watched exactly like a Docker secret. The image with `generate-secrets`
 //! (prosody, the first service to start) creates the missing files: at boot and at every
 //! reload, so a removed file is replaced at once by a new value (a rotation) that every
-//! container watching it picks up. Only the secrets jinit may generate are stored (the
+//! container watching it picks up. An image that only reads the store takes from it just the
+//! secrets it cannot run without (its `require`): jicofo reads Jicofo's password, not the
+//! bridge's. Only the secrets jinit may generate are stored (the
 //! schemas' `secret` variables that are not `external`); values are never logged.
 
 use crate::config::schema::Schema;
@@ -17,19 +19,36 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-/// Points the environment at the stored secrets it does not give; with `generate`, creates
-/// those that are not stored yet. Returns the created names (for the log) or the problems.
+/// What `apply` does with the store.
+pub enum Use<'a> {
+    /// Create the missing secrets, then read every one.
+    Generate,
+    /// Read every stored one, create none (`jinit check` in the generating image).
+    ReadAll,
+    /// Read only these (the image's `require`).
+    Read(&'a [String]),
+}
+
+/// Points the environment at the stored secrets it does not give; with `Use::Generate`,
+/// creates those that are not stored yet. Returns the created names (for the log) or the
+/// problems.
 pub fn apply(
     schema: &Schema,
     raw: &mut BTreeMap<String, String>,
     dir: &Path,
-    generate: bool,
+    how: Use,
 ) -> Result<Vec<String>, Vec<Problem>> {
+    let generate = matches!(how, Use::Generate);
     let mut created = Vec::new();
     let mut problems = Vec::new();
     for name in secrets::names(schema) {
         if schema.get(&name).is_some_and(|v| !v.stored) {
             continue;
+        }
+        if let Use::Read(wanted) = how {
+            if !wanted.contains(&name) {
+                continue;
+            }
         }
         let file_var = format!("{name}_FILE");
         let given = |k: &str| raw.get(k).is_some_and(|v| !v.is_empty());
@@ -139,7 +158,7 @@ stored = false
     fn generates_once_and_points_the_environment_at_the_files() {
         let dir = tempfile::tempdir().unwrap();
         let mut raw = BTreeMap::new();
-        let created = apply(&schema(), &mut raw, dir.path(), true).unwrap();
+        let created = apply(&schema(), &mut raw, dir.path(), Use::Generate).unwrap();
         assert_eq!(created, vec!["A_PASSWORD", "B_PASSWORD"]);
         let a = dir.path().join("A_PASSWORD");
         assert_eq!(raw["A_PASSWORD_FILE"], a.to_string_lossy());
@@ -152,7 +171,7 @@ stored = false
         assert!(!raw.contains_key("ISSUER_SECRET_FILE"));
         // Again: nothing new, the same values.
         let mut raw = BTreeMap::new();
-        assert!(apply(&schema(), &mut raw, dir.path(), true)
+        assert!(apply(&schema(), &mut raw, dir.path(), Use::Generate)
             .unwrap()
             .is_empty());
         assert_eq!(std::fs::read_to_string(&a).unwrap(), first);
@@ -168,33 +187,46 @@ stored = false
     fn a_given_value_wins_and_a_removed_file_is_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let mut raw = BTreeMap::from([("A_PASSWORD".to_string(), "x".repeat(40))]);
-        let created = apply(&schema(), &mut raw, dir.path(), true).unwrap();
+        let created = apply(&schema(), &mut raw, dir.path(), Use::Generate).unwrap();
         assert_eq!(created, vec!["B_PASSWORD"]);
         assert!(!raw.contains_key("A_PASSWORD_FILE"));
         let b = dir.path().join("B_PASSWORD");
         let old = std::fs::read_to_string(&b).unwrap();
         std::fs::remove_file(&b).unwrap();
-        apply(&schema(), &mut BTreeMap::new(), dir.path(), true).unwrap();
+        apply(&schema(), &mut BTreeMap::new(), dir.path(), Use::Generate).unwrap();
         assert_ne!(std::fs::read_to_string(&b).unwrap(), old);
     }
 
     #[test]
-    fn a_reader_uses_what_is_there_and_creates_nothing() {
+    fn a_reader_uses_what_it_requires_and_creates_nothing() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("A_PASSWORD"), "y".repeat(32)).unwrap();
+        std::fs::write(dir.path().join("B_PASSWORD"), "z".repeat(32)).unwrap();
+        let wanted = ["A_PASSWORD".to_string(), "C_PASSWORD".to_string()];
         let mut raw = BTreeMap::new();
-        assert!(apply(&schema(), &mut raw, dir.path(), false)
+        assert!(apply(&schema(), &mut raw, dir.path(), Use::Read(&wanted))
             .unwrap()
             .is_empty());
         assert!(raw.contains_key("A_PASSWORD_FILE"));
+        // Stored, but not this image's: not read.
         assert!(!raw.contains_key("B_PASSWORD_FILE"));
-        assert!(!dir.path().join("B_PASSWORD").exists());
+        std::fs::remove_file(dir.path().join("A_PASSWORD")).unwrap();
+        let mut raw = BTreeMap::new();
+        apply(&schema(), &mut raw, dir.path(), Use::Read(&wanted)).unwrap();
+        assert!(!raw.contains_key("A_PASSWORD_FILE"));
+        assert!(!dir.path().join("A_PASSWORD").exists());
     }
 
     #[test]
     fn an_unwritable_store_is_named() {
         let mut raw = BTreeMap::new();
-        let err = apply(&schema(), &mut raw, Path::new("/proc/no-such-dir"), true).unwrap_err();
+        let err = apply(
+            &schema(),
+            &mut raw,
+            Path::new("/proc/no-such-dir"),
+            Use::Generate,
+        )
+        .unwrap_err();
         assert_eq!(err.len(), 2);
         assert!(
             err[0].message.contains("/proc/no-such-dir/A_PASSWORD"),

@@ -165,11 +165,11 @@ def check():
     jigasi = yaml.safe_load((ROOT / "jigasi.yml").read_text())["services"]
     spec_require = tomllib.loads((ROOT / "images/jigasi/jinit.toml").read_text())["jinit"]["require"]
     want = ",".join(n for n in spec_require if n != "JIGASI_XMPP_PASSWORD")
-    for where, got in (("base environment", jigasi["base"]["environment"]),
-                       ("check build args", jigasi["check"]["build"]["args"])):
-        if got.get("JINIT_CHECK_REQUIRE_JIGASI") != want:
-            problems.append(f"jigasi.yml: {where} JINIT_CHECK_REQUIRE_JIGASI is not {want!r} "
-                            "(images/jigasi/jinit.toml's require)")
+    if "base" in jigasi:
+        problems.append("jigasi.yml: changes base, so Compose v2 would recreate the whole stack")
+    if jigasi["check"]["build"]["args"].get("JINIT_CHECK_REQUIRE_JIGASI") != want:
+        problems.append(f"jigasi.yml: the check build arg JINIT_CHECK_REQUIRE_JIGASI is not {want!r} "
+                        "(images/jigasi/jinit.toml's require)")
     for p in problems:
         print("FAIL:", p)
     if not problems:

@@ -4,7 +4,7 @@
   e2e_compose.py REPO_ROOT > DIR/docker-compose.yml
   e2e_compose.py REPO_ROOT FILE SERVICE... > DIR/FILE
 
-Keeps base, prosody and web (Jitsi's Java components cannot be built here), or the SERVICEs
+Keeps base, check, prosody and web (Jitsi's Java components cannot be built here), or the SERVICEs
 named of FILE (docker-compose.yml or jigasi.yml: the stand-in test keeps jicofo and jvb too),
 points the build contexts at the repository, publishes every port on 127.0.0.1 only, and adds
 Prosody's client port (E2E_XMPP_PORT, default 15222) so that the test's XMPP client can log in
@@ -18,15 +18,15 @@ import yaml
 
 root = Path(sys.argv[1]).resolve()
 source = sys.argv[2] if len(sys.argv) > 2 else "docker-compose.yml"
-keep = sys.argv[3:] or ["base", "prosody", "web"]
+keep = sys.argv[3:] or ["base", "check", "prosody", "web"]
 compose = yaml.safe_load((root / source).read_text())
 services = compose["services"]
 dropped = [name for name in services if name not in keep]
 for name in dropped:
     del services[name]
 for name, service in services.items():
-    if "build" in service:
-        service["build"]["context"] = str(root)
+    if "build" in service and "context" in service["build"]:
+        service["build"]["context"] = str((root / service["build"]["context"]).resolve())
     depends = service.get("depends_on")
     if isinstance(depends, dict):
         for gone in [d for d in depends if d in dropped]:

@@ -17,7 +17,11 @@
 #              need `docker run` flags or `docker inspect` (read-only root, setuid scan as root,
 #              HEALTHCHECK), prosody with PROSODY_BACKPORTS=1, base with jinit compiled in its
 #              Rust stage (a local stand-in for rust:1-bookworm);
-#   e2e        prosody + web from docker-compose.yml, with Compose v1 and v2 (see e2e_steps);
+#   e2e        a fresh copy of the repository, no .env, `up -d` with Compose v1 and v2: the whole
+#              stack (with stand-ins) healthy, secrets generated and kept, overrides, rotation,
+#              refusals that leave the stack running, a root-owned volume (tests/docker/fresh.sh);
+#              prosody + web from docker-compose.yml with config-dir.yml (upstream's layout, .env
+#              from gen-secrets.sh), with Compose v1 and v2 (see e2e_steps);
 #              then web, prosody, jicofo and jvb, and jigasi with jigasi.yml, with test-only
 #              stand-ins for Jitsi's Java programs (tests/docker/standins/), checking from
 #              Jicofo's side that the bridge and the gateway are in their breweries, then
@@ -35,6 +39,7 @@
 #   PARTS         default "static images structure e2e"; a subset runs only those (without
 #                 "images" the images must exist already)
 #   IMAGE_TAG     tag of the images built and tested (default test; repository jinit-test/)
+#   E2E_FRESH_COMPOSE  default "v1 v2": the Compose implementations of the fresh-clone test
 #   E2E_COMPOSE   default "v1 v2": the Compose implementations the end-to-end test runs with
 #   E2E_BUILD=0   the end-to-end stack uses the IMAGE_TAG images instead of letting Compose
 #                 build its own (tag e2e)
@@ -58,7 +63,14 @@ ROOT=$PWD
 # step, pass, fail, check, summary, fatal, wait_for, need_debs; PYTHONPATH=tests/pylib.
 # shellcheck source=tests/lib.sh
 . tests/lib.sh
+# fresh: from a fresh clone, one command (the e2e part).
+# shellcheck source=tests/docker/fresh.sh
+. tests/docker/fresh.sh
 
+# Compose reads these from the shell before .env: a value left in the caller's environment
+# would change which images the tests build and run.
+unset CONFIG COMPOSE_FILE COMPOSE_PROFILES COMPOSE_PROJECT_NAME JITSI_REPO JITSI_IMAGE_VERSION \
+  JITSI_RELEASE WITH_JITSI JINIT_SOURCE JINIT_BINARY JINIT_ACME_BINARY DEBIAN_IMAGE RESTART_POLICY
 REPO=jinit-test
 TAG=${IMAGE_TAG:-test}
 PARTS=" ${PARTS:-static images structure e2e} "
@@ -88,6 +100,7 @@ cleanup() {
   local rc=$?
   if [ -n "${E2E_DIR:-}" ] && [ -z "${KEEP_E2E:-}" ]; then e2e_down >/dev/null 2>&1 || true; fi
   if [ -n "${CONF_DIR:-}" ]; then conf_down || true; fi
+  if [ -n "${FRESH_DIR:-}" ]; then fresh_down || true; fi
   if [ -n "$STARTED_DOCKERD" ]; then
     echo "stopping the dockerd this run started (pid $STARTED_DOCKERD)"
     kill "$STARTED_DOCKERD" 2>/dev/null || true
@@ -327,7 +340,7 @@ static_checks() {
     check "hadolint $f" hadolint --failure-threshold error "$f"
     hadolint --no-fail "$f" | sed 's/^/      /'
   done
-  check "shellcheck" shellcheck -x gen-secrets.sh images/base/jitsi-apt-repo images/base/apt-install tests/docker/run.sh \
+  check "shellcheck" shellcheck -x gen-secrets.sh images/base/jitsi-apt-repo images/base/apt-install images/base/jitsi-missing tests/docker/run.sh \
     tests/trixie-debs.sh tests/ci.sh tests/lib.sh tests/stack/run.sh
   check "hadolint tests/docker/rust-stand-in.Dockerfile" \
     hadolint --failure-threshold error tests/docker/rust-stand-in.Dockerfile
@@ -341,6 +354,11 @@ static_checks() {
       "${compose[@]}" -f docker-compose.yml -f jigasi.yml config -q
     check "$v config: docker-compose.yml + turn.yml" \
       "${compose[@]}" -f docker-compose.yml -f turn.yml config -q
+    check "$v config: every overlay (config-dir.yml with CONFIG)" env CONFIG=/srv/jitsi \
+      "${compose[@]}" -f docker-compose.yml -f config-dir.yml -f jigasi.yml -f turn.yml config -q
+    check "$v config: config-dir.yml without CONFIG is refused, naming it" sh -c \
+      "! out=\$(env -u CONFIG $v -f docker-compose.yml -f config-dir.yml config -q 2>&1) &&
+       printf '%s' \"\$out\" | grep -q 'set CONFIG in .env'"
   done
   check "compose environment matches the schemas" python3 tests/docker/compose_env.py --check
 }
@@ -363,6 +381,8 @@ not() { ! "$@"; }
 # Output is captured first, then matched: `producer | grep -q` under pipefail fails when grep
 # exits at its first match and the producer dies of SIGPIPE writing the rest.
 has_line() { grep -qF -- "$1" <<<"$2"; }
+# e2e_capture LOG ARGS...: e2e_compose ARGS with its output in LOG (and its exit code).
+e2e_capture() { local log=$1; shift; e2e_compose "$@" >"$log" 2>&1; }
 base_log_has() {
   local out; out=$(e2e_compose logs --no-color base 2>&1)
   printf '%s\n' "$out" >&2
@@ -419,6 +439,7 @@ e2e() {
   else
     echo "      KEEP_E2E: the stack stays up in $E2E_DIR (project $E2E_PROJECT)"
   fi
+  E2E_FILES=()
 }
 
 # Shows the containers' last log lines (after a failed start).
@@ -444,7 +465,9 @@ e2e_steps() {
   local label=$1
   python3 tests/docker/e2e_compose.py "$ROOT" >"$E2E_DIR/docker-compose.yml" \
     || { fail "$label: derive the compose file"; return; }
-  cp gen-secrets.sh "$E2E_DIR/"
+  # Upstream's layout: every volume under CONFIG (config-dir.yml), secrets in .env.
+  cp gen-secrets.sh config-dir.yml "$E2E_DIR/"
+  E2E_FILES=(-f docker-compose.yml -f config-dir.yml)
   [ -f env.example ] || { fail "$label: env.example exists"; return; }
   cp env.example "$E2E_DIR/env.example"
   cp "$E2E_DIR/env.example" "$E2E_DIR/.env"
@@ -459,7 +482,7 @@ e2e_steps() {
   # with the build-args of this machine (no Jitsi packages, the host's jinit, the local Debian).
   local tag=e2e
   if [ "${E2E_BUILD:-1}" = 1 ]; then
-    docker image rm "$REPO"/{base,prosody,web}:e2e >/dev/null 2>&1
+    docker image rm "$REPO"/{base,check,prosody,web}:e2e >/dev/null 2>&1
     set_env WITH_JITSI 0
     set_env JINIT_SOURCE prebuilt
     set_env JINIT_BINARY "$JINIT_BINARY"
@@ -474,11 +497,15 @@ e2e_steps() {
   chown -R 1000:1000 "$config/storage" "$config/prosody/data"
   anonymous_auth_plugin "$config"
 
-  # base checks the whole .env before anything else starts: a bad value stops `up` there.
+  # The check image is built from the values (`up` builds what is missing; Compose v2 builds it
+  # at every `up`): a bad value fails that build and `up` prints why, before anything starts.
   set_env ENABLE_AUTH maybe
-  check "$label: up -d with a bad .env fails (ENABLE_AUTH=maybe)" not e2e_compose up -d
-  check "$label: base names the bad variable and its line" base_log_has "  - ENABLE_AUTH (line "
-  check "$label: nothing else started after the failed check" not running_services prosody web
+  local out
+  check "$label: up -d with a bad .env fails (ENABLE_AUTH=maybe)" \
+    not e2e_capture "$LOGS/$label-bad-up.log" up -d
+  check "$label: ... and says why where it was typed" has_line \
+    '- ENABLE_AUTH: "maybe" is not a boolean' "$(cat "$LOGS/$label-bad-up.log")"
+  check "$label: nothing was created after the failed check" test -z "$(e2e_compose ps -aq)"
   e2e_compose rm -fsv >/dev/null 2>&1
   sed -i '/^ENABLE_AUTH=maybe$/d' "$E2E_DIR/.env"
 
@@ -549,6 +576,25 @@ e2e_steps() {
     python3 tests/docker/xmpp_login.py tcp "127.0.0.1:$E2E_XMPP_PORT" "$jvb_jid" "$old_password"
   check "$label: XMPP login with a wrong password is refused" \
     sh -c "! python3 tests/docker/xmpp_login.py tcp 127.0.0.1:$E2E_XMPP_PORT '$jvb_jid' wrong-password"
+
+  # A rejected change to the running stack: nothing is recreated, what runs keeps running.
+  # Compose v2 builds the check image at every `up` and stops there, printing why; v1 builds it
+  # only when missing, and base's check at run time stops `up` before the services.
+  local before after
+  before=$(e2e_compose ps -q prosody web | sort | tr '\n' ' ')
+  set_env ENABLE_GUESTS perhaps
+  check "$label: up -d with a rejected change fails" not e2e_capture "$LOGS/$label-rejected-up.log" up -d
+  if [ "$label" = compose-v2 ]; then
+    check "$label: ... printing why" has_line '- ENABLE_GUESTS: "perhaps" is not a boolean' \
+      "$(cat "$LOGS/$label-rejected-up.log")"
+  else
+    check "$label: ... base's log says why" base_log_has "  - ENABLE_GUESTS (line "
+  fi
+  after=$(e2e_compose ps -q prosody web | sort | tr '\n' ' ')
+  check "$label: prosody and web were not recreated" test "$after" = "$before"
+  check "$label: ... and still serve the app" served_contains / "Jitsi Meet"
+  check "$label: ... healthy" healthy "$web"
+  sed -i '/^ENABLE_GUESTS=perhaps$/d' "$E2E_DIR/.env"
 
   # A custom-* file changed in the config volume is picked up without a restart: config.js
   # (appended) and an nginx include (nginx reloaded).
@@ -622,22 +668,23 @@ e2e_steps() {
 # build_standins: $REPO/{jicofo,jvb,jigasi}-standin:$TAG, FROM the images built above with a
 # test-only stand-in at each launcher's path (tests/docker/standins/). pyhocon is not in Debian
 # bookworm and the build reaches only Debian's mirror: its wheel is downloaded here, on the host.
-build_standins() {
-  local ctx c ok=0
+build_standins() {  # [TAG [COMPONENT...]]: default $TAG, jicofo jvb jigasi
+  local tag=${1:-$TAG} ctx c ok=0
+  local components=("${@:2}"); [ ${#components[@]} -gt 0 ] || components=(jicofo jvb jigasi)
   ctx=$(mktemp -d /tmp/jitsi-standins.XXXXXX)
   cp tests/docker/standins/Dockerfile tests/docker/standins/*.py "$ctx/"
   if ! python3 -m pip download -q --no-deps --only-binary=:all: -d "$ctx/wheels" "pyhocon==$PYHOCON_VERSION" \
       >"$LOGS/pip-pyhocon.log" 2>&1; then
     fail "stand-ins: download pyhocon $PYHOCON_VERSION" "$LOGS/pip-pyhocon.log"; rm -rf "$ctx"; return 1
   fi
-  for c in jicofo jvb jigasi; do
+  for c in "${components[@]}"; do
     local t0=$SECONDS
     if docker buildx build --load --progress=plain -f "$ctx/Dockerfile" \
-        --build-arg "IMAGE=$REPO/$c:$TAG" --build-arg "COMPONENT=$c" \
-        -t "$REPO/$c-standin:$TAG" "$ctx" >"$LOGS/build-$c-standin.log" 2>&1; then
-      pass "stand-ins: build $REPO/$c-standin:$TAG FROM $REPO/$c:$TAG ($((SECONDS - t0)) s)"
+        --build-arg "IMAGE=$REPO/$c:$tag" --build-arg "COMPONENT=$c" \
+        -t "$REPO/$c-standin:$tag" "$ctx" >"$LOGS/build-$c-standin-$tag.log" 2>&1; then
+      pass "stand-ins: build $REPO/$c-standin:$tag FROM $REPO/$c:$tag ($((SECONDS - t0)) s)"
     else
-      fail "stand-ins: build $REPO/$c-standin:$TAG" "$LOGS/build-$c-standin.log"; ok=1
+      fail "stand-ins: build $REPO/$c-standin:$tag" "$LOGS/build-$c-standin-$tag.log"; ok=1
     fi
   done
   rm -rf "$ctx"
@@ -657,16 +704,16 @@ set_custom() { printf '%s\n' "$2" >"$1"; }
 
 standins_e2e() {
   local label="stand-ins, ${COMPOSE[*]}"
-  if ! python3 tests/docker/e2e_compose.py "$ROOT" docker-compose.yml base base-java prosody web \
+  if ! python3 tests/docker/e2e_compose.py "$ROOT" docker-compose.yml base check base-java prosody web \
       jicofo jvb >"$E2E_DIR/docker-compose.yml" ||
-    ! python3 tests/docker/e2e_compose.py "$ROOT" jigasi.yml jigasi >"$E2E_DIR/jigasi.yml"; then
+    ! python3 tests/docker/e2e_compose.py "$ROOT" jigasi.yml check jigasi >"$E2E_DIR/jigasi.yml"; then
     fail "$label: derive the compose files"; return
   fi
   cp tests/docker/standins.yml tests/docker/standins-jigasi.yml gen-secrets.sh env.example "$E2E_DIR/"
   cp env.example "$E2E_DIR/.env"
   check "$label: gen-secrets.sh on a fresh .env" "$E2E_DIR/gen-secrets.sh"
-  local config="$E2E_DIR/config"
-  set_env CONFIG "$config"
+  # The default layout: named volumes, the operator's files in ./custom (a clone has it).
+  local config="$E2E_DIR/custom"
   set_env HTTP_PORT "$E2E_HTTP_PORT"
   set_env HTTPS_PORT "$E2E_HTTPS_PORT"
   set_env JVB_PORT "$E2E_JVB_PORT"
@@ -680,8 +727,7 @@ standins_e2e() {
   set_env JIGASI_SIP_URI test@sip.example.org
   set_env JIGASI_SIP_PASSWORD sip-provider-password
   set_env JIGASI_SIP_SERVER sip.example.org
-  mkdir -p "$config"/{web/nginx,storage/web,prosody/config,prosody/prosody-plugins-custom,prosody/data,jicofo,jvb,jigasi}
-  chown -R 1000:1000 "$config/storage" "$config/prosody/data"
+  mkdir -p "$config"/{web/nginx,prosody/config,prosody/prosody-plugins-custom,jicofo,jvb,jigasi}
   anonymous_auth_plugin "$config"
 
   E2E_FILES=(-f docker-compose.yml -f standins.yml)
@@ -750,7 +796,6 @@ standins_e2e() {
       sed "s/127\.0\.0\.1:3478:3478/127.0.0.1:$E2E_TURN_PORT:3478/" >"$E2E_DIR/turn.yml"; then
     fail "$label: derive turn.yml"; return
   fi
-  mkdir -p "$config/turn"
   E2E_FILES+=(-f turn.yml)
   check "$label: up -d with turn.yml" e2e_compose up -d
   local turn
@@ -924,20 +969,21 @@ conference() {
   CONF_DIR=$(mktemp -d /tmp/jitsi-conference.XXXXXX)
   cp env.example "$CONF_DIR/.env" && cp env.example gen-secrets.sh "$CONF_DIR/"
   (cd "$CONF_DIR" && ./gen-secrets.sh >/dev/null) || { fail "conference: gen-secrets.sh"; return; }
-  local config="$CONF_DIR/config"
-  mkdir -p "$config"/{web,storage/web,prosody/config,prosody/prosody-plugins-custom,prosody/data,jicofo,jvb}
-  chown -R 1000:1000 "$config/storage" "$config/prosody/data"
-  printf '%s\n' "CONFIG=$config" "HTTP_PORT=${CONFERENCE_HTTP_PORT:-28000}" "HTTPS_PORT=$https" \
+  mkdir -p "$CONF_DIR"/custom/{web,prosody/config,prosody/prosody-plugins-custom,jicofo,jvb}
+  printf '%s\n' "HTTP_PORT=${CONFERENCE_HTTP_PORT:-28000}" "HTTPS_PORT=$https" \
     "JVB_PORT=$jvb_port" "JVB_ADVERTISE_IPS=$advertise" JVB_DISABLE_STUN=1 COLIBRI_REST_ENABLED=1 \
     "JITSI_REPO=$REPO" "JITSI_IMAGE_VERSION=$TAG" RESTART_POLICY=no >>"$CONF_DIR/.env"
   local log="$LOGS/conference-up.log"
-  if ! conf_compose up -d --no-build prosody web jicofo jvb >"$log" 2>&1; then
+  # (Builds only the check image: the others exist with this tag.)
+  if ! conf_compose up -d prosody web jicofo jvb >"$log" 2>&1; then
     fail "conference: up -d" "$log"; conf_down; return
   fi
   local c id missing=""
   for c in jicofo:/usr/share/jicofo/jicofo.sh jvb:/usr/share/jitsi-videobridge/jvb.sh; do
     id=$(conf_compose ps -q "${c%%:*}")
-    docker exec "$id" test -x "${c#*:}" 2>/dev/null || missing+=" ${c#*:}"
+    # An image built with WITH_JITSI=0 has jitsi-missing's launcher there.
+    docker exec "$id" sh -c 'test -x "$1" && ! grep -q WITH_JITSI=0 "$1"' sh "${c#*:}" 2>/dev/null ||
+      missing+=" ${c#*:}"
   done
   if [ -n "$missing" ]; then
     fail "conference: the images lack Jitsi's programs ($missing): build them with WITH_JITSI=1 or mount them (CONFERENCE_COMPOSE_FILES)"
@@ -967,6 +1013,12 @@ conf_down() {
 }
 
 if [[ "$PARTS" == *" e2e "* ]]; then
+  if built base; then
+    [[ " ${E2E_FRESH_COMPOSE-v1 v2} " == *" v1 "* ]] && fresh "v1" docker-compose
+    [[ " ${E2E_FRESH_COMPOSE-v1 v2} " == *" v2 "* ]] && fresh "v2" docker compose
+  else
+    fail "from a fresh clone: needs the base image (to read the secrets volume)"
+  fi
   if built web && built prosody && built base; then
     [[ " ${E2E_COMPOSE:-v1 v2} " == *" v1 "* ]] && e2e "compose-v1" docker-compose
     [[ " ${E2E_COMPOSE:-v1 v2} " == *" v2 "* ]] && e2e "compose-v2" docker compose
