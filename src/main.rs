@@ -59,10 +59,7 @@ fn dispatch(args: &[String]) -> i32 {
     match result {
         Ok(code) => code,
         Err(message) => {
-            eprint!("jinit: {message}");
-            if !message.ends_with('\n') {
-                eprintln!();
-            }
+            jinit::log::error(&message);
             EXIT_INVALID
         }
     }

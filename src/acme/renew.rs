@@ -17,7 +17,7 @@ pub fn run(opts: Options) -> i32 {
             return 0;
         }
         Err(problems) => {
-            eprintln!("jinit: acme: {}", problems.join("\n  - "));
+            log::error(&format!("acme: {}", problems.join("\n  - ")));
             return 2;
         }
     };
@@ -27,7 +27,7 @@ pub fn run(opts: Options) -> i32 {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("jinit: acme: cannot start the event loop: {e}");
+            log::error(&format!("acme: cannot start the event loop: {e}"));
             return 1;
         }
     };

@@ -10,7 +10,7 @@ fn main() -> ExitCode {
     let code = match client::acme(&args) {
         Ok(code) => code,
         Err(message) => {
-            eprintln!("jinit: {}", message.trim_end());
+            jinit::log::error(&message);
             EXIT_INVALID
         }
     };

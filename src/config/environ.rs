@@ -313,11 +313,12 @@ pub fn unknown_names(schema: &Schema, raw: &BTreeMap<String, String>, scope: Sco
 }
 
 /// jinit's own settings (main.rs), read from the same environment but not by any schema.
-const JINIT_OWN: [&str; 4] = [
+const JINIT_OWN: [&str; 5] = [
     "JINIT_SPEC",
     "JINIT_TEMPLATES",
     "JINIT_ENV_FILE",
     "JINIT_SOCKET",
+    crate::log::FORMAT_VAR,
 ];
 
 /// `jinit check-env` reads every variable named so as a comma-separated list of more required

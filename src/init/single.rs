@@ -10,7 +10,7 @@
 use crate::sys::leftovers::signal_leftovers;
 use crate::sys::reap::reap;
 use crate::sys::spawn::{self, Group, Request};
-use crate::{duration, sys::signals};
+use crate::{duration, log, sys::signals};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
@@ -28,7 +28,7 @@ pub fn run(argv: &[String]) -> i32 {
     let grace = match grace() {
         Ok(g) => g,
         Err(e) => {
-            eprintln!("jinit: {GRACE_VAR}: {e}");
+            log::error(&format!("{GRACE_VAR}: {e}"));
             return crate::problem::EXIT_INVALID;
         }
     };
@@ -36,14 +36,14 @@ pub fn run(argv: &[String]) -> i32 {
     let set = match signals::block_all() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("jinit: cannot block signals: {e}");
+            log::error(&format!("cannot block signals: {e}"));
             return 1;
         }
     };
     let sfd = match signals::signalfd(&set, false) {
         Ok(fd) => fd,
         Err(e) => {
-            eprintln!("jinit: cannot create a signalfd: {e}");
+            log::error(&format!("cannot create a signalfd: {e}"));
             return 1;
         }
     };
@@ -58,7 +58,7 @@ pub fn run(argv: &[String]) -> i32 {
     }) {
         Ok(pid) => pid,
         Err((code, e)) => {
-            eprintln!("jinit: cannot run {:?}: {e}", argv[0]);
+            log::error(&format!("cannot run {:?}: {e}", argv[0]));
             return code;
         }
     };
@@ -98,10 +98,10 @@ fn end_leftovers(sfd: &SignalFd, grace: Duration) {
     let mut kill_at = Instant::now().checked_add(grace);
     loop {
         if kill_at.is_some_and(|at| at <= Instant::now()) {
-            eprintln!(
-                "jinit: processes left by the command did not exit within {}: sending SIGKILL",
+            log::warn(&format!(
+                "processes left by the command did not exit within {}: sending SIGKILL",
                 duration::show(grace)
-            );
+            ));
             signal_leftovers(Signal::SIGKILL);
             kill_at = None;
         }
@@ -138,7 +138,7 @@ fn next_signal(sfd: &SignalFd, deadline: Option<Instant>) -> Option<i32> {
         Ok(None) | Err(Errno::EINTR) => None,
         Err(e) => {
             // Keep serving: the child is still ours to reap and report.
-            eprintln!("jinit: reading signals failed: {e}");
+            log::error(&format!("reading signals failed: {e}"));
             None
         }
     }
