@@ -281,7 +281,7 @@ fn check_required(
         match (ty, value) {
             (Type::Secret, Typed::Unset) if !external => problems.push(Problem::new(
                 &v.name,
-                format!("required secret is empty{because}; {}", GEN_HINT),
+                format!("{EMPTY_SECRET}{because}; {GEN_HINT}"),
             )),
             (Type::Secret, Typed::Str(s)) if !external => {
                 if let Some(why) = weak(&s) {
@@ -385,6 +385,9 @@ fn distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// How the problem of a required secret that nobody gave starts (the secrets store replaces
+/// the rest of it with where the generated one should have been).
+pub const EMPTY_SECRET: &str = "required secret is empty";
 const GEN_HINT: &str = "leave it empty (prosody then generates one in the secrets volume) or generate strong ones with `./gen-secrets.sh` (fills the empty secrets of .env) or `jinit gen-secrets`";
 
 #[cfg(test)]

@@ -186,7 +186,7 @@ fn environment(
     env.file = file;
     if let Some(dir) = &spec.secrets_dir {
         for p in problems.iter_mut() {
-            if p.message.starts_with("required secret is empty")
+            if p.message.starts_with(environ::EMPTY_SECRET)
                 && !raw.contains_key(&format!("{}_FILE", p.at))
             {
                 p.message = store::missing_hint(dir, &p.at);

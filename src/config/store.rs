@@ -14,9 +14,8 @@
 use crate::config::schema::Schema;
 use crate::config::secrets;
 use crate::problem::Problem;
+use crate::sys::atomic;
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// What `apply` does with the store.
@@ -95,37 +94,10 @@ pub fn missing_hint(dir: &Path, name: &str) -> String {
     )
 }
 
-/// Writes a new secret to `path` unless a file is there already (another writer won):
-/// a private temporary file, linked in place (link fails on an existing name, where rename
-/// would replace it), then removed. Returns whether this call created it.
+/// Writes a new secret to `path` unless a file is there already (another writer won).
 fn create(path: &Path) -> Result<bool, String> {
-    let dir = path.parent().ok_or("no directory")?;
-    let name = path.file_name().ok_or("no file name")?.to_string_lossy();
-    let tmp = dir.join(format!(".{name}.new-{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let value = secrets::generate()?;
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)
-        .and_then(|mut f| {
-            f.write_all(value.as_bytes())?;
-            f.write_all(b"\n")?;
-            f.sync_all()
-        });
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e.to_string());
-    }
-    let linked = std::fs::hard_link(&tmp, path);
-    let _ = std::fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(e.to_string()),
-    }
+    let value = secrets::generate()? + "\n";
+    atomic::create_new(path, value.as_bytes(), 0o600)
 }
 
 #[cfg(test)]

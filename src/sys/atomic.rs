@@ -122,6 +122,28 @@ pub fn remove(dest: &Path) -> Result<Change, String> {
     }
 }
 
+/// Writes `content` to `dest` only if nothing is there yet: written and synced beside it, then
+/// linked in place (link, unlike rename, fails on an existing name). Returns whether this
+/// call created it; false when another writer was first.
+pub fn create_new(dest: &Path, content: &[u8], mode: u32) -> Result<bool, String> {
+    let tmp = temp_path(dest);
+    let opts = Options {
+        mode,
+        ..Options::default()
+    };
+    if let Err(e) = write_temp(&tmp, content, &opts) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    let linked = fs::hard_link(&tmp, dest);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(format!("cannot create {}: {e}", dest.display())),
+    }
+}
+
 fn temp_path(dest: &Path) -> PathBuf {
     let name = dest
         .file_name()
