@@ -47,6 +47,7 @@ fn dispatch(args: &[String]) -> i32 {
         "docs" => configure::docs(rest),
         "status" => client::status(rest),
         "health" => client::health(rest),
+        "metrics" => client::metrics(rest),
         "restart" => client::restart(rest),
         "reload" => client::reload(rest),
         "acme" => client::exec_acme(rest),

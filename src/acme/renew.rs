@@ -36,6 +36,7 @@ pub fn run(opts: Options) -> i32 {
 
 async fn main_loop(cfg: Config, opts: Options) -> i32 {
     let mut failures: u32 = 0;
+    let mut last_success = None;
     loop {
         let now = SystemTime::now();
         let mut status = Status {
@@ -45,6 +46,7 @@ async fn main_loop(cfg: Config, opts: Options) -> i32 {
         let wake = match attempt(&cfg, &opts, &mut status).await {
             Ok(renew_at) => {
                 failures = 0;
+                last_success = Some(unix(SystemTime::now()));
                 let jittered = opts.check_max.mul_f64(0.5 + fraction() / 2.0);
                 renew_at.max(now).min(now + jittered)
             }
@@ -85,6 +87,8 @@ async fn main_loop(cfg: Config, opts: Options) -> i32 {
             }
         };
         status.next_check = Some(unix(wake));
+        status.failures = failures;
+        status.last_success = last_success;
         write_status(&status);
         if opts.once {
             return if status.last_error.is_some() { 1 } else { 0 };

@@ -52,7 +52,7 @@ impl From<String> for Failure {
     }
 }
 
-/// Shown by `jinit status`.
+/// Shown by `jinit status` and `jinit metrics` (times in Unix seconds).
 #[derive(Serialize, Deserialize, Default, Debug)]
 pub struct Status {
     pub domain: String,
@@ -60,6 +60,12 @@ pub struct Status {
     pub renew_at: Option<u64>,
     pub next_check: Option<u64>,
     pub last_error: Option<String>,
+    /// Failed rounds in a row (0 after a success).
+    #[serde(default)]
+    pub failures: u32,
+    /// When a round last ended well (a valid certificate in place), in this process.
+    #[serde(default)]
+    pub last_success: Option<u64>,
 }
 
 pub fn status_path() -> PathBuf {

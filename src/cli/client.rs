@@ -1,5 +1,5 @@
 //! The commands that talk to a running jinit over its control socket (`status`, `health`,
-//! `restart`, `reload`), and `jinit acme` (run by the `jinit-acme` binary).
+//! `metrics`, `restart`, `reload`), and `jinit acme` (run by the `jinit-acme` binary).
 
 use super::{parse, usage_of, Accepts};
 use crate::init::client as call;
@@ -82,6 +82,20 @@ pub fn health(args: &[String]) -> Result<i32, String> {
             Ok(1)
         }
     }
+}
+
+/// `jinit metrics`: what the metrics port serves, on stdout (no port needed).
+pub fn metrics(args: &[String]) -> Result<i32, String> {
+    parse("metrics", args, &NOTHING)?;
+    let resp = call::call(&Request::Metrics)?;
+    if !resp.ok {
+        eprintln!("jinit: {}", resp.message);
+        return Ok(1);
+    }
+    use std::io::Write;
+    // A reader that stops early (`| head`) is no error of ours.
+    let _ = std::io::stdout().lock().write_all(resp.message.as_bytes());
+    Ok(0)
 }
 
 pub fn restart(args: &[String]) -> Result<i32, String> {

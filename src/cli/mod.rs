@@ -3,8 +3,8 @@
 //! - `config`: the commands that read the configuration without running it (`check`,
 //!   `check-env`, `render`, `gen-secrets`, `docs`).
 //! - `run`: `jinit [--spec PATH]`, the supervisor's start-up.
-//! - `client`: the commands that talk to a running jinit (`status`, `health`, `restart`,
-//!   `reload`) and `jinit acme`.
+//! - `client`: the commands that talk to a running jinit (`status`, `health`, `metrics`,
+//!   `restart`, `reload`) and `jinit acme`.
 
 pub mod client;
 pub mod config;
@@ -26,6 +26,8 @@ usage:
   jinit status [--json]            show every unit of the running jinit
   jinit health                     exit 0 only when every enabled service is ready (and its
                                    `health` probe answers): the HEALTHCHECK
+  jinit metrics                    print the Prometheus metrics of every unit (what the port of
+                                   JINIT_METRICS_PORT serves)
   jinit restart UNIT               restart one unit
   jinit reload [UNIT]              re-render, then send the reload signal (all units when none is named)
   jinit render [--spec PATH] [--templates DIR] [--root DIR] [--no-validate]
@@ -37,7 +39,8 @@ usage:
   jinit acme [--storage DIR] [--webroot DIR] [--once] [--retry-min DUR] [--check-interval DUR]
                                    obtain and renew the Let's Encrypt certificate (HTTP-01)
 environment: JINIT_SPEC, JINIT_TEMPLATES (default /etc/jinit/templates), JINIT_ENV_FILE
-(overrides the container environment, watched), JINIT_SOCKET (default /run/jinit/jinit.sock)
+(overrides the container environment, watched), JINIT_SOCKET (default /run/jinit/jinit.sock),
+JINIT_METRICS_PORT (serve /metrics on this TCP port), JINIT_LOG_FORMAT (text, logfmt, json)
 The spec-reading commands (run, check, render) also take --templates DIR, --env-file FILE
 and --root DIR.
 ";

@@ -1,10 +1,11 @@
 //! `jinit [--spec PATH]`: phase one (everything checked and rendered, or nothing starts), then
-//! the event loop with its event sources: signals, the control socket, the config watcher.
+//! the event loop with its event sources: signals, the control socket, the config watcher,
+//! and the metrics port when `JINIT_METRICS_PORT` asks for one.
 
 use super::config::prepare;
 use super::{inputs, parse, SPEC_ONLY};
 use crate::config::apply;
-use crate::init::{control, event, os, supervise, watch};
+use crate::init::{control, event, metrics, os, scrape, supervise, watch};
 use crate::log;
 use crate::problem::Problems;
 use crate::sys::{reap, signals};
@@ -16,6 +17,7 @@ pub fn run(args: &[String]) -> Result<i32, String> {
     // touch the running one's files, units or socket.
     let socket = control::socket_path();
     control::check_free(&socket).map_err(|e| e.to_string())?;
+    let metrics_at = metrics::address()?;
     reap::become_subreaper();
     // Before any thread exists, so every thread inherits the mask (see `signals`).
     let set = signals::block_all().map_err(|e| format!("cannot block signals: {e}"))?;
@@ -56,6 +58,12 @@ pub fn run(args: &[String]) -> Result<i32, String> {
         let restore_socket = Arc::new(tokio::sync::Notify::new());
         let server = tokio::spawn(control::serve(listener, tx.clone(), restore_socket.clone()));
         tokio::spawn(signals::forward(sfd, tx.clone(), restore_socket));
+        if let Some(addr) = metrics_at {
+            let listener = scrape::bind(addr).await?;
+            let shown = listener.local_addr().map_or(addr, |a| a);
+            log::info(&format!("metrics: serving http://{shown}/metrics"));
+            tokio::spawn(scrape::serve(listener, tx.clone()));
+        }
         if !inputs.is_empty() {
             match watch::Watcher::new(inputs) {
                 Ok(w) => {

@@ -133,6 +133,7 @@ impl<O: Os> Units<O> {
                 // Like systemd's ExecReload=kill -HUP $MAINPID: the main process decides what
                 // a reload means for its helpers (nginx's workers must not see HUP).
                 self.os.signal(pid, sig);
+                self.slots[i].unit.reloads += 1;
                 let word = crate::spec::signal_name(sig);
                 log::info(&format!("{name}: sent SIG{word} to reload"));
                 Ok(format!("{name}: sent {word}"))
@@ -146,7 +147,7 @@ impl<O: Os> Units<O> {
 
     /// Sends each running service whose `on-change` covers one of `paths` its signal.
     pub fn signal_on_change(&mut self, paths: &[std::path::PathBuf]) {
-        for s in &self.slots {
+        for s in &mut self.slots {
             let (Some(change), Some(pid)) = (&s.unit.spec.on_change, s.unit.state.pid()) else {
                 continue;
             };
@@ -154,6 +155,7 @@ impl<O: Os> Units<O> {
                 continue;
             };
             self.os.signal(pid, change.signal);
+            s.unit.reloads += 1;
             let word = crate::spec::signal_name(change.signal);
             log::info(&format!(
                 "{}: sent SIG{word} ({} changed)",
@@ -166,9 +168,10 @@ impl<O: Os> Units<O> {
     /// Sends every running unit that has a reload-signal its signal.
     pub fn reload_all(&mut self) -> String {
         let mut done = Vec::new();
-        for s in &self.slots {
+        for s in &mut self.slots {
             if let (Some(sig), Some(pid)) = (s.unit.spec.reload_signal, s.unit.state.pid()) {
                 self.os.signal(pid, sig);
+                s.unit.reloads += 1;
                 done.push(s.unit.name().to_string());
             }
         }

@@ -1,5 +1,5 @@
-//! The control socket: `jinit status|health|restart|reload` talk to the running supervisor
-//! (their side is `client`).
+//! The control socket: `jinit status|health|metrics|restart|reload` talk to the running
+//! supervisor (their side is `client`); `metrics` is answered with the text in `message`.
 //!
 //! One JSON request line in, one JSON response out, then the connection closes. Owns the
 //! socket file: binds it (never over a live one), brings it back when it was deleted (on
@@ -7,15 +7,14 @@
 //! jinit bound. It never acts on a request itself: the supervisor does.
 //!
 //! # Who may do what
-//! The socket is owner-only (its directory 0700 when it is jinit's own, the socket 0600), and
-//! a peer whose uid (SO_PEERCRED) is neither 0 nor jinit's is refused. `status`, `health` and
-//! `reload` of every unit are open to every peer: a reload only applies the current inputs,
-//! which a unit could also trigger by changing a watched file (`jinit acme` reloads this way
-//! after a renewal). `restart UNIT` and `reload UNIT` are refused to jinit's own descendants,
-//! that is the units and their children, or any orphan re-parented to jinit: a service must
-//! not restart its neighbours. This is a guard against accidents and simple misuse, not a
-//! security boundary: the services share jinit's uid and can signal jinit and each other
-//! directly.
+//! The socket is owner-only (its directory 0700 when it is jinit's own, the socket 0600), and a
+//! peer whose uid (SO_PEERCRED) is neither 0 nor jinit's is refused. `status`, `health`, `metrics`
+//! and `reload` of every unit are open to every peer: a reload only applies the current inputs,
+//! which a unit could also trigger by changing a watched file (`jinit acme` reloads this way after
+//! a renewal). `restart UNIT` and `reload UNIT` are refused to jinit's own descendants, that is the
+//! units and their children, or any orphan re-parented to jinit: a service must not restart its
+//! neighbours. This is a guard against accidents and simple misuse, not a security boundary: the
+//! services share jinit's uid and can signal jinit and each other directly.
 //!
 //! # Limits
 //! A request line longer than `MAX_REQUEST` gets an error answer; a client that sends no full
@@ -60,6 +59,7 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum Request {
     Status,
     Health,
+    Metrics,
     Restart { unit: String },
     Reload { unit: Option<String> },
 }
@@ -492,5 +492,6 @@ mod tests {
         assert!(!Request::Reload { unit: None }.names_a_unit());
         assert!(!Request::Status.names_a_unit());
         assert!(!Request::Health.names_a_unit());
+        assert!(!Request::Metrics.names_a_unit());
     }
 }

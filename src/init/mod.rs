@@ -6,7 +6,8 @@
 //!   actions into calls to the operating system, which `os` puts behind a trait (faked in
 //!   `tests`). `commands`: status, health, restart, reload and re-planning of the units.
 //! - `reload`: re-rendering while running (debounce, queued re-renders, validations).
-//! - `probe`: readiness checks. `control`: the control socket (the server side, in PID 1);
+//! - `probe`: readiness checks. `metrics`: the Prometheus text; `scrape`: its HTTP port.
+//!   `control`: the control socket (the server side, in PID 1);
 //!   `client`: its client side (`jinit status` and the other client commands, `jinit acme`).
 //! - `watch`: inotify on the config inputs. `single`: `jinit -- CMD`, the tini-compatible mode.
 
@@ -14,9 +15,11 @@ pub mod client;
 mod commands;
 pub mod control;
 pub mod event;
+pub mod metrics;
 pub mod os;
 pub mod probe;
 mod reload;
+pub mod scrape;
 pub mod single;
 mod slots;
 pub mod supervise;

@@ -10,6 +10,7 @@
 use super::commands::answer;
 use super::control::{Request, Response};
 use super::event::Event;
+use super::metrics::{self, Renders};
 use super::os::Os;
 use super::reload::{self, Begun, Finished, Reloader, Waiters};
 pub use super::slots::Settings;
@@ -44,6 +45,8 @@ pub struct Supervisor<O: Os> {
     /// The image's configuration, for re-rendering; None in tests.
     image: Option<Image>,
     reloader: Reloader,
+    /// What the metrics say of the renders.
+    renders: Renders,
     /// When to give back the memory only the boot or a re-render needed: a moment later, once
     /// the children just forked have exec'd (a page still mapped by one of them stays).
     release_at: Option<Instant>,
@@ -67,6 +70,12 @@ impl<O: Os> Supervisor<O> {
             exit_code: None,
             children_left: false,
             stop_deadline: None,
+            // Running means the boot's render went through (it stops the container otherwise).
+            renders: Renders {
+                total: u64::from(image.is_some()),
+                failed: 0,
+                last_ok: image.as_ref().map(|_| std::time::SystemTime::now()),
+            },
             image,
             reloader: Reloader::default(),
             release_at: None,
@@ -173,6 +182,7 @@ impl<O: Os> Supervisor<O> {
                 ..Response::default()
             },
             Request::Health => self.units.health(running),
+            Request::Metrics => answer(true, metrics::text(&self.units, &self.renders, now)),
             Request::Restart { unit } => self.units.restart(&unit, running, now),
             Request::Reload { unit: Some(unit) } => self.units.reload_unit(&unit, now),
             // Answered when the re-render is done (see `on_event`).
@@ -314,7 +324,11 @@ impl<O: Os> Supervisor<O> {
         };
         match self.reloader.begin(waiters, image) {
             Begun::Queued => {}
-            Begun::Failed(waiters, text) => self.answer_waiters(waiters, Err(text)),
+            Begun::Failed(waiters, text) => {
+                self.renders.total += 1;
+                self.renders.failed += 1;
+                self.answer_waiters(waiters, Err(text))
+            }
             Begun::Finished(finished) => self.finish_rerender(finished, now),
             Begun::Validating(validations) => reload::validate(validations, self.tx.clone()),
         }
@@ -347,6 +361,12 @@ impl<O: Os> Supervisor<O> {
         };
         for p in &applied.problems {
             log::warn(&format!("{why}: {}: {}", p.at, p.message));
+        }
+        self.renders.total += 1;
+        if applied.problems.is_empty() {
+            self.renders.last_ok = Some(std::time::SystemTime::now());
+        } else {
+            self.renders.failed += 1;
         }
         let (files, reload_units) = reload::changes(image, &applied);
         if files.is_empty() {

@@ -376,6 +376,58 @@ fn reload_signals_the_main_process_or_restarts() {
 }
 
 #[test]
+fn metrics_count_reloads_restarts_and_exits_of_each_unit() {
+    let now = Instant::now();
+    let mut sup = supervisor(
+        "[service.web]\ncommand = [\"nginx\"]\nreload-signal = \"HUP\"\n\
+         [service.app]\ncommand = [\"app\"]\n\
+         [oneshot.setup]\ncommand = [\"setup\"]\nif = \"false\"\n",
+        &["setup"],
+    );
+    sup.pump(now);
+    let (ok, before) = sup.request(Request::Metrics, now);
+    assert!(ok);
+    for line in [
+        "jinit_unit_state{unit=\"web\",kind=\"service\",state=\"ready\"} 1",
+        "jinit_unit_state{unit=\"web\",kind=\"service\",state=\"starting\"} 0",
+        "jinit_unit_state{unit=\"setup\",kind=\"oneshot\",state=\"skipped\"} 1",
+        "jinit_unit_restarts_total{unit=\"app\"} 0",
+        "jinit_unit_reloads_total{unit=\"web\"} 0",
+        "jinit_unit_ready_seconds{unit=\"web\"} 0.000",
+        "jinit_renders_total 0",
+    ] {
+        assert!(before.lines().any(|l| l == line), "{line} in\n{before}");
+    }
+    assert!(!before.contains("jinit_unit_last_exit_code{"), "{before}");
+    assert!(!before.contains("jinit_acme_"), "no acme status file here");
+    // Every sample line is `name{labels} value` or `name value`; families are announced.
+    for l in before.lines().filter(|l| !l.starts_with('#')) {
+        let name = l.split(['{', ' ']).next().unwrap();
+        assert!(before.contains(&format!("# TYPE {name} ")), "{l}");
+    }
+
+    sup.request(
+        Request::Reload {
+            unit: Some("web".into()),
+        },
+        now,
+    );
+    sup.exit("app", 137, now);
+    let later = now + Duration::from_secs(5);
+    sup.on_deadlines(later);
+    sup.pump(later);
+    let (_, after) = sup.request(Request::Metrics, later);
+    for line in [
+        "jinit_unit_reloads_total{unit=\"web\"} 1",
+        "jinit_unit_restarts_total{unit=\"app\"} 1",
+        "jinit_unit_last_exit_code{unit=\"app\"} 137",
+        "jinit_unit_state{unit=\"app\",kind=\"service\",state=\"ready\"} 1",
+    ] {
+        assert!(after.lines().any(|l| l == line), "{line} in\n{after}");
+    }
+}
+
+#[test]
 fn a_changed_file_under_on_change_signals_the_service_after_the_burst() {
     let now = Instant::now();
     let mut sup = supervisor(

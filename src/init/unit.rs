@@ -83,6 +83,12 @@ pub enum Then {
 }
 
 impl State {
+    /// Every word `word` returns, in lifecycle order: the metrics list each unit in each.
+    pub const WORDS: [&'static str; 11] = [
+        "waiting", "skipped", "starting", "ready", "running", "done", "exited", "failed",
+        "backoff", "stopping", "stopped",
+    ];
+
     pub fn word(&self) -> &'static str {
         match self {
             State::Waiting => "waiting",
@@ -150,10 +156,17 @@ pub struct Unit {
     pub state: State,
     /// Times the unit was started again after its first start.
     pub restarts: u32,
+    /// Reload signals sent to it (`reload-signal`, `on-change`).
+    pub reloads: u32,
     /// Consecutive quick failures, for the backoff.
     streak: u32,
     /// Whether the last exit (or spawn failure) was the cause of a failed state.
     pub last_code: Option<i32>,
+    /// The last process's end, whatever caused it (a stop, a restart, a failure): the exit
+    /// code, 128+N for signal N, or the shell-style code of a failed exec. For metrics.
+    pub last_exit: Option<i32>,
+    /// How long the current (or last) process took from its start to ready.
+    pub ready_after: Option<Duration>,
     /// Set at shutdown: the stop of this unit must end (SIGKILL) by then, whatever its
     /// kill-delay says, so the whole stop fits the orchestrator's window.
     kill_by: Option<Instant>,
@@ -166,8 +179,11 @@ impl Unit {
             spec,
             state: State::Waiting,
             restarts: 0,
+            reloads: 0,
             streak: 0,
             last_code: None,
+            last_exit: None,
+            ready_after: None,
             kill_by: None,
             jitter: seed | 1,
         }
@@ -206,6 +222,9 @@ impl Unit {
     pub fn handle(&mut self, input: Input, now: Instant) -> Vec<Action> {
         use State::*;
         let kind = self.spec.kind;
+        if let Input::Exited(code) | Input::Spawned(Err(code)) = input {
+            self.last_exit = Some(code);
+        }
         match (self.state, input) {
             (Waiting, Input::Start) => {
                 if self.spec.creates.is_some() {
@@ -224,6 +243,7 @@ impl Unit {
                         vec![Action::Probe]
                     } else {
                         self.state = Ready { pid, since: now };
+                        self.ready_after = Some(Duration::ZERO);
                         vec![]
                     }
                 }
@@ -231,6 +251,7 @@ impl Unit {
             (_, Input::Spawned(Err(code))) => self.ended(code, now, now),
             (Starting { pid, since }, Input::ProbeOk) => {
                 self.state = Ready { pid, since };
+                self.ready_after = Some(now.saturating_duration_since(since));
                 vec![]
             }
             (Starting { pid, .. }, Input::ProbeTimeout) => self.stop_process(pid, now, Then::Fail),
@@ -505,6 +526,63 @@ mod tests {
 
     fn pid(n: i32) -> Pid {
         Pid::from_raw(n)
+    }
+
+    #[test]
+    fn every_state_word_is_listed_once() {
+        let t = Instant::now();
+        let p = pid(1);
+        let states = [
+            State::Waiting,
+            State::Skipped,
+            State::Starting { pid: p, since: t },
+            State::Ready { pid: p, since: t },
+            State::Running { pid: p, since: t },
+            State::Done { next_run: None },
+            State::Exited { code: 0 },
+            State::Failed { code: 1 },
+            State::Backoff { until: t },
+            State::Stopping {
+                pid: p,
+                since: t,
+                kill_at: None,
+                then: Then::Stop,
+            },
+            State::Stopped,
+        ];
+        let words: Vec<&str> = states.iter().map(State::word).collect();
+        assert_eq!(words, State::WORDS);
+    }
+
+    #[test]
+    fn readiness_time_and_every_exit_are_kept() {
+        let t0 = Instant::now();
+        let mut u = unit("ready = { tcp = \"127.0.0.1:1\" }", "service");
+        u.handle(Input::Start, t0);
+        u.handle(Input::Spawned(Ok(pid(10))), t0);
+        assert_eq!((u.ready_after, u.last_exit), (None, None));
+        u.handle(Input::ProbeOk, t0 + Duration::from_millis(1500));
+        assert_eq!(u.ready_after, Some(Duration::from_millis(1500)));
+        // Killed by SIGKILL: the shell's 128+9.
+        u.handle(Input::Exited(137), t0 + Duration::from_secs(2));
+        assert_eq!(u.last_exit, Some(137));
+        // A stop's exit is kept too, though it is no failure.
+        let mut v = unit("", "service");
+        v.handle(Input::Start, t0);
+        v.handle(Input::Spawned(Ok(pid(11))), t0);
+        assert_eq!(
+            v.ready_after,
+            Some(Duration::ZERO),
+            "no ready check: ready at once"
+        );
+        v.handle(Input::Stop, t0);
+        v.handle(Input::Exited(143), t0);
+        assert_eq!((v.state, v.last_exit), (State::Stopped, Some(143)));
+        // A failed exec: its shell-style code.
+        let mut w = unit("", "oneshot");
+        w.handle(Input::Start, t0);
+        w.handle(Input::Spawned(Err(127)), t0);
+        assert_eq!(w.last_exit, Some(127));
     }
 
     #[test]

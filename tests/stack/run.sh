@@ -49,14 +49,14 @@ trap finish EXIT
 
 step "test dependencies"
 debs=(nginx-light libnginx-mod-stream prosody lua5.4 lua-ldap slapd ldap-utils openssl curl docker-compose
-      util-linux iproute2 ca-certificates coturn coreutils)
+      util-linux iproute2 ca-certificates coturn coreutils prometheus)
 # Debian's nodejs, or one from NodeSource: any `node` will do.
 command -v node >/dev/null || debs+=(nodejs)
 need_debs "${debs[@]}" || fatal "cannot install the test dependencies"
 # The packages start their own daemons on install; the tests run their own (stop only those,
 # through their init scripts and pid files, never by name: other tests may run nginx too).
 for svc in prosody:/run/prosody/prosody.pid slapd:/run/slapd/slapd.pid nginx:/run/nginx.pid \
-           coturn:/run/turnserver.pid; do
+           coturn:/run/turnserver.pid prometheus:/run/prometheus/prometheus.pid; do
   name=${svc%%:*} pidfile=${svc#*:}
   if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
     echo "stopping the system $name"

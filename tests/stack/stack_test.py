@@ -12,6 +12,8 @@ Three starts of the stack on the same data directory (a container's volume):
   open      anonymous users over BOSH and WebSocket through nginx; the focus account over
             STARTTLS on 5222 joins the bridge brewery, where the bridge's account meets it;
             without mod_roster_command the subscribe-focus oneshot says so and Prosody starts;
+            jinit's metrics port passes `promtool check metrics`, and a killed nginx counts
+            exactly one restart;
   internal  ENABLE_AUTH=1 AUTH_TYPE=internal ENABLE_GUESTS=1 and a new JICOFO_AUTH_PASSWORD:
             a user registered with prosodyctl logs in, a wrong password and anonymous users
             are refused, guests get in on XMPP_GUEST_DOMAIN, only the new focus password works;
@@ -56,6 +58,8 @@ LDAP_PORT = 3890
 LDAP_ADMIN = ("cn=admin,dc=example,dc=com", "ldap-admin-secret-0123456789")
 LDAP_USER = ("carol", "carol-ldap-password-0123")
 HTTPS = "https://127.0.0.1:8443"
+# jinit's metrics port in the open phase (this test's own network namespace: any port is free).
+METRICS_PORT = 9105
 STANDIN_PLUGINS = HERE / "standin-plugins"
 # Written by the subscribe-focus oneshot (prosodyctl mod_roster_command), under the data root.
 FOCUS_ROSTER = "var/lib/prosody/auth%2emeet%2ejitsi/roster/focus.dat"
@@ -250,8 +254,70 @@ def check_generated_spec(root: Path) -> str:
     return f"{len(ours['render'])} renders, units {', '.join(units)}"
 
 
+def metric(text: str, series: str) -> str | None:
+    """The value of the sample named `series` (name and labels) in a Prometheus text."""
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return line[len(series) + 1:]
+    return None
+
+
+def check_metrics(stack: Stack, check) -> None:
+    """jinit's metrics port (JINIT_METRICS_PORT) under the real prosody and nginx: Prometheus's
+    own linter accepts the text, and a killed nginx counts exactly one restart."""
+    url = f"http://127.0.0.1:{METRICS_PORT}/metrics"
+
+    def scrape() -> str:
+        status, body = http_get(url)
+        if status != 200:
+            raise Failed(f"{url}: HTTP {status}")
+        return body
+
+    def lint():
+        body = scrape()
+        r = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True,
+                           text=True, timeout=30)
+        if r.returncode != 0:
+            raise Failed(f"promtool check metrics: {r.returncode} {r.stdout}{r.stderr}")
+        want = {'jinit_unit_state{unit="prosody",kind="service",state="ready"}': "1",
+                'jinit_unit_state{unit="nginx",kind="service",state="ready"}': "1",
+                'jinit_unit_state{unit="register-focus",kind="oneshot",state="done"}': "1",
+                'jinit_unit_restarts_total{unit="nginx"}': "0",
+                "jinit_render_failures_total": "0"}
+        got = {k: metric(body, k) for k in want}
+        # The boot's render, and one per burst of input changes since (the certificates the
+        # oneshots created under watched directories).
+        renders = int(metric(body, "jinit_renders_total") or 0)
+        if got != want or renders < 1:
+            raise Failed(f"metrics {got}, want {want}; jinit_renders_total {renders}")
+        lines = sum(1 for ln in body.splitlines() if not ln.startswith("#"))
+        return f"promtool check metrics: ok ({lines} samples); prosody, nginx ready"
+    check("open/metrics-promtool", lint)
+
+    def restart_counted():
+        pid = stack.status()["nginx"]["pid"]
+        os.kill(pid, signal.SIGKILL)
+        series = 'jinit_unit_restarts_total{unit="nginx"}'
+        deadline = time.monotonic() + 30
+        while True:
+            body = scrape()
+            if (metric(body, series) == "1"
+                    and metric(body, 'jinit_unit_state{unit="nginx",kind="service",state="ready"}') == "1"):
+                break
+            if time.monotonic() > deadline:
+                raise Failed(f"after SIGKILL of nginx ({pid}): {series} {metric(body, series)}")
+            time.sleep(0.1)
+        code = metric(body, 'jinit_unit_last_exit_code{unit="nginx"}')
+        prosody = metric(body, 'jinit_unit_restarts_total{unit="prosody"}')
+        if code != "137" or prosody != "0":
+            raise Failed(f"nginx last exit {code}, prosody restarts {prosody}")
+        stack.wait_healthy()
+        return "nginx killed: restarts 0 -> 1, last exit 137, ready again; prosody untouched"
+    check("open/metrics-restart-counted", restart_counted)
+
+
 def phase_open(root: Path, check) -> None:
-    stack = Stack(root, "open", dict(SECRETS))
+    stack = Stack(root, "open", dict(SECRETS, JINIT_METRICS_PORT=str(METRICS_PORT)))
     try:
         check("open/healthy", lambda: f"jinit health 0 after {stack.wait_healthy():.1f}s")
 
@@ -330,6 +396,7 @@ def phase_open(root: Path, check) -> None:
                              f"roster written: {(root / FOCUS_ROSTER).exists()}")
             return f"one log line ({said[0].strip()}); oneshot done, Prosody ready"
         check("open/subscribe-focus-without-roster-command", no_roster_command)
+        check_metrics(stack, check)
     finally:
         stop_check(stack, check, "open")
 
