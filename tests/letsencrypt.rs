@@ -424,7 +424,27 @@ fn first_issuance_with_nginx_running_then_nginx_serves_it() {
         "{}",
         status.text()
     );
+    // The metrics say the same: expiry in the future, renewal before it, no failure.
+    let metrics = web.s.run_clean(["metrics"], &[]).stdout;
+    let expiry = acme_metric(&metrics, "certificate_expiry_timestamp_seconds");
+    let renewal = acme_metric(&metrics, "renewal_timestamp_seconds");
+    assert!(
+        unix_now() + 86_400 < renewal && renewal < expiry,
+        "{metrics}"
+    );
+    assert_eq!(acme_metric(&metrics, "failed_attempts"), 0, "{metrics}");
+    assert!(acme_metric(&metrics, "last_success_timestamp_seconds") <= unix_now());
     assert_eq!(run.stop(), 0);
+}
+
+/// The value of `jinit_acme_NAME{domain="meet.jitsi.test"}` in `jinit metrics`' text.
+fn acme_metric(text: &str, name: &str) -> u64 {
+    let series = format!("jinit_acme_{name}{{domain=\"{DOMAIN}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .unwrap_or_else(|| panic!("no {series}in\n{text}"))
+        .parse()
+        .expect("a whole number")
 }
 
 #[test]
@@ -533,6 +553,17 @@ fn ca_down_keeps_the_old_certificate_and_succeeds_once_it_is_back() {
     run.wait_log("next try in", secs(5));
     let log = run.log();
     assert!(log.contains("Connection refused"), "{log}");
+    wait_for_showing(
+        "the metrics to count the failed attempt",
+        secs(5),
+        || {
+            let text = web.s.run_clean(["metrics"], &[]).stdout;
+            text.contains(&format!(
+                "jinit_acme_failed_attempts{{domain=\"{DOMAIN}\"}} 1\n"
+            ))
+        },
+        || web.s.run_clean(["metrics"], &[]).stdout,
+    );
     assert!(
         !log.contains("acme: waiting -> ") || log.matches("acme: starting").count() <= 1,
         "no restart loop: {log}"
@@ -559,6 +590,9 @@ fn ca_down_keeps_the_old_certificate_and_succeeds_once_it_is_back() {
         || run.log(),
     );
     assert!(started.elapsed() < Duration::from_secs(60));
+    let metrics = web.s.run_clean(["metrics"], &[]).stdout;
+    assert_eq!(acme_metric(&metrics, "failed_attempts"), 0, "{metrics}");
+    assert!(acme_metric(&metrics, "certificate_expiry_timestamp_seconds") > unix_now());
     assert_eq!(run.stop(), 0);
 }
 
