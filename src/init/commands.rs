@@ -32,6 +32,10 @@ impl<O: Os> Units<O> {
                             "restart in {}",
                             duration::show(until.saturating_duration_since(now))
                         )),
+                        State::Draining { until, .. } => Some(format!(
+                            "stop signal in {} at the latest",
+                            duration::show(until.saturating_duration_since(now))
+                        )),
                         State::Skipped if !s.enabled => Some("if is false".into()),
                         _ => None,
                     },

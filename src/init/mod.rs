@@ -5,6 +5,7 @@
 //! - `slots`: one slot per unit and the processes they own; the only place turning unit
 //!   actions into calls to the operating system, which `os` puts behind a trait (faked in
 //!   `tests`). `commands`: status, health, restart, reload and re-planning of the units.
+//! - `helpers`: jinit's own short commands (exec probes, validations, drains).
 //! - `reload`: re-rendering while running (debounce, queued re-renders, validations).
 //! - `probe`: readiness checks. `metrics`: the Prometheus text; `scrape`: its HTTP port.
 //!   `control`: the control socket (the server side, in PID 1);
@@ -15,6 +16,7 @@ pub mod client;
 mod commands;
 pub mod control;
 pub mod event;
+mod helpers;
 pub mod metrics;
 pub mod os;
 pub mod probe;

@@ -1,9 +1,11 @@
 //! The units and the processes they own: one slot per unit, the table of child pids, and the
-//! only code that turns a unit's actions into calls to the operating system (`Os`).
+//! only code that turns a unit's actions into calls to the operating system (`Os`), with
+//! `helpers` for the short commands jinit runs beside them.
 //!
 //! Knows nothing of the loop's phase beyond `stopping`: a unit's policy asking to stop the
 //! container is recorded (`take_shutdown`) and carried out by the supervisor.
 
+use super::helpers::{self, Job, Owner};
 use super::os::Os;
 use super::probe::{self, Report};
 use super::unit::{Action, Input, State, Then, Unit};
@@ -39,32 +41,6 @@ pub struct Slot {
     leftover_group: Option<Pid>,
 }
 
-/// Who a child process belongs to.
-enum Owner {
-    Unit(usize),
-    /// A short-lived command of jinit's own; SIGKILLed at `kill_at` if still running (None
-    /// once that was sent).
-    Helper {
-        job: Job,
-        kill_at: Option<Instant>,
-    },
-}
-
-/// What a helper command is for.
-enum Job {
-    /// One exec readiness attempt of `unit` (the probe task gives up on it after
-    /// `probe::ATTEMPT_LIMIT`); also killed as soon as the unit stops starting.
-    Probe {
-        unit: usize,
-        reply: oneshot::Sender<bool>,
-    },
-    /// A re-render's validation command (`what`), limited to `apply::VALIDATE_TIMEOUT`.
-    Validate {
-        what: String,
-        reply: oneshot::Sender<Result<(), String>>,
-    },
-}
-
 /// What the units need from the image.
 pub struct Settings {
     pub shutdown_grace: Duration,
@@ -89,7 +65,7 @@ impl Settings {
 pub struct Units<O: Os> {
     pub os: O,
     pub slots: Vec<Slot>,
-    pids: HashMap<Pid, Owner>,
+    pids: helpers::Pids,
     pub settings: Settings,
     /// The container is stopping: no unit's policy needs to ask for it again.
     pub stopping: bool,
@@ -162,7 +138,7 @@ impl<O: Os> Units<O> {
 
     /// Feeds the units whose deadline has come, and kills the helpers whose time is up.
     pub fn on_deadlines(&mut self, now: Instant) {
-        self.kill_helpers(|_, kill_at| kill_at <= now);
+        helpers::kill(&mut self.os, &mut self.pids, |_, kill_at| kill_at <= now);
         for i in 0..self.slots.len() {
             if self.slots[i].unit.deadline().is_some_and(|d| d <= now) {
                 self.feed(i, Input::Timer, now);
@@ -183,24 +159,7 @@ impl<O: Os> Units<O> {
                 }
                 self.feed(i, Input::Exited(code), now)
             }
-            Some(Owner::Helper { job, kill_at }) => match job {
-                Job::Probe { reply, .. } => {
-                    let _ = reply.send(code == 0);
-                }
-                Job::Validate { what, reply } => {
-                    let verdict = match (code, kill_at) {
-                        (0, _) => Ok(()),
-                        (_, None) => Err(format!(
-                            "validation `{what}` did not finish within {} and was killed",
-                            duration::show(apply::VALIDATE_TIMEOUT)
-                        )),
-                        _ => Err(format!(
-                            "validation `{what}` failed (exit code {code}, its output is above)"
-                        )),
-                    };
-                    let _ = reply.send(verdict);
-                }
-            },
+            Some(Owner::Helper { job, kill_at }) => self.helper_ended(job, kill_at, code, now),
             None => {}
         }
     }
@@ -224,58 +183,7 @@ impl<O: Os> Units<O> {
                 };
                 self.feed(unit, input, now);
             }
-            Report::Exec { unit, argv, reply } => {
-                let (env, env_remove) = self.unit_env(unit);
-                let slot = &self.slots[unit];
-                let req = spawn::Request {
-                    argv: &argv,
-                    env: &env,
-                    env_remove: &env_remove,
-                    cwd: slot.unit.spec.cwd.as_deref(),
-                    account: slot.account.as_ref(),
-                    group: Group::Session,
-                    stdin: spawn::Stdin::Null,
-                };
-                match self.os.spawn(&req) {
-                    Ok(pid) => {
-                        let job = Job::Probe { unit, reply };
-                        let kill_at = Some(now + probe::ATTEMPT_LIMIT);
-                        self.pids.insert(pid, Owner::Helper { job, kill_at });
-                    }
-                    Err(_) => {
-                        let _ = reply.send(false);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Starts one validation command of a re-render, as jinit's own helper.
-    pub fn run_validation(
-        &mut self,
-        argv: Vec<String>,
-        reply: oneshot::Sender<Result<(), String>>,
-        now: Instant,
-    ) {
-        let what = argv.join(" ");
-        let req = spawn::Request {
-            argv: &argv,
-            env: &[],
-            env_remove: &self.settings.secrets,
-            cwd: None,
-            account: None,
-            group: Group::Session,
-            stdin: spawn::Stdin::Null,
-        };
-        match self.os.spawn(&req) {
-            Ok(pid) => {
-                let job = Job::Validate { what, reply };
-                let kill_at = Some(now + apply::VALIDATE_TIMEOUT);
-                self.pids.insert(pid, Owner::Helper { job, kill_at });
-            }
-            Err((_, e)) => {
-                let _ = reply.send(Err(format!("cannot run validation `{what}`: {e}")));
-            }
+            Report::Exec { unit, argv, reply } => self.run_exec_probe(unit, argv, reply, now),
         }
     }
 
@@ -285,24 +193,7 @@ impl<O: Os> Units<O> {
                 h.abort();
             }
         }
-        self.kill_helpers(|_, _| true);
-    }
-
-    /// SIGKILLs the helper commands `which` selects (by unit of a probe, and deadline); each
-    /// stays registered until reaped, and is killed at most once.
-    fn kill_helpers(&mut self, which: impl Fn(Option<usize>, Instant) -> bool) {
-        for (pid, owner) in &mut self.pids {
-            if let Owner::Helper { job, kill_at } = owner {
-                let unit = match job {
-                    Job::Probe { unit, .. } => Some(*unit),
-                    Job::Validate { .. } => None,
-                };
-                if kill_at.is_some_and(|at| which(unit, at)) {
-                    signal_group(&mut self.os, *pid, Signal::SIGKILL);
-                    *kill_at = None;
-                }
-            }
-        }
+        helpers::kill(&mut self.os, &mut self.pids, |_, _| true);
     }
 
     /// Feeds one input to a unit, logs the transition and carries out the actions.
@@ -315,7 +206,7 @@ impl<O: Os> Units<O> {
             if let Some(probe) = self.slots[i].probe.take() {
                 probe.abort();
             }
-            self.kill_helpers(|unit, _| unit == Some(i));
+            helpers::kill(&mut self.os, &mut self.pids, |unit, _| unit == Some(i));
         }
         for action in actions {
             self.act(i, action, now);
@@ -354,9 +245,11 @@ impl<O: Os> Units<O> {
             }
             Action::Signal(sig) => {
                 if let Some(pid) = self.slots[i].unit.state.pid() {
-                    signal_group(&mut self.os, pid, sig);
+                    helpers::signal_group(&mut self.os, pid, sig);
                 }
             }
+            Action::Drain => self.start_drain(i, now),
+            Action::EndDrain => helpers::end_drain(&mut self.os, &mut self.pids, i),
             Action::Shutdown(code) => {
                 if !self.stopping && self.shutdown.is_none() {
                     log::info(&format!(
@@ -389,6 +282,121 @@ impl<O: Os> Units<O> {
             .collect();
         env.extend(spec.env.iter().cloned());
         (env, remove)
+    }
+
+    fn run_helper(
+        &mut self,
+        argv: &[String],
+        of: Option<usize>,
+        job: Job,
+        kill_at: Instant,
+    ) -> Result<(), (Job, i32, String)> {
+        // Unit `of`'s environment, directory and user; for jinit's own, none of its secrets.
+        let (env, env_remove) = match of {
+            Some(i) => self.unit_env(i),
+            None => (Vec::new(), self.settings.secrets.clone()),
+        };
+        let slot = of.map(|i| &self.slots[i]);
+        let req = spawn::Request {
+            argv,
+            env: &env,
+            env_remove: &env_remove,
+            cwd: slot.and_then(|s| s.unit.spec.cwd.as_deref()),
+            account: slot.and_then(|s| s.account.as_ref()),
+            group: Group::Session,
+            stdin: spawn::Stdin::Null,
+        };
+        helpers::spawn(&mut self.os, &mut self.pids, &req, job, kill_at)
+    }
+
+    /// One attempt of a unit's exec readiness check.
+    fn run_exec_probe(
+        &mut self,
+        unit: usize,
+        argv: Vec<String>,
+        reply: oneshot::Sender<bool>,
+        now: Instant,
+    ) {
+        let job = Job::Probe { unit, reply };
+        if let Err((Job::Probe { reply, .. }, _, _)) =
+            self.run_helper(&argv, Some(unit), job, now + probe::ATTEMPT_LIMIT)
+        {
+            let _ = reply.send(false);
+        }
+    }
+
+    /// Starts one validation command of a re-render, as jinit's own helper.
+    pub fn run_validation(
+        &mut self,
+        argv: Vec<String>,
+        reply: oneshot::Sender<Result<(), String>>,
+        now: Instant,
+    ) {
+        let job = Job::Validate {
+            what: argv.join(" "),
+            reply,
+        };
+        if let Err((Job::Validate { what, reply }, _, e)) =
+            self.run_helper(&argv, None, job, now + apply::VALIDATE_TIMEOUT)
+        {
+            let _ = reply.send(Err(format!("cannot run validation `{what}`: {e}")));
+        }
+    }
+
+    /// Runs unit `i`'s `drain` command; one that cannot start ends the drain at once.
+    fn start_drain(&mut self, i: usize, now: Instant) {
+        let argv = self.slots[i].unit.spec.drain.clone().unwrap_or_default();
+        let until = self.slots[i].unit.deadline().unwrap_or(now);
+        let job = Job::Drain {
+            unit: i,
+            since: now,
+        };
+        if let Err((_, code, e)) = self.run_helper(&argv, Some(i), job, until) {
+            log::info(&format!(
+                "{}: cannot start the drain command {:?}: {e}; stopping it at once",
+                self.slots[i].unit.name(),
+                argv.first().map_or("", String::as_str)
+            ));
+            self.feed(i, Input::Drained(code), now);
+        }
+    }
+
+    /// A reaped helper: its verdict goes to whoever waits for it (`kill_at` is None when
+    /// jinit killed it).
+    fn helper_ended(&mut self, job: Job, kill_at: Option<Instant>, code: i32, now: Instant) {
+        match job {
+            Job::Probe { reply, .. } => {
+                let _ = reply.send(code == 0);
+            }
+            Job::Validate { what, reply } => {
+                let verdict = match (code, kill_at) {
+                    (0, _) => Ok(()),
+                    (_, None) => Err(format!(
+                        "validation `{what}` did not finish within {} and was killed",
+                        duration::show(apply::VALIDATE_TIMEOUT)
+                    )),
+                    _ => Err(format!(
+                        "validation `{what}` failed (exit code {code}, its output is above)"
+                    )),
+                };
+                let _ = reply.send(verdict);
+            }
+            Job::Drain { unit, since } => {
+                let u = &self.slots[unit].unit;
+                // Not when it was killed because the drain was over anyway.
+                if matches!(u.state, State::Draining { .. }) {
+                    let took = duration::show(now.saturating_duration_since(since));
+                    log::info(&match code {
+                        0 => format!("{}: drain done in {took}", u.name()),
+                        _ => format!(
+                            "{}: drain command ended with code {code} after {took}",
+                            u.name()
+                        ),
+                    });
+                }
+                self.feed(unit, Input::Drained(code), now);
+            }
+        }
     }
 
     fn spawn_unit(&mut self, i: usize, now: Instant) {
@@ -428,13 +436,6 @@ impl<O: Os> Units<O> {
     }
 }
 
-/// Signals a unit's process group; falls back to the leader alone.
-fn signal_group(os: &mut impl Os, pid: Pid, sig: Signal) {
-    if !os.signal_group(pid, sig) {
-        os.signal(pid, sig);
-    }
-}
-
 fn log_transition(u: &Unit, before: State, now: Instant) {
     let after = u.state;
     if before.word() == after.word() {
@@ -451,6 +452,20 @@ fn log_transition(u: &Unit, before: State, now: Instant) {
         ),
         (_, State::Exited { code } | State::Failed { code }) => format!("exit code {code}"),
         (State::Stopping { since, .. }, State::Stopped) => duration::show(now - since),
+        (State::Draining { since, .. }, State::Stopped) => {
+            format!(
+                "exited while draining, after {}",
+                duration::show(now - since)
+            )
+        }
+        (_, State::Draining { until, .. }) => format!(
+            "drain: {}, up to {}",
+            u.spec.drain.as_ref().map_or("", |d| d[0].as_str()),
+            duration::show(until.saturating_duration_since(now))
+        ),
+        (State::Draining { since, until, .. }, State::Stopping { .. }) if now >= until => {
+            format!("drain unfinished after {}", duration::show(now - since))
+        }
         (State::Starting { .. }, State::Stopping { then, .. }) => match then {
             Then::Fail => "not ready within ready-timeout".into(),
             Then::Stop => "stopped by the shutdown while starting".into(),

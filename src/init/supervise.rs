@@ -299,7 +299,7 @@ impl<O: Os> Supervisor<O> {
             Phase::StoppingUnits | Phase::Leftovers { .. } => {
                 let idle = slot.unit.is_down();
                 let dependents_down = slot.dependents.iter().all(|&d| slots[d].unit.is_down());
-                let stopping = matches!(state, State::Stopping { .. });
+                let stopping = matches!(state, State::Stopping { .. } | State::Draining { .. });
                 let done = matches!(state, State::Stopped | State::Skipped);
                 (!done && !stopping && (idle || dependents_down)).then_some(Input::Stop)
             }

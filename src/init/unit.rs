@@ -12,6 +12,7 @@
 //!  Skipped                                    Backoff --Timer--> (Spawn)
 //!                                 exit, policy ignore: Exited (success) / Failed
 //!  any live state --Stop--> Stopping --Timer: SIGKILL--> ... --Exited--> Stopped
+//!  Ready with a `drain` --Stop--> Draining --Drained or Timer--> Stopping  (--Exited--> Stopped)
 //!  any state --Disable--> (Stopping -->) Skipped --Enable--> Waiting      (`if` re-evaluated;
 //!  Enable while still stopping for a Disable: Waiting once the process is gone)
 //! ```
@@ -58,6 +59,13 @@ pub enum State {
     Backoff {
         until: Instant,
     },
+    /// The `drain` command runs; the stop signal follows when it ends or at `until`.
+    Draining {
+        pid: Pid,
+        since: Instant,
+        until: Instant,
+        then: Then,
+    },
     Stopping {
         pid: Pid,
         since: Instant,
@@ -84,9 +92,9 @@ pub enum Then {
 
 impl State {
     /// Every word `word` returns, in lifecycle order: the metrics list each unit in each.
-    pub const WORDS: [&'static str; 11] = [
+    pub const WORDS: [&'static str; 12] = [
         "waiting", "skipped", "starting", "ready", "running", "done", "exited", "failed",
-        "backoff", "stopping", "stopped",
+        "backoff", "draining", "stopping", "stopped",
     ];
 
     pub fn word(&self) -> &'static str {
@@ -100,6 +108,7 @@ impl State {
             State::Exited { .. } => "exited",
             State::Failed { .. } => "failed",
             State::Backoff { .. } => "backoff",
+            State::Draining { .. } => "draining",
             State::Stopping { .. } => "stopping",
             State::Stopped => "stopped",
         }
@@ -110,6 +119,7 @@ impl State {
             State::Starting { pid, .. }
             | State::Ready { pid, .. }
             | State::Running { pid, .. }
+            | State::Draining { pid, .. }
             | State::Stopping { pid, .. } => Some(pid),
             _ => None,
         }
@@ -128,6 +138,8 @@ pub enum Input {
     ProbeTimeout,
     /// The deadline returned by `deadline()` has passed.
     Timer,
+    /// The `drain` command ended (its exit code), or could not start.
+    Drained(i32),
     Stop,
     Restart,
     /// The unit's `if` turned false after a change of the environment.
@@ -148,6 +160,10 @@ pub enum Action {
     Shutdown(i32),
     /// A `creates` oneshot needs no run: ask the supervisor to check its path.
     CheckCreates,
+    /// Start the `drain` command and feed back `Drained`.
+    Drain,
+    /// Kill the `drain` command if it still runs.
+    EndDrain,
 }
 
 #[derive(Debug)]
@@ -212,6 +228,7 @@ impl Unit {
     pub fn deadline(&self) -> Option<Instant> {
         match self.state {
             State::Backoff { until } => Some(until),
+            State::Draining { until, .. } => Some(until),
             State::Stopping { kill_at, .. } => kill_at,
             State::Done { next_run } => next_run,
             _ => None,
@@ -259,27 +276,27 @@ impl Unit {
                 Starting { since, .. } | Ready { since, .. } | Running { since, .. },
                 Input::Exited(code),
             ) => self.ended(code, since, now),
-            (Stopping { then, since, .. }, Input::Exited(code)) => match then {
-                Then::Stop => {
-                    self.state = Stopped;
-                    vec![]
-                }
-                Then::Start => {
-                    self.restarts += 1;
-                    self.streak = 0;
-                    vec![Action::Spawn]
-                }
-                Then::Fail => self.ended(if code == 0 { 1 } else { code }, since, now),
-                Then::Skip => {
-                    self.state = Skipped;
-                    vec![]
-                }
-                Then::Wait => {
-                    self.state = Waiting;
-                    self.streak = 0;
-                    vec![]
-                }
-            },
+            (Stopping { then, since, .. }, Input::Exited(code)) => {
+                self.stopped(then, code, since, now)
+            }
+            // The service ended by itself while draining (a bridge whose conferences are
+            // over): the stop is done.
+            (Draining { then, since, .. }, Input::Exited(code)) => {
+                let mut actions = vec![Action::EndDrain];
+                actions.extend(self.stopped(then, code, since, now));
+                actions
+            }
+            (Draining { pid, then, .. }, Input::Drained(_)) => self.signal_stop(pid, now, then),
+            (
+                Draining {
+                    pid, until, then, ..
+                },
+                Input::Timer,
+            ) if now >= until => {
+                let mut actions = vec![Action::EndDrain];
+                actions.extend(self.signal_stop(pid, now, then));
+                actions
+            }
             (
                 Stopping {
                     pid,
@@ -308,7 +325,7 @@ impl Unit {
                 self.stop_process(pid, now, Then::Stop)
             }
             // A restart, failed probe or disable in progress becomes a plain stop.
-            (Stopping { .. }, Input::Stop) => self.then_after_stop(Then::Stop),
+            (Stopping { .. } | Draining { .. }, Input::Stop) => self.then_after_stop(Then::Stop),
             (Skipped, Input::Stop) => vec![],
             (_, Input::Stop) => {
                 self.state = Stopped;
@@ -325,7 +342,7 @@ impl Unit {
             (Starting { pid, .. } | Ready { pid, .. } | Running { pid, .. }, Input::Disable) => {
                 self.stop_process(pid, now, Then::Skip)
             }
-            (Stopping { .. }, Input::Disable) => self.then_after_stop(Then::Skip),
+            (Stopping { .. } | Draining { .. }, Input::Disable) => self.then_after_stop(Then::Skip),
             (_, Input::Disable) => {
                 self.state = Skipped;
                 vec![]
@@ -338,6 +355,9 @@ impl Unit {
             (
                 Stopping {
                     then: Then::Skip, ..
+                }
+                | Draining {
+                    then: Then::Skip, ..
                 },
                 Input::Enable,
             ) => self.then_after_stop(Then::Wait),
@@ -348,21 +368,55 @@ impl Unit {
 
     /// Changes what a stopping unit does once its process is gone.
     fn then_after_stop(&mut self, next: Then) -> Vec<Action> {
-        if let State::Stopping { then, .. } = &mut self.state {
+        if let State::Stopping { then, .. } | State::Draining { then, .. } = &mut self.state {
             *then = next;
         }
         vec![]
     }
 
+    /// What follows once a stopping (or draining) unit's process is gone.
+    fn stopped(&mut self, then: Then, code: i32, since: Instant, now: Instant) -> Vec<Action> {
+        match then {
+            Then::Stop => {
+                self.state = State::Stopped;
+                vec![]
+            }
+            Then::Start => {
+                self.restarts += 1;
+                self.streak = 0;
+                vec![Action::Spawn]
+            }
+            Then::Fail => self.ended(if code == 0 { 1 } else { code }, since, now),
+            Then::Skip => {
+                self.state = State::Skipped;
+                vec![]
+            }
+            Then::Wait => {
+                self.state = State::Waiting;
+                self.streak = 0;
+                vec![]
+            }
+        }
+    }
+
     /// From now on every stop ends by `deadline`; a stop already under way is shortened.
     pub fn stop_by(&mut self, deadline: Instant) {
         self.kill_by = Some(deadline);
-        if let State::Stopping {
-            kill_at: Some(at), ..
-        } = &mut self.state
-        {
-            *at = (*at).min(deadline);
+        let drain_by = self.drain_by(deadline);
+        match &mut self.state {
+            State::Stopping {
+                kill_at: Some(at), ..
+            } => *at = (*at).min(deadline),
+            State::Draining { until, .. } => *until = (*until).min(drain_by),
+            _ => {}
         }
+    }
+
+    /// A drain must end the kill-delay before `deadline`: the stop signal needs that long.
+    fn drain_by(&self, deadline: Instant) -> Instant {
+        deadline
+            .checked_sub(self.spec.kill_delay)
+            .unwrap_or(deadline)
     }
 
     /// The `creates` path of a oneshot exists: nothing to run.
@@ -370,7 +424,31 @@ impl Unit {
         self.state = State::Skipped;
     }
 
+    /// Stops the process: through its `drain` first when it is a ready service that has one
+    /// (not when it failed its readiness: there is nothing to drain).
     fn stop_process(&mut self, pid: Pid, now: Instant, then: Then) -> Vec<Action> {
+        if self.spec.drain.is_some()
+            && then != Then::Fail
+            && matches!(self.state, State::Ready { .. })
+        {
+            let own = now.checked_add(self.spec.drain_timeout).unwrap_or(now);
+            let until = match self.kill_by {
+                Some(by) => own.min(self.drain_by(by)).max(now),
+                None => own,
+            };
+            self.state = State::Draining {
+                pid,
+                since: now,
+                until,
+                then,
+            };
+            return vec![Action::Drain];
+        }
+        self.signal_stop(pid, now, then)
+    }
+
+    /// Sends the stop signal; SIGKILL follows after the kill-delay.
+    fn signal_stop(&mut self, pid: Pid, now: Instant, then: Then) -> Vec<Action> {
         let own = now.checked_add(self.spec.kill_delay);
         let kill_at = match (own, self.kill_by) {
             (Some(own), Some(by)) => Some(own.min(by)),
@@ -542,6 +620,12 @@ mod tests {
             State::Exited { code: 0 },
             State::Failed { code: 1 },
             State::Backoff { until: t },
+            State::Draining {
+                pid: p,
+                since: t,
+                until: t,
+                then: Then::Stop,
+            },
             State::Stopping {
                 pid: p,
                 since: t,
@@ -583,6 +667,84 @@ mod tests {
         w.handle(Input::Start, t0);
         w.handle(Input::Spawned(Err(127)), t0);
         assert_eq!(w.last_exit, Some(127));
+    }
+
+    #[test]
+    fn a_ready_service_with_a_drain_drains_before_its_stop_signal() {
+        let t0 = Instant::now();
+        let ready = |extra: &str| {
+            let mut u = unit(
+                &format!(
+                    "drain = [\"d\"]\ndrain-timeout = \"60s\"\n{extra}\n\
+                     [jinit]\nstop-timeout = \"2m\""
+                ),
+                "service",
+            );
+            u.handle(Input::Start, t0);
+            u.handle(Input::Spawned(Ok(pid(7))), t0);
+            u
+        };
+        // The drain ends: the stop signal follows.
+        let mut u = ready("");
+        assert_eq!(u.handle(Input::Stop, t0), vec![Action::Drain]);
+        assert_eq!(u.state.word(), "draining");
+        assert_eq!(u.deadline(), Some(t0 + Duration::from_secs(60)));
+        assert_eq!(u.state.pid(), Some(pid(7)), "the service still runs");
+        let t1 = t0 + Duration::from_secs(3);
+        assert_eq!(u.handle(Input::Drained(0), t1), STOP.to_vec());
+        assert_eq!(
+            u.deadline(),
+            Some(t1 + Duration::from_secs(2)),
+            "its kill-delay"
+        );
+        u.handle(Input::Exited(143), t1);
+        assert_eq!(u.state, State::Stopped);
+
+        // The service exits by itself while draining: done, the drain command is ended.
+        let mut u = ready("");
+        u.handle(Input::Stop, t0);
+        assert_eq!(u.handle(Input::Exited(0), t1), vec![Action::EndDrain]);
+        assert_eq!((u.state, u.last_exit), (State::Stopped, Some(0)));
+
+        // The drain outlives its timeout: it is ended and the stop signal sent.
+        let mut u = ready("");
+        u.handle(Input::Stop, t0);
+        let until = t0 + Duration::from_secs(60);
+        let mut want = vec![Action::EndDrain];
+        want.extend(STOP);
+        assert_eq!(u.handle(Input::Timer, until), want);
+        assert_eq!(u.state.word(), "stopping");
+
+        // A restart drains too, then starts again; a shutdown meanwhile makes it a stop.
+        let mut u = ready("");
+        assert_eq!(u.handle(Input::Restart, t0), vec![Action::Drain]);
+        u.handle(Input::Stop, t0);
+        u.handle(Input::Drained(0), t1);
+        u.handle(Input::Exited(143), t1);
+        assert_eq!((u.state, u.restarts), (State::Stopped, 0));
+
+        // The shutdown's deadline shortens the drain: the kill-delay must still fit before it.
+        let mut u = ready("");
+        u.stop_by(t0 + Duration::from_secs(10));
+        u.handle(Input::Stop, t0);
+        assert_eq!(u.deadline(), Some(t0 + Duration::from_secs(8)));
+        let mut u = ready("");
+        u.handle(Input::Stop, t0);
+        u.stop_by(t0 + Duration::from_secs(5));
+        assert_eq!(
+            u.deadline(),
+            Some(t0 + Duration::from_secs(3)),
+            "a drain under way"
+        );
+
+        // Nothing to drain: a service still starting, or one that failed its readiness.
+        let mut u = unit(
+            "drain = [\"d\"]\nready = { tcp = \"127.0.0.1:1\" }\n[jinit]\nstop-timeout = \"1m\"",
+            "service",
+        );
+        u.handle(Input::Start, t0);
+        u.handle(Input::Spawned(Ok(pid(8))), t0);
+        assert_eq!(u.handle(Input::ProbeTimeout, t0), STOP.to_vec());
     }
 
     #[test]

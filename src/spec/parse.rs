@@ -130,6 +130,7 @@ impl Spec {
             spec.renders.push(parse_render(t, &at, &mut problems));
         }
         check_names(&spec, &services, &oneshots, &mut problems);
+        check_drain_budget(&spec, &mut problems);
         spec.units.sort_by(|a, b| a.name.cmp(&b.name));
         Ok((spec, problems))
     }
@@ -200,6 +201,30 @@ fn check_names(
     }
 }
 
+/// A drain, then the stop signal's kill-delay, then the leftovers' grace must fit the whole
+/// stop's `stop-timeout`: otherwise the orchestrator's window would end every drain early.
+fn check_drain_budget(spec: &Spec, problems: &mut Vec<Problem>) {
+    for u in spec.units.iter().filter(|u| u.drain.is_some()) {
+        let need = u.drain_timeout + u.kill_delay + spec.shutdown_grace;
+        if need > spec.stop_timeout {
+            let show = crate::duration::show;
+            problems.push(Problem::new(
+                format!("service.{}.drain-timeout", u.name),
+                format!(
+                    "{} plus kill-delay {} plus shutdown-grace {} exceed [jinit] stop-timeout {}: \
+                     raise stop-timeout to at least {} (and the orchestrator's stop window above \
+                     it: docker stop -t, stop_grace_period) or shorten the drain",
+                    show(u.drain_timeout),
+                    show(u.kill_delay),
+                    show(spec.shutdown_grace),
+                    show(spec.stop_timeout),
+                    show(need)
+                ),
+            ));
+        }
+    }
+}
+
 fn parse_unit(
     kind: Kind,
     name: &str,
@@ -258,6 +283,8 @@ fn parse_unit(
         on_change: None,
         creates: None,
         every: None,
+        drain: None,
+        drain_timeout: DEFAULT_DRAIN_TIMEOUT,
     };
     match kind {
         Kind::Service => {
@@ -275,6 +302,16 @@ fn parse_unit(
             }
             unit.reload_signal = f.signal("reload-signal");
             unit.on_change = f.on_change("on-change");
+            unit.drain = f.strings("drain");
+            if matches!(&unit.drain, Some(c) if c.is_empty()) {
+                f.problem("drain", "must not be empty");
+            }
+            if let Some(t) = f.duration("drain-timeout", DRAIN_TIMEOUT_RANGE) {
+                unit.drain_timeout = t;
+                if unit.drain.is_none() {
+                    f.problem("drain-timeout", "needs `drain`: the command it limits");
+                }
+            }
         }
         Kind::Oneshot => {
             unit.creates = f.string("creates").map(PathBuf::from);
@@ -556,5 +593,37 @@ mod tests {
         );
         assert!(all.contains("service.u.on-change.paths: missing"), "{all}");
         assert!(all.contains("oneshot.o.on-change: unknown key"), "{all}");
+    }
+
+    #[test]
+    fn a_drain_must_fit_the_stop_timeout() {
+        let spec = parse(
+            "[jinit]\nstop-timeout = \"70s\"\nkill-delay = \"3s\"\n\
+             [service.jvb]\ncommand = [\"jvb\"]\ndrain = [\"jvb-drain\", \"x\"]\n\
+             drain-timeout = \"1m\"\n",
+        )
+        .expect("60 s + 3 s + 2 s fit 70 s");
+        let jvb = spec.unit("jvb").unwrap();
+        assert_eq!(
+            jvb.drain.as_deref(),
+            Some(&["jvb-drain".to_string(), "x".into()][..])
+        );
+        assert_eq!(jvb.drain_timeout, Duration::from_secs(60));
+        let all = problems(
+            "[service.a]\ncommand = [\"a\"]\ndrain = [\"d\"]\n\
+             [service.b]\ncommand = [\"b\"]\ndrain = []\n\
+             [service.c]\ncommand = [\"c\"]\ndrain-timeout = \"5s\"\n\
+             [oneshot.o]\ncommand = [\"o\"]\ndrain = [\"d\"]\n",
+        )
+        .join("\n");
+        for want in [
+            "service.a.drain-timeout: 30.0s plus kill-delay 5.0s plus shutdown-grace 2.0s exceed \
+             [jinit] stop-timeout 9.0s: raise stop-timeout to at least 37.0s",
+            "service.b.drain: must not be empty",
+            "service.c.drain-timeout: needs `drain`",
+            "oneshot.o.drain: unknown key",
+        ] {
+            assert!(all.contains(want), "{want} in\n{all}");
+        }
     }
 }

@@ -51,7 +51,8 @@ pub fn expand(text: &str, ctx: &Value) -> Result<String, String> {
     })
 }
 
-/// Expands every templated string of an enabled unit: command, env values, stdin, exec probe.
+/// Expands every templated string of an enabled unit: command, env values, stdin, exec probe,
+/// drain command.
 fn expand_unit(u: &mut UnitSpec, at: &str, ctx: &Value, problems: &mut Vec<Problem>) {
     let mut one = |text: &mut String, key: String| match expand(text, ctx) {
         Ok(t) => *text = t,
@@ -70,6 +71,9 @@ fn expand_unit(u: &mut UnitSpec, at: &str, ctx: &Value, problems: &mut Vec<Probl
         for (i, arg) in argv.iter_mut().enumerate() {
             one(arg, format!("ready.exec[{i}]"));
         }
+    }
+    for (i, arg) in u.drain.iter_mut().flatten().enumerate() {
+        one(arg, format!("drain[{i}]"));
     }
     if let Some(text) = &u.stdin {
         if text.len() > crate::sys::spawn::STDIN_MAX {
@@ -160,11 +164,14 @@ pub fn plan(spec: &Spec, ctx: &Value) -> Result<Plan, Vec<Problem>> {
                     problems.push(Problem::new(format!("{at}.command"), e));
                 }
             }
-            if let Some(crate::spec::Ready::Exec(argv)) = &u.ready {
-                if let Some(argv0) = argv.first() {
-                    if let Err(e) = lookups.command(argv0, &u) {
-                        problems.push(Problem::new(format!("{at}.ready.exec"), e));
-                    }
+            let exec_probe = match &u.ready {
+                Some(crate::spec::Ready::Exec(argv)) => argv.first(),
+                _ => None,
+            };
+            let drain = u.drain.as_ref().and_then(|d| d.first());
+            for (key, argv0) in [("ready.exec", exec_probe), ("drain", drain)] {
+                if let Some(Err(e)) = argv0.map(|a| lookups.command(a, &u)) {
+                    problems.push(Problem::new(format!("{at}.{key}"), e));
                 }
             }
             if let Some(cwd) = &u.cwd {

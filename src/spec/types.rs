@@ -68,6 +68,11 @@ pub struct UnitSpec {
     pub on_change: Option<OnChange>,
     pub creates: Option<PathBuf>,
     pub every: Option<Duration>,
+    /// `drain`: a command run when a ready service is to stop, before its stop signal (a
+    /// videobridge's graceful shutdown). The stop signal follows when the command ends, when
+    /// `drain_timeout` has passed, or never if the service exits by itself meanwhile.
+    pub drain: Option<Vec<String>>,
+    pub drain_timeout: Duration,
 }
 
 /// A service's `on-change = { paths = [...], signal = "USR2" }`.
@@ -130,6 +135,7 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// of Docker's 10 s so jinit, not Docker's SIGKILL, decides how the container ends.
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(9);
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 const SECOND: Duration = Duration::from_secs(1);
 const HOUR: Duration = Duration::from_secs(3600);
@@ -140,6 +146,7 @@ pub const STOP_TIMEOUT_RANGE: (Duration, Duration) = (SECOND, HOUR);
 pub const READY_TIMEOUT_RANGE: (Duration, Duration) =
     (Duration::from_millis(100), Duration::from_secs(86400));
 pub const EVERY_RANGE: (Duration, Duration) = (SECOND, crate::duration::MAX);
+pub const DRAIN_TIMEOUT_RANGE: (Duration, Duration) = (SECOND, Duration::from_secs(86400));
 
 /// Accepts "TERM", "SIGTERM", "term" and signal numbers.
 pub fn parse_signal(text: &str) -> Result<Signal, String> {
