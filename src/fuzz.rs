@@ -628,6 +628,7 @@ fn valid_value(ty: &Type, n: u64) -> String {
     match ty {
         Type::Bool => BOOLS[(n % 8) as usize].into(),
         Type::Int => ((n as i64) % 100_000).to_string(),
+        Type::Decimal => format!("{}.{}", n % 10, n % 1000),
         Type::Port => (1 + n % 65535).to_string(),
         Type::String => format!("value-{n}"),
         Type::List => (0..n % 4)
@@ -639,6 +640,10 @@ fn valid_value(ty: &Type, n: u64) -> String {
             0 => format!("h{}.example.com", n % 1000),
             1 => format!("10.0.{}.{}", n % 256, (n / 256) % 256),
             _ => "[::1]".into(),
+        },
+        Type::Cidr => match n % 2 {
+            0 => format!("10.{}.0.0/{}", n % 256, 8 + n % 25),
+            _ => format!("fd{:02x}::/{}", n % 256, 8 + n % 121),
         },
         Type::Enum(values) => values[(n as usize) % values.len().max(1)].clone(),
         Type::Secret => format!("a-strong-generated-secret-{n:020}"),
@@ -862,7 +867,7 @@ proptest! {
     fn values_of_every_type_parse_or_explain(t in prop_oneof![text(), duration_text()], n in any::<u64>()) {
         let types = [
             Type::Bool, Type::Int, Type::Port, Type::String, Type::List, Type::Url, Type::Host,
-            Type::Enum(vec!["a".into(), "b".into()]), Type::Enum(Vec::new()), Type::Secret,
+            Type::Cidr, Type::Decimal, Type::Enum(vec!["a".into(), "b".into()]), Type::Enum(Vec::new()), Type::Secret,
             Type::Duration, Type::Path,
         ];
         for ty in &types {

@@ -8,11 +8,15 @@ use minijinja::Value;
 pub enum Type {
     Bool,
     Int,
+    /// A non-negative decimal number: `0.8`, `0.01`, `2`.
+    Decimal,
     Port,
     String,
     List,
     Url,
     Host,
+    /// An IPv4 or IPv6 network: `172.16.0.0/12`, `fd00::/8`.
+    Cidr,
     Enum(Vec<String>),
     /// A password of ours: may come from NAME_FILE, never logged, checked for strength when
     /// required and filled by `jinit gen-secrets`.
@@ -26,11 +30,13 @@ impl Type {
         match self {
             Type::Bool => "bool",
             Type::Int => "int",
+            Type::Decimal => "decimal",
             Type::Port => "port",
             Type::String => "string",
             Type::List => "list",
             Type::Url => "url",
             Type::Host => "host",
+            Type::Cidr => "cidr",
             Type::Enum(_) => "enum",
             Type::Secret => "secret",
             Type::Duration => "duration",
@@ -135,6 +141,8 @@ impl Type {
             "list" => Type::List,
             "url" => Type::Url,
             "host" => Type::Host,
+            "decimal" => Type::Decimal,
+            "cidr" => Type::Cidr,
             "secret" => Type::Secret,
             "duration" => Type::Duration,
             "path" => Type::Path,
@@ -255,6 +263,19 @@ impl Type {
                 .parse::<i64>()
                 .map(Typed::Int)
                 .map_err(|_| format!("{text:?} is not a whole number{also}")),
+            Type::Decimal => {
+                let (whole, frac) = t.split_once('.').unwrap_or((t, "0"));
+                let digits = |s: &str| {
+                    !s.is_empty() && s.len() <= 9 && s.bytes().all(|b| b.is_ascii_digit())
+                };
+                if digits(whole) && digits(frac) {
+                    Ok(Typed::Str(t.to_string()))
+                } else {
+                    Err(format!(
+                        "{text:?} is not a decimal number (write e.g. 0.8 or 2){also}"
+                    ))
+                }
+            }
             Type::Port => match t.parse::<i64>() {
                 Ok(p) if (1..=65535).contains(&p) => Ok(Typed::Int(p)),
                 _ => Err(format!("{text:?} is not a port number (1-65535){also}")),
@@ -298,6 +319,25 @@ impl Type {
                 } else {
                     Err(format!(
                         "{text:?} is not a host name or IP address (no scheme, port or path)"
+                    ))
+                }
+            }
+            Type::Cidr => {
+                let ok = t.split_once('/').is_some_and(|(addr, bits)| {
+                    let max = match addr.parse::<std::net::IpAddr>() {
+                        Ok(std::net::IpAddr::V4(_)) => 32,
+                        Ok(std::net::IpAddr::V6(_)) => 128,
+                        Err(_) => return false,
+                    };
+                    bits.len() <= 3
+                        && bits.bytes().all(|b| b.is_ascii_digit())
+                        && bits.parse::<u8>().is_ok_and(|b| b <= max)
+                });
+                if ok {
+                    Ok(Typed::Str(t.to_string()))
+                } else {
+                    Err(format!(
+                        "{text:?} is not a network in CIDR notation (write e.g. 172.16.0.0/12 or fd00::/8)"
                     ))
                 }
             }
@@ -394,4 +434,57 @@ pub fn weak(secret: &str) -> Option<String> {
         ));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_are_digits_with_at_most_one_point() {
+        for ok in ["0.8", "0.01", "2", "10.0"] {
+            assert!(Type::Decimal.parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            ".5",
+            "5.",
+            "1.2.3",
+            "-1",
+            "1e3",
+            "0,8",
+            "NaN",
+            "1234567890.1",
+        ] {
+            let e = Type::Decimal.parse(bad).unwrap_err();
+            assert!(e.contains("not a decimal number"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn networks_are_an_address_and_a_prefix_length_that_fits_it() {
+        for ok in [
+            "172.16.0.0/12",
+            "10.0.0.0/8",
+            "0.0.0.0/0",
+            "fd00::/8",
+            "::1/128",
+        ] {
+            assert!(Type::Cidr.parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "172.16.0.0",
+            "172.16.0.0/33",
+            "::/129",
+            "meet.jitsi/24",
+            "10.0.0.0/+8",
+            "10.0.0.0/0008",
+            "10.0.0.0/8\"",
+            "10.0.0.0/8 x",
+            "",
+        ] {
+            let e = Type::Cidr.parse(bad).unwrap_err();
+            assert!(e.contains("CIDR notation"), "{bad}: {e}");
+        }
+    }
 }

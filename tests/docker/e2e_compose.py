@@ -5,7 +5,7 @@
   e2e_compose.py REPO_ROOT FILE SERVICE... > DIR/FILE
 
 Keeps base, check, prosody and web (Jitsi's Java components cannot be built here), or the SERVICEs
-named of FILE (docker-compose.yml or jigasi.yml: the stand-in test keeps jicofo and jvb too),
+named of FILE (docker-compose.yml or an overlay: the stand-in test keeps jicofo and jvb too),
 points the build contexts at the repository, publishes every port on 127.0.0.1 only, and adds
 Prosody's client port (E2E_XMPP_PORT, default 15222) so that the test's XMPP client can log in
 directly as well as through web. Everything else stays as the file has it.
@@ -32,9 +32,12 @@ for name, service in services.items():
         for gone in [d for d in depends if d in dropped]:
             del depends[gone]
     if "ports" in service:
-        service["ports"] = [f"127.0.0.1:{p}" for p in service["ports"]]
+        # (prometheus.yml already publishes on 127.0.0.1 only.)
+        service["ports"] = [p if str(p).startswith("127.0.0.1:") else f"127.0.0.1:{p}"
+                            for p in service["ports"]]
 xmpp_port = os.environ.get("E2E_XMPP_PORT", "15222")
-if "prosody" in services:
+# (Only in the main file: an overlay that adds to prosody would publish it a second time.)
+if "prosody" in services and source == "docker-compose.yml":
     services["prosody"].setdefault("ports", []).append(f"127.0.0.1:{xmpp_port}:5222")
 # The generated x-* blocks are already merged into the services by the YAML loader.
 compose = {k: v for k, v in compose.items() if not k.startswith("x-")}

@@ -11,7 +11,7 @@
 # everything else in them is real). Then:
 #   static     hadolint (every Dockerfile), shellcheck, `docker-compose config` and
 #              `docker compose config` of the compose files (alone, with jigasi.yml, with
-#              turn.yml), compose environment vs schemas,
+#              turn.yml, with prometheus.yml), compose environment vs schemas,
 #              gen-secrets.sh;
 #   structure  container-structure-test suites (tests/structure/) on every image, checks that
 #              need `docker run` flags or `docker inspect` (read-only root, setuid scan as root,
@@ -26,7 +26,15 @@
 #              stand-ins for Jitsi's Java programs (tests/docker/standins/), checking from
 #              Jicofo's side that the bridge and the gateway are in their breweries, then
 #              coturn with turn.yml (TURN over TLS answered on web's HTTPS port, which still
-#              serves the app) (see standins_e2e).
+#              serves the app), then Prometheus with prometheus.yml: every target up through
+#              its API, promtool on its configuration and on `jinit metrics`, a killed nginx
+#              counted once, a custom scrape job loaded without a restart; then ./bridges.sh 3
+#              (three bridges on their own UDP ports, all in the brewery, all scraped); a bridge
+#              of another network through remote-bridges.yml and jvb.yml; and `stop jvb`
+#              draining the bridge before SIGTERM, exit 0 (see standins_e2e, standins_metrics,
+#              standins_bridges, standins_remote, standins_drain); and swarm.yml deployed
+#              on a one-node swarm of this daemon: converged, secrets as files, the bridge named
+#              after its node in the brewery, a rolling update that drains it (swarm_stack).
 #   conference (opt-in, not in the default PARTS) a real conference: prosody, web, jicofo and jvb
 #              from docker-compose.yml with the IMAGE_TAG images, and tests/docker/conference.py
 #              (two participants over BOSH and WebSocket, Jicofo's Jingle offer through the
@@ -39,6 +47,8 @@
 #   PARTS         default "static images structure e2e"; a subset runs only those (without
 #                 "images" the images must exist already)
 #   IMAGE_TAG     tag of the images built and tested (default test; repository jinit-test/)
+#   BUILD_JINIT=0 the images part uses the static jinit and jinit-acme already in target/
+#                 (built by someone else) instead of running cargo
 #   E2E_FRESH_COMPOSE  default "v1 v2": the Compose implementations of the fresh-clone test
 #   E2E_COMPOSE   default "v1 v2": the Compose implementations the end-to-end test runs with
 #   E2E_BUILD=0   the end-to-end stack uses the IMAGE_TAG images instead of letting Compose
@@ -50,7 +60,14 @@
 #                 above, and each run adds about a minute.
 #   E2E_JVB_PORT, E2E_JIGASI_PORT_MIN  host UDP ports (127.0.0.1) of the stand-in stack's jvb
 #                 and jigasi (JVB_PORT, JIGASI_PORT_MIN..+1): 15010, 15020
+#   E2E_REMOTE_XMPP_PORT, E2E_REMOTE_JVB_PORT  the stand-in stack's Prosody published on every
+#                 address for a bridge of another network (remote-bridges.yml: 15223), and
+#                 that bridge's UDP port (jvb.yml, 127.0.0.1: 15015)
+#   E2E_SWARM_HTTP_PORT, E2E_SWARM_HTTPS_PORT, E2E_SWARM_JVB_PORT  host ports of the Swarm
+#                 stack (host mode, every address): 38000, 38443, 35010
 #   E2E_TURN_PORT  host port (127.0.0.1, UDP and TCP) of its coturn (turn.yml's 3478): 15478
+#   E2E_PROMETHEUS_PORT  host port (127.0.0.1) of its Prometheus (prometheus.yml's
+#                 PROMETHEUS_PORT): 19090
 #   KEEP_E2E=1    leave the end-to-end stack running (with a single E2E_COMPOSE)
 #   CONFERENCE_COMPOSE_FILES  extra compose files (space-separated) on top of docker-compose.yml
 #                 for the conference part, e.g. an override that bind-mounts Jicofo and the
@@ -81,8 +98,14 @@ E2E_HTTP_PORT=${E2E_HTTP_PORT:-18000}
 E2E_HTTPS_PORT=${E2E_HTTPS_PORT:-18443}
 export E2E_XMPP_PORT=${E2E_XMPP_PORT:-15222}
 E2E_JVB_PORT=${E2E_JVB_PORT:-15010}
+E2E_REMOTE_JVB_PORT=${E2E_REMOTE_JVB_PORT:-15015}
+E2E_SWARM_HTTP_PORT=${E2E_SWARM_HTTP_PORT:-38000}
+E2E_SWARM_HTTPS_PORT=${E2E_SWARM_HTTPS_PORT:-38443}
+E2E_SWARM_JVB_PORT=${E2E_SWARM_JVB_PORT:-35010}
+E2E_REMOTE_XMPP_PORT=${E2E_REMOTE_XMPP_PORT:-15223}
 E2E_JIGASI_PORT_MIN=${E2E_JIGASI_PORT_MIN:-15020}
 E2E_TURN_PORT=${E2E_TURN_PORT:-15478}
+E2E_PROMETHEUS_PORT=${E2E_PROMETHEUS_PORT:-19090}
 E2E_PROJECT=jinit-e2e
 # The HOCON parser of the stand-ins (pure Python; its last release with a wheel).
 PYHOCON_VERSION=0.3.61
@@ -171,6 +194,13 @@ debian_image() {
 }
 
 build_jinit() {
+  if [ "${BUILD_JINIT:-1}" = 0 ]; then
+    if [ ! -x "$JINIT_BINARY" ] || [ ! -x "$JINIT_ACME_BINARY" ]; then
+      fatal "BUILD_JINIT=0: no $JINIT_BINARY or $JINIT_ACME_BINARY to use"
+    fi
+    echo "BUILD_JINIT=0: using $JINIT_BINARY and $JINIT_ACME_BINARY as they are"
+    return 0
+  fi
   echo "cargo build --release (static)"
   RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" cargo build -q --release --target x86_64-unknown-linux-gnu \
     >"$LOGS/cargo.log" 2>&1 || { cat "$LOGS/cargo.log"; fatal "jinit does not build"; }
@@ -340,8 +370,9 @@ static_checks() {
     check "hadolint $f" hadolint --failure-threshold error "$f"
     hadolint --no-fail "$f" | sed 's/^/      /'
   done
-  check "shellcheck" shellcheck -x gen-secrets.sh images/base/jitsi-apt-repo images/base/apt-install images/base/jitsi-missing tests/docker/run.sh \
-    tests/trixie-debs.sh tests/ci.sh tests/lib.sh tests/stack/run.sh
+  check "shellcheck" shellcheck -x gen-secrets.sh bridges.sh swarm-secrets.sh images/base/jitsi-apt-repo images/base/apt-install \
+    images/base/jitsi-missing images/jvb/jvb-drain tests/docker/run.sh tests/trixie-debs.sh tests/ci.sh \
+    tests/lib.sh tests/stack/run.sh
   check "hadolint tests/docker/rust-stand-in.Dockerfile" \
     hadolint --failure-threshold error tests/docker/rust-stand-in.Dockerfile
   check "hadolint tests/docker/standins/Dockerfile" \
@@ -354,13 +385,40 @@ static_checks() {
       "${compose[@]}" -f docker-compose.yml -f jigasi.yml config -q
     check "$v config: docker-compose.yml + turn.yml" \
       "${compose[@]}" -f docker-compose.yml -f turn.yml config -q
+    check "$v config: docker-compose.yml + prometheus.yml" \
+      "${compose[@]}" -f docker-compose.yml -f prometheus.yml config -q
     check "$v config: every overlay (config-dir.yml with CONFIG)" env CONFIG=/srv/jitsi \
-      "${compose[@]}" -f docker-compose.yml -f config-dir.yml -f jigasi.yml -f turn.yml config -q
+      "${compose[@]}" -f docker-compose.yml -f config-dir.yml -f jigasi.yml -f turn.yml \
+      -f prometheus.yml config -q
     check "$v config: config-dir.yml without CONFIG is refused, naming it" sh -c \
       "! out=\$(env -u CONFIG $v -f docker-compose.yml -f config-dir.yml config -q 2>&1) &&
        printf '%s' \"\$out\" | grep -q 'set CONFIG in .env'"
+    check "$v config: docker-compose.yml + remote-bridges.yml" \
+      "${compose[@]}" -f docker-compose.yml -f remote-bridges.yml config -q
+    check "$v config: jvb.yml (a bridge-only host)" env XMPP_SERVER=meet.example.com \
+      JVB_AUTH_PASSWORD=a-generated-password-0123456789 "${compose[@]}" -f jvb.yml config -q
+    check "$v config: jvb.yml without XMPP_SERVER is refused, naming it" sh -c \
+      "! out=\$(env -u XMPP_SERVER JVB_AUTH_PASSWORD=x $v -f jvb.yml config -q 2>&1) &&
+       printf '%s' \"\$out\" | grep -q 'set XMPP_SERVER in .env'"
+    local gen
+    gen=$(mktemp -d /tmp/jitsi-bridges.XXXXXX)
+    cp bridges.sh docker-compose.yml "$gen/"
+    check "$v config: docker-compose.yml + the bridges.yml of ./bridges.sh 4" sh -c \
+      "sh '$gen/bridges.sh' 4 2>/dev/null &&
+       $v --project-directory . -f docker-compose.yml -f '$gen/bridges.yml' config -q"
+    rm -rf "$gen"
   done
+  check "bridges.sh refuses a bad count, naming the usage" sh -c \
+    "! out=\$(sh bridges.sh 0 2>&1) && printf '%s' \"\$out\" | grep -q 'usage: ./bridges.sh N'"
   check "compose environment matches the schemas" python3 tests/docker/compose_env.py --check
+  # Metrics stay inside: Prometheus is published on the host's loopback, nothing else is added.
+  # shellcheck disable=SC2016 # ${PROMETHEUS_PORT...} is Compose's, in the file
+  check "prometheus.yml publishes Prometheus on 127.0.0.1 only and no other port" python3 -c '
+import sys, yaml
+services = yaml.safe_load(open("prometheus.yml"))["services"]
+ports = {name: s.get("ports", []) for name, s in services.items() if s.get("ports")}
+want = {"prometheus": ["127.0.0.1:${PROMETHEUS_PORT:-9090}:9090"]}
+sys.exit(0 if ports == want else f"ports {ports}, want {want}")'
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -809,7 +867,340 @@ standins_e2e() {
     served_contains / "Jitsi Meet"
   check "$label: a TLS client without ALPN or TURNS_HOST still gets the web app, not coturn" \
     not python3 tests/pylib/stun.py "$E2E_HTTPS_PORT"
+
+  standins_metrics "$label"
+  standins_bridges "$label"
+  standins_remote "$label"
   e2e_compose logs --no-color >"$LOGS/standins-containers.log" 2>&1
+  standins_drain "$label"
+}
+
+# standins_remote LABEL: a bridge of "another host": jvb.yml as a project of its own, on its own
+# network, joining the stand-in stack's Prosody through remote-bridges.yml (Prosody's client
+# port published on every address of the host, reached through the host's address, as from
+# another machine); Jicofo sees it in its brewery beside the local ones.
+standins_remote() {
+  local label="$1, a remote bridge (jvb.yml)" rdir c remote nick
+  # remote-bridges.yml as it is (its port on every address: the other network reaches it
+  # through the host), with the test's port instead of 5222. Not through .env: XMPP_PUBLIC_PORT
+  # there would change base's environment and so recreate everything.
+  sed "s/\${XMPP_PUBLIC_PORT:-5222}/$E2E_REMOTE_XMPP_PORT/" remote-bridges.yml >"$E2E_DIR/remote-bridges.yml"
+  E2E_FILES+=(-f remote-bridges.yml)
+  check "$label: up -d with remote-bridges.yml" e2e_compose up -d
+  for c in prosody web jicofo jvb jvb-2 jvb-3; do
+    if ! wait_for 120 healthy "$(cid "$c")"; then fail "$label: $c healthy again"; container_logs; return; fi
+  done
+  check "$label: Prosody's client port is published on every address" \
+    test "$(docker port "$(cid prosody)" 5222/tcp | head -n 1)" = "0.0.0.0:$E2E_REMOTE_XMPP_PORT"
+  rdir=$(mktemp -d /tmp/jitsi-remote.XXXXXX)
+  if ! python3 tests/docker/e2e_compose.py "$ROOT" jvb.yml base base-java jvb >"$rdir/jvb.yml"; then
+    fail "$label: derive jvb.yml"; return
+  fi
+  # The main host is this host, reached at its address on Docker's default bridge (an address,
+  # not a name: the stand-in's XMPP library resolves names through DNS only, /etc/hosts aside).
+  local host
+  host=$(docker network inspect bridge -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}')
+  printf '%s\n' "JITSI_REPO=$REPO" "JITSI_IMAGE_VERSION=$TAG" RESTART_POLICY=no \
+    "XMPP_SERVER=${host:-172.17.0.1}" "XMPP_PORT=$E2E_REMOTE_XMPP_PORT" \
+    "JVB_AUTH_PASSWORD=$(env_value JVB_AUTH_PASSWORD)" "JVB_PORT=$E2E_REMOTE_JVB_PORT" >"$rdir/.env"
+  printf '%s\n' "services:" "  jvb:" "    image: $REPO/jvb-standin:$TAG" >"$rdir/standins.yml"
+  local rc=(docker compose -p "$E2E_PROJECT-remote" -f jvb.yml -f standins.yml)
+  check "$label: up -d on a network of its own" sh -c "cd '$rdir' && ${rc[*]} up -d"
+  remote=$(cd "$rdir" && "${rc[@]}" ps -q jvb)
+  if [ -n "$remote" ] && wait_for 120 healthy "$remote"; then
+    pass "$label: healthy"
+    nick=$(docker inspect -f '{{.Config.Hostname}}' "$remote")
+    check "$label: on its own network, not meet.jitsi" \
+      test "$(docker inspect -f '{{range $n, $_ := .NetworkSettings.Networks}}{{$n}} {{end}}' "$remote")" \
+      = "$E2E_PROJECT-remote_default "
+    check "$label: Jicofo sees it in its brewery as $nick" \
+      in_brewery_within 60 "$(cid jicofo)" bridge "$(env_value JVB_AUTH_USER | grep . || echo jvb)@auth.meet.jitsi" "$nick"
+  else
+    fail "$label: healthy"; docker logs "$remote" 2>&1 | tail -40
+  fi
+  (cd "$rdir" && "${rc[@]}" logs --no-color >"$LOGS/remote-bridge.log" 2>&1
+   "${rc[@]}" down --volumes --remove-orphans >>"$LOGS/remote-bridge.log" 2>&1)
+  rm -rf "$rdir"
+}
+
+# standins_bridges LABEL: ./bridges.sh 3 on the running stand-in stack: jvb-2 and jvb-3 beside
+# jvb, each on its own UDP port (E2E_JVB_PORT+1, +2) published on the same host port, all
+# healthy and in Jicofo's brewery under distinct nicknames, jvb left running; Prometheus finds
+# the three bridges by the network name jvb.
+standins_bridges() {
+  local label="$1, ./bridges.sh 3" gen i c port nick jvb
+  jvb=$(cid jvb)
+  gen=$(mktemp -d /tmp/jitsi-bridges.XXXXXX)
+  cp bridges.sh docker-compose.yml "$gen/"
+  if ! sh "$gen/bridges.sh" 3 "$E2E_JVB_PORT" 2>"$LOGS/bridges-sh.log" ||
+    ! python3 tests/docker/e2e_compose.py "$ROOT" "$gen/bridges.yml" jvb-2 jvb-3 >"$E2E_DIR/bridges.yml"; then
+    fail "$label: generate and derive bridges.yml"; cat "$LOGS/bridges-sh.log"; rm -rf "$gen"; return
+  fi
+  rm -rf "$gen"
+  # The stand-in image for the new bridges too. JVB_ENABLE_REST as prometheus.yml gives it to
+  # jvb (an overlay cannot name generated services: the README says to set it in .env, which
+  # here would change base's environment and so recreate the whole stack).
+  {
+    echo "services:"
+    for i in 2 3; do
+      printf '  jvb-%s:\n    image: %s/jvb-standin:%s\n    environment:\n      JVB_ENABLE_REST: "1"\n' \
+        "$i" "$REPO" "$TAG"
+    done
+  } >"$E2E_DIR/standins-bridges.yml"
+  E2E_FILES+=(-f bridges.yml -f standins-bridges.yml)
+  check "$label: up -d with bridges.yml" e2e_compose up -d
+  check "$label: jvb was left running" test "$(cid jvb)" = "$jvb"
+  local auth_domain jvb_jid
+  auth_domain=$(env_value XMPP_AUTH_DOMAIN); auth_domain=${auth_domain:-auth.meet.jitsi}
+  jvb_jid="$(env_value JVB_AUTH_USER | grep . || echo jvb)@$auth_domain"
+  local jicofo nicks=()
+  jicofo=$(cid jicofo)
+  for i in 1 2 3; do
+    if [ "$i" = 1 ]; then c=$jvb; port=$E2E_JVB_PORT
+    else c=$(cid "jvb-$i"); port=$((E2E_JVB_PORT + i - 1)); fi
+    if [ -z "$c" ] || ! wait_for 120 healthy "$c"; then fail "$label: bridge $i healthy"; container_logs; return; fi
+    nick=$(docker inspect -f '{{.Config.Hostname}}' "$c")
+    nicks+=("$nick")
+    check "$label: bridge $i listens on UDP $port, published on the host's $port" \
+      sh -c "docker exec '$c' grep -q '^      port = $port\$' /run/jvb/config/jvb.conf &&
+        [ \"\$(docker port '$c' $port/udp)\" = 127.0.0.1:$port ]"
+    check "$label: Jicofo sees bridge $i in its brewery as $nick" \
+      in_brewery_within 60 "$jicofo" bridge "$jvb_jid" "$nick"
+  done
+  check "$label: three distinct nicknames (${nicks[*]})" \
+    test "$(printf '%s\n' "${nicks[@]}" | sort -u | wc -l)" = 3
+  check "$label: Prometheus finds the three bridges by the name jvb (their jinit and the bridges' metrics)" \
+    targets_up_within 90 jinit:web=1 jinit:prosody=1 jinit:jicofo=1 jinit:jvb=3 jinit:jigasi=1 \
+    jinit:turn=1 jinit:prometheus=1 jvb:jvb=3 jicofo:jicofo=1 prosody:prosody=1 prometheus:prometheus=1
+}
+
+# in_order TEXT NEEDLE...: each needle is on a line after the previous needle's line.
+in_order() {
+  python3 - "$@" <<'PY'
+import sys
+lines, needles, i = sys.argv[1].splitlines(), sys.argv[2:], 0
+for needle in needles:
+    while i < len(lines) and needle not in lines[i]:
+        i += 1
+    if i == len(lines):
+        sys.exit(f"not found after the lines before: {needle!r}")
+    i += 1
+PY
+}
+
+# standins_drain LABEL: stopping jvb drains it first (the jvb image's `drain`, jvb-drain): a
+# graceful shutdown through the bridge's shutdown API, SIGTERM only once the stand-in's two
+# participants (STANDIN_JVB_ENDPOINTS in standins.yml) have left 2 s later, exit code 0, well
+# inside the 125 s stop window.
+standins_drain() {
+  local label=$1 jvb t0 took out
+  jvb=$(cid jvb)
+  [ -n "$jvb" ] || { fail "$label: a jvb container to drain"; return; }
+  t0=$SECONDS
+  check "$label: compose stop jvb" e2e_compose stop jvb
+  took=$((SECONDS - t0))
+  out=$(docker logs "$jvb" 2>&1)
+  printf '%s\n' "$out" >"$LOGS/jvb-drain.log"
+  check "$label: ... the bridge was drained before SIGTERM: graceful shutdown asked, its participants gone, then the stop signal" \
+    in_order "$out" "jvb: ready -> draining (drain: /usr/local/bin/jvb-drain, up to 1m30s)" \
+    "[jvb stand-in] INFO graceful shutdown requested (2 participants leave in 2s)" \
+    "jvb-drain: no participant left on the bridge" "jvb: drain done in" \
+    "jvb: draining -> stopping" "[jvb stand-in] INFO stopping" "jvb: stopping -> stopped"
+  check "$label: ... exit code 0" test "$(docker inspect -f '{{.State.ExitCode}}' "$jvb")" = 0
+  check "$label: ... in ${took} s: at least the participants' 2 s, far inside the 125 s window" \
+    test "$took" -ge 2 -a "$took" -lt 60
+}
+
+# prom ARGS...: tests/docker/prom.py (targets, value, jobs) against the stand-in stack's Prometheus.
+prom() { python3 tests/docker/prom.py "http://127.0.0.1:$E2E_PROMETHEUS_PORT" "$@"; }
+prom_value_is() { [ "$(prom value "$1" 2>/dev/null)" = "$2" ]; }
+# targets_up_within SECONDS JOB:SERVICE=COUNT...: polls; on a timeout, shows what Prometheus saw.
+targets_up_within() { local s=$1; shift; wait_for "$s" prom targets "$@" || { prom targets "$@"; return 1; }; }
+# only_custom_job NAME: of the jobs named custom-*, Prometheus runs NAME alone.
+only_custom_job() { local jobs; jobs=$(prom jobs) || return 1; [ "$(grep '^custom-' <<<"$jobs")" = "$1" ]; }
+# docker_stdin CONTAINER FILE COMMAND...: COMMAND in the container with FILE as its stdin.
+docker_stdin() { local c=$1 f=$2; shift 2; docker exec -i "$c" "$@" <"$f"; }
+# What the stand-in stack's Prometheus has scraped: jvb's unit ready (its jinit), the
+# stand-ins' gauges, Prosody's own statistics.
+metrics_scraped() {
+  prom_value_is 'jinit_unit_state{job="jinit",service="jvb",unit="jvb",state="ready"}' 1 &&
+    prom_value_is 'jitsi_jvb_stand_in_up{job="jvb"}' 1 &&
+    prom_value_is 'jitsi_jicofo_stand_in_up{job="jicofo"}' 1 &&
+    prom_value_is 'count({job="prosody",__name__=~"prosody_.+"}) > bool 0' 1
+}
+# sample TEXT SERIES: the value of one sample (name and labels as jinit writes them) in a
+# Prometheus text.
+sample() { awk -v s="$2" 'index($0, s " ") == 1 { print $2 }' <<<"$1"; }
+# nginx_restarted CONTAINER COUNT: web's jinit counts COUNT restarts of nginx, the last one
+# after SIGKILL (exit 137), and nginx is ready again.
+nginx_restarted() {
+  local text; text=$(docker exec "$1" jinit metrics) || return 1
+  [ "$(sample "$text" 'jinit_unit_restarts_total{unit="nginx"}')" = "$2" ] &&
+    [ "$(sample "$text" 'jinit_unit_last_exit_code{unit="nginx"}')" = 137 ] &&
+    [ "$(sample "$text" 'jinit_unit_state{unit="nginx",kind="service",state="ready"}')" = 1 ]
+}
+
+# Metrics (prometheus.yml) on the running stand-in stack: Prometheus finds every container's
+# jinit and the components' own metrics (the stand-ins serve a few gauges where the bridge and
+# Jicofo serve theirs) by service name and scrapes them all.
+standins_metrics() {
+  local label=$1
+  if ! python3 tests/docker/e2e_compose.py "$ROOT" prometheus.yml web prosody jicofo jvb prometheus \
+      >"$E2E_DIR/prometheus.yml"; then
+    fail "$label: derive prometheus.yml"; return
+  fi
+  local config="$E2E_DIR/custom"
+  mkdir -p "$config/prometheus"
+  set_env PROMETHEUS_PORT "$E2E_PROMETHEUS_PORT"
+  # jigasi's and turn's jinit too (the overlay sets the port on the four others); a short
+  # scrape interval keeps the waits short.
+  set_env JINIT_METRICS_PORT 9105
+  set_env PROMETHEUS_SCRAPE_INTERVAL 2s
+  # Prosody answers /metrics to the network only inside PROSODY_METRICS_ALLOWED_CIDR (default
+  # 172.16.0.0/12, where Docker puts its first networks); a daemon that gave this network
+  # other addresses needs the variable, as the README says.
+  local subnet
+  subnet=$(docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}} {{end}}' \
+    "${E2E_PROJECT}_meet.jitsi" 2>/dev/null | awk '{print $1}')
+  [ -n "$subnet" ] || { fail "$label: the subnet of ${E2E_PROJECT}_meet.jitsi"; return; }
+  if python3 -c 'import ipaddress as ip, sys
+sys.exit(not ip.ip_network(sys.argv[1]).subnet_of(ip.ip_network("172.16.0.0/12")))' "$subnet"; then
+    echo "      (the meet.jitsi network $subnet is inside PROSODY_METRICS_ALLOWED_CIDR's default)"
+  else
+    echo "      (the meet.jitsi network $subnet is outside 172.16.0.0/12: PROSODY_METRICS_ALLOWED_CIDR=$subnet)"
+    set_env PROSODY_METRICS_ALLOWED_CIDR "$subnet"
+  fi
+  E2E_FILES+=(-f prometheus.yml)
+  check "$label: up -d with prometheus.yml (the metrics switches recreate the services)" e2e_compose up -d
+  local c id
+  declare -A ids=()
+  for c in prosody web jicofo jvb jigasi turn prometheus; do
+    id=$(cid "$c")
+    if [ -n "$id" ] && wait_for 120 healthy "$id"; then ids[$c]=$id
+    else fail "$label: $c healthy with prometheus.yml"; container_logs; return; fi
+  done
+  pass "$label: prosody, web, jicofo, jvb, jigasi, turn and prometheus healthy with prometheus.yml"
+  local prom=${ids[prometheus]} web=${ids[web]}
+  check "$label: Prometheus is published on the host's loopback only" \
+    test "$(docker port "$prom" 9090/tcp)" = "127.0.0.1:$E2E_PROMETHEUS_PORT"
+  check "$label: promtool check config on the rendered configuration, in the container" \
+    docker exec "$prom" promtool check config /run/prometheus/config/prometheus.yml
+  check "$label: every target up: jinit in all seven containers, the bridge's 8080, Jicofo's 8888, Prosody's 5280" \
+    targets_up_within 90 jinit:web=1 jinit:prosody=1 jinit:jicofo=1 jinit:jvb=1 jinit:jigasi=1 \
+    jinit:turn=1 jinit:prometheus=1 jvb:jvb=1 jicofo:jicofo=1 prosody:prosody=1 prometheus:prometheus=1
+  check "$label: ... with their data: jvb's unit ready (its jinit), the stand-ins' gauges, Prosody's statistics" \
+    wait_for 30 metrics_scraped
+  local text
+  text=$(docker exec "${ids[jvb]}" jinit metrics 2>&1)
+  printf '%s\n' "$text" >"$LOGS/jvb-jinit-metrics.txt"
+  check "$label: \`jinit metrics\` in jvb: its unit ready" \
+    test "$(sample "$text" 'jinit_unit_state{unit="jvb",kind="service",state="ready"}')" = 1
+  check "$label: ... and promtool check metrics accepts the text" \
+    docker_stdin "$prom" "$LOGS/jvb-jinit-metrics.txt" promtool check metrics
+
+  # nginx's master killed in web: jinit restarts it and counts exactly one restart, seen through
+  # Prometheus and in web's own jinit.
+  local q='jinit_unit_restarts_total{job="jinit",service="web",unit="nginx"}' before pid
+  if ! wait_for 30 prom value "$q"; then fail "$label: Prometheus has $q"; prom value "$q"; return; fi
+  before=$(prom value "$q")
+  pid=$(docker exec "$web" cat /run/web/nginx.pid 2>/dev/null)
+  if [ -z "$pid" ]; then fail "$label: nginx pid file /run/web/nginx.pid"; return; fi
+  docker exec "$web" sh -c "kill -KILL $pid"
+  check "$label: kill -KILL of web's nginx: Prometheus sees its restarts go from $before to $((before + 1))" \
+    wait_for 60 prom_value_is "$q" "$((before + 1))"
+  check "$label: ... exactly one restart: web's jinit counts $((before + 1)), last exit 137, nginx ready" \
+    wait_for 30 nginx_restarted "$web" "$((before + 1))"
+
+  # A job in custom-prometheus.yml: jinit re-renders, promtool accepts it, Prometheus reloads
+  # on SIGHUP; one that promtool rejects is not written and the running configuration stays.
+  local started
+  started=$(docker inspect -f '{{.State.StartedAt}}' "$prom")
+  printf '%s\n' '  - job_name: custom-e2e' '    static_configs:' '      - targets: ["127.0.0.1:9090"]' \
+    >"$config/prometheus/custom-prometheus.yml"
+  check "$label: a job in custom-prometheus.yml is loaded and scraped" \
+    wait_for 30 prom_value_is 'up{job="custom-e2e"}' 1
+  printf '%s\n' '  - job_name: custom-e2e-bad' '    static_config:' '      - targets: ["127.0.0.1:9090"]' \
+    >"$config/prometheus/custom-prometheus.yml"
+  check "$label: a custom job that promtool rejects: its reason is in the log" \
+    wait_for 30 container_log_has "$prom" "field static_config not found"
+  check "$label: ... and the running configuration stays (custom-e2e loaded, custom-e2e-bad not)" \
+    only_custom_job custom-e2e
+  local restarts
+  restarts=$(sample "$(docker exec "$prom" jinit metrics)" 'jinit_unit_restarts_total{unit="prometheus"}')
+  check "$label: Prometheus was reloaded, never restarted (same container start, its jinit counts $restarts restarts)" \
+    test "$(docker inspect -f '{{.State.StartedAt}}' "$prom") $restarts" = "$started 0"
+  set_custom "$config/prometheus/custom-prometheus.yml" ""
+}
+
+# ---------------------------------------------------------------------------------------------
+# Docker Swarm: swarm.yml on a one-node swarm of this daemon, with the stand-ins
+# ---------------------------------------------------------------------------------------------
+
+# swarm_task SERVICE: the container of the stack's SERVICE on this node.
+swarm_task() { docker ps -q -f "label=com.docker.swarm.service.name=${SWARM_STACK_NAME_}_$1" | head -n 1; }
+swarm_healthy() { local c; c=$(swarm_task "$1"); [ -n "$c" ] && healthy "$c"; }
+
+# swarm_stack: ./swarm-secrets.sh and `docker stack deploy -c swarm.yml`: every service
+# converges healthy, the passwords arrive as Swarm secrets files (none in the environment), the
+# bridge is named after its node and is in Jicofo's brewery, web answers on its host-mode port;
+# a rolling update of jvb drains the bridge and its old container exits 0. The daemon leaves
+# the swarm afterwards when this test made it join one.
+swarm_stack() {
+  step "Docker Swarm: swarm.yml with the stand-ins (docker stack deploy on a one-node swarm)"
+  local t0=$SECONDS joined="" dir label=swarm
+  SWARM_STACK_NAME_=jinit-swarm-e2e
+  build_standins || return
+  if [ "$(docker info -f '{{.Swarm.LocalNodeState}}')" != active ]; then
+    check "$label: docker swarm init" docker swarm init --advertise-addr 127.0.0.1 || return
+    joined=1
+  fi
+  dir=$(mktemp -d /tmp/jitsi-swarm.XXXXXX)
+  printf '%s\n' 'version: "3.8"' services: "  jicofo:" "    image: $REPO/jicofo-standin:$TAG" \
+    "  jvb:" "    image: $REPO/jvb-standin:$TAG" >"$dir/standins.yml"
+  check "$label: ./swarm-secrets.sh creates the two secrets" sh swarm-secrets.sh
+  check "$label: ... and keeps them when run again" sh -c \
+    "out=\$(sh swarm-secrets.sh 2>&1) && printf '%s' \"\$out\" | grep -q 'jitsi_jvb_auth_password exists, kept'"
+  check "$label: docker stack deploy" env "JITSI_REPO=$REPO" "JITSI_IMAGE_VERSION=$TAG" \
+    "HTTP_PORT=$E2E_SWARM_HTTP_PORT" "HTTPS_PORT=$E2E_SWARM_HTTPS_PORT" "JVB_PORT=$E2E_SWARM_JVB_PORT" \
+    docker stack deploy -c swarm.yml -c "$dir/standins.yml" "$SWARM_STACK_NAME_"
+  local s ok=1
+  for s in prosody web jicofo jvb; do
+    if wait_for 180 swarm_healthy "$s"; then pass "$label: $s converged, healthy"
+    else fail "$label: $s converged, healthy"; docker service ps --no-trunc "${SWARM_STACK_NAME_}_$s"
+      docker service logs "${SWARM_STACK_NAME_}_$s" 2>&1 | tail -20; ok=""; fi
+  done
+  if [ -n "$ok" ]; then
+    local jvb jicofo nick
+    jvb=$(swarm_task jvb); jicofo=$(swarm_task jicofo)
+    nick=$(docker inspect -f '{{.Config.Hostname}}' "$jvb")
+    check "$label: the bridge is named after its node (jvb-<node>)" test "$nick" = "jvb-$(docker info -f '{{.Name}}')"
+    # shellcheck disable=SC2016 # expanded by the container's shell
+    check "$label: its password is a Swarm secret file, not in the environment" docker exec "$jvb" sh -c \
+      'test -s /run/secrets/jitsi_jvb_auth_password && test -z "${JVB_AUTH_PASSWORD:-}"'
+    check "$label: Jicofo sees the bridge in its brewery as $nick" \
+      in_brewery_within 60 "$jicofo" bridge "jvb@auth.meet.jitsi" "$nick"
+    check "$label: web serves the app on its host-mode port" \
+      wait_for 30 sh -c "curl -sk https://127.0.0.1:$E2E_SWARM_HTTPS_PORT/ | grep -q 'Jitsi Meet'"
+    check "$label: docker service update --force jvb (a rolling update)" \
+      docker service update --force --detach "${SWARM_STACK_NAME_}_jvb"
+    check "$label: ... the old bridge drains, then exits 0" \
+      wait_for 60 sh -c "[ \"\$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' '$jvb')\" = 'exited 0' ] &&
+        docker logs '$jvb' 2>&1 | grep -q 'jvb: drain done in'"
+    check "$label: ... and the new one converges healthy" wait_for 120 sh -c \
+      "c=\$(docker ps -q -f label=com.docker.swarm.service.name=${SWARM_STACK_NAME_}_jvb | head -n 1);
+       [ -n \"\$c\" ] && [ \"\$c\" != '$jvb' ] && [ \"\$(docker inspect -f '{{.State.Health.Status}}' \$c)\" = healthy ]"
+  fi
+  {
+    docker stack rm "$SWARM_STACK_NAME_"
+    wait_for 60 sh -c "[ -z \"\$(docker ps -aq -f label=com.docker.stack.namespace=$SWARM_STACK_NAME_)\" ]" ||
+      echo "stack containers still there after 60 s"
+    docker secret rm jitsi_jicofo_auth_password jitsi_jvb_auth_password
+    docker volume ls -q -f "label=com.docker.stack.namespace=$SWARM_STACK_NAME_" | xargs -r docker volume rm
+    docker network rm "${SWARM_STACK_NAME_}_meet-jitsi"
+    [ -n "$joined" ] && docker swarm leave --force
+  } >>"$LOGS/swarm.log" 2>&1
+  rm -rf "$dir"
+  echo "      (Swarm test: $((SECONDS - t0)) s)"
 }
 
 # standins LABEL COMPOSE-COMMAND...: the stand-in end-to-end test with one Compose implementation.
@@ -825,6 +1216,9 @@ standins() {
   if [ -z "${KEEP_E2E:-}" ]; then
     E2E_FILES=(-f docker-compose.yml -f standins.yml -f jigasi.yml -f standins-jigasi.yml)
     [ -f "$E2E_DIR/turn.yml" ] && E2E_FILES+=(-f turn.yml)
+    [ -f "$E2E_DIR/prometheus.yml" ] && E2E_FILES+=(-f prometheus.yml)
+    [ -f "$E2E_DIR/bridges.yml" ] && E2E_FILES+=(-f bridges.yml -f standins-bridges.yml)
+    [ -f "$E2E_DIR/remote-bridges.yml" ] && E2E_FILES+=(-f remote-bridges.yml)
     e2e_down >>"$LOGS/standins-down.log" 2>&1
     rm -rf "$E2E_DIR"
     E2E_DIR=""
@@ -852,7 +1246,7 @@ step "images"
 if [[ "$PARTS" == *" images "* ]]; then
   debian_image
   build_jinit
-  for image in base base-java prosody web jicofo jvb jigasi turn; do
+  for image in base base-java prosody web jicofo jvb jigasi turn prometheus; do
     parent=base; [[ "$JAVA_IMAGES" == *" $image "* ]] && [ "$image" != base-java ] && parent=base-java
     if [ "$image" != base ] && ! built "$parent"; then fail "build $image (no $parent image)"; continue; fi
     if [ "$image" != base ] && [ "$image" != base-java ] && [ ! -f "images/$image/jinit.toml" ]; then
@@ -861,7 +1255,7 @@ if [[ "$PARTS" == *" images "* ]]; then
     build_image "$image"
   done
 else
-  for image in base base-java prosody web jicofo jvb jigasi turn; do
+  for image in base base-java prosody web jicofo jvb jigasi turn prometheus; do
     docker image inspect "$REPO/$image:$TAG" >/dev/null 2>&1 && BUILT+=("$image")
   done
   echo "not building; using the existing images: ${BUILT[*]}"
@@ -1031,6 +1425,8 @@ if [[ "$PARTS" == *" e2e "* ]]; then
   else
     fail "end to end with stand-ins: needs every image"
   fi
+  if built web && built prosody && built jicofo && built jvb; then swarm_stack
+  else fail "Swarm: needs the web, prosody, jicofo and jvb images"; fi
 fi
 
 if [[ "$PARTS" == *" conference "* ]]; then

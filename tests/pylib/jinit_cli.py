@@ -43,12 +43,15 @@ class Rendered:
     stderr: str = ""
 
 
-def render(image: str, environ: dict[str, str], root: Path, jinit: str | None = None) -> Rendered:
-    """`jinit render --spec images/IMAGE/jinit.toml --templates templates --root ROOT --no-validate`."""
+def render(image: str, environ: dict[str, str], root: Path, jinit: str | None = None,
+           validate: bool = False) -> Rendered:
+    """`jinit render --spec images/IMAGE/jinit.toml --templates templates --root ROOT --no-validate`
+    (with `validate`, the spec's validation commands run, on this host's programs)."""
     spec = IMAGES / image / "jinit.toml"
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **environ}
+    flags = [] if validate else ["--no-validate"]
     r = subprocess.run([jinit or jinit_binary(), "render", "--spec", str(spec), "--templates", str(TEMPLATES),
-                        "--root", str(root), "--no-validate"], env=env, capture_output=True, text=True, timeout=60)
+                        "--root", str(root), *flags], env=env, capture_output=True, text=True, timeout=60)
     if r.returncode:
         raise RenderError(f"jinit render {image} (exit {r.returncode}):\n{r.stderr.strip()}")
     files = {}

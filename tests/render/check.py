@@ -1,21 +1,23 @@
 """Render every image's configuration for a matrix of environments with `jinit render` and
 feed the results to the real parsers: nginx -t (and a live nginx), luac5.4 -p and prosodyctl
 check config, pyhocon (keys checked against reference/*.conf), node (config.js keys checked
-against jitsi-meet-config-keys.txt) and a Java-properties parser (keys checked against
-Jigasi's sample). Sets every variable to a hostile value (hostile.py): refused, or rendered
-without a directive, key or statement the clean render lacks. Also checks the schemas
-themselves (seed variables covered, each variable declared once, every name a template or
-spec expression reads declared), that `prosodyctl register` overwrites a changed password, that
-the subscribe-focus oneshot is idempotent (tests/stack's stand-in mod_roster_command), the
-prosody + nginx pair with a real XMPP client, and that the golden files
+against jitsi-meet-config-keys.txt), a Java-properties parser (keys checked against
+Jigasi's sample) and promtool check config (prometheus.yml). Sets every variable to a hostile
+value (hostile.py): refused, or rendered without a directive, key or statement the clean
+render lacks. Also checks the schemas themselves (seed variables covered, each variable
+declared once, every name a template or spec expression reads declared), that `prosodyctl
+register` overwrites a changed password, that the subscribe-focus oneshot is idempotent
+(tests/stack's stand-in mod_roster_command), the prosody + nginx pair with a real XMPP
+client, Prosody's /metrics and its allowed network, and that the golden files
 (golden/<env>/<image>/<path>) equal a fresh render.
 
     PYTHONPATH=tests/pylib python3 tests/render/check.py [-k FILTER] [-v] [--keep]
     UPDATE_GOLDEN=1 PYTHONPATH=tests/pylib python3 tests/render/check.py -k golden  # rewrite golden/
 
 Needs the jinit binary ($JINIT, default target/debug/jinit), nginx, prosody, lua5.4, openssl,
-node, curl (Debian) and pyhocon, javaproperties, slixmpp (PyPI); tests/stack/run.sh installs
-them. Ends with the line "N passed, M failed"; exits 1 when anything failed.
+node, curl, promtool (Debian's prometheus) and pyhocon, javaproperties, slixmpp, PyYAML
+(PyPI); tests/stack/run.sh installs them. Ends with the line "N passed, M failed"; exits 1
+when anything failed.
 """
 
 from __future__ import annotations
@@ -93,7 +95,9 @@ MATRIX: dict[str, tuple[dict[str, str], dict[str, str]]] = {
                     JIGASI_SIP_DEFAULT_ROOM="siptest"), {}),
     "nat": ({"JVB_ADVERTISE_IPS": "192.168.1.10, 203.0.113.7", "JVB_STUN_SERVERS": "stun1.example.com:3478,stun2.example.com:443",
              "ENABLE_OCTO": "1", "JVB_OCTO_REGION": "eu-west", "JICOFO_OCTO_REGION": "eu-west",
-             "OCTO_BRIDGE_SELECTION_STRATEGY": "RegionBasedBridgeSelectionStrategy", "JVB_INSTANCE_ID": "jvb-1"}, {}),
+             "OCTO_BRIDGE_SELECTION_STRATEGY": "RegionBasedBridgeSelectionStrategy", "JVB_INSTANCE_ID": "jvb-1",
+             "BRIDGE_STRESS_THRESHOLD": "0.85", "BRIDGE_AVG_PARTICIPANT_STRESS": "0.02", "MAX_BRIDGE_PARTICIPANTS": "60",
+             "JICOFO_BRIDGE_REGION_GROUPS": "eu-west, eu-central; us-east,us-west"}, {}),
     "nat-legacy": ({"DOCKER_HOST_ADDRESS": "192.168.1.10", "JVB_DISABLE_STUN": "1", "JVB_LOCAL_ADDRESS": "172.18.0.5",
                     "XMPP_RECORDER_DOMAIN": "recorder.meet.jitsi", "JICOFO_COMPONENT_SECRET": "s3cr37",
                     "JVB_TCP_HARVESTER_DISABLED": "true", "JVB_TCP_PORT": "4443", "JVB_ENABLE_APIS": "rest,colibri"}, {}),
@@ -108,6 +112,10 @@ MATRIX: dict[str, tuple[dict[str, str], dict[str, str]]] = {
               "storage/acme-certs/meet.example.com/key.pem": "@key",
               "storage/acme-certs/meet.example.com/fullchain.pem": "@cert",
               "storage/acme-certs/meet.example.com/key.pem": "@key"}),
+    # prometheus.yml: every metrics switch on, jinit's port in every container.
+    "metrics": ({"JINIT_METRICS_PORT": "9105", "PROSODY_ENABLE_METRICS": "1", "PROSODY_METRICS_ALLOWED_CIDR": "10.20.0.0/16",
+                 "JICOFO_ENABLE_REST": "1", "JVB_ENABLE_REST": "1", "PROMETHEUS_SCRAPE_INTERVAL": "30s",
+                 "PROMETHEUS_RETENTION_TIME": "30d"}, {}),
     "everything": ({"TURN_HOST": "turn.example.com", "TURNS_HOST": "turns.example.com", "TURN_TRANSPORT": "udp",
                     "TURN_CREDENTIALS": "turn-secret-0123456789", "GLOBAL_MODULES": "mod_statistics, alert",
                     "XMPP_MODULES": "info", "XMPP_MUC_MODULES": "mod_info,", "XMPP_INTERNAL_MUC_MODULES": "alert",
@@ -795,7 +803,7 @@ def check_properties(path: Path, env: dict[str, str]) -> None:
 
 # ---------------------------------------------------------------- schemas
 
-TYPES = {"bool", "int", "port", "string", "list", "url", "host", "enum", "secret", "duration", "path"}
+TYPES = {"bool", "int", "port", "string", "list", "url", "host", "cidr", "decimal", "enum", "secret", "duration", "path"}
 
 
 def check_schemas() -> str:
@@ -939,6 +947,176 @@ def check_checkers(work: Path, jicofo_ref: set[str], jvb_ref: set[str]) -> None:
         raise Failed("the template-name check misses undeclared names or flags local ones")
 
 
+# ---------------------------------------------------------------- metrics (prometheus.yml)
+
+def truthy(env: dict[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def lua_settings(cfg: Path) -> list[tuple[str, str]]:
+    """(global or host path, value as Lua would print it) of every setting Prosody sees
+    (config_shape.lua runs the file in a sandbox)."""
+    r = run(["lua5.4", str(HERE / "config_shape.lua"), str(cfg)])
+    if r.returncode:
+        raise Failed(f"config_shape.lua {cfg}: {r.stderr}")
+    # ("call VirtualHost" lines, which have no value, are not settings.)
+    return [tuple(line.split("\t", 1)) for line in r.stdout.splitlines() if "\t" in line]
+
+
+def check_prosody_metrics(root: Path, env: dict[str, str]) -> None:
+    """PROSODY_ENABLE_METRICS loads http_openmetrics with manual statistics and the allowed
+    network; without it none of them is set."""
+    settings = lua_settings(root / "run/prosody/config/prosody.cfg.lua")
+    modules = [v for k, v in settings if k == "global modules_enabled[]"]
+    got = {k.split()[1]: v for k, v in settings
+           if k in ("global statistics", "global statistics_interval", "global openmetrics_allow_cidr")}
+    if truthy(env, "PROSODY_ENABLE_METRICS"):
+        cidr = env.get("PROSODY_METRICS_ALLOWED_CIDR", "172.16.0.0/12")
+        want = {"statistics": '"internal"', "statistics_interval": '"manual"',
+                "openmetrics_allow_cidr": json.dumps(cidr)}
+        if '"http_openmetrics"' not in modules or got != want:
+            raise Failed(f"PROSODY_ENABLE_METRICS: modules {modules}, settings {got}, want {want}")
+    elif '"http_openmetrics"' in modules or "openmetrics_allow_cidr" in got:
+        raise Failed(f"metrics are off but prosody.cfg.lua has {modules} {got}")
+
+
+def check_bridge_selection(conf: Path, env: dict[str, str]) -> None:
+    """Jicofo's bridge selection for several bridges: each variable set reaches its key of
+    jicofo.bridge (as a number, region groups as lists), and an unset one leaves Jicofo's
+    default (the key absent)."""
+    bridge = ConfigFactory.parse_file(str(conf)).get_config("jicofo.bridge")
+    groups = [[r.strip() for r in g.split(",") if r.strip()]
+              for g in env.get("JICOFO_BRIDGE_REGION_GROUPS", "").split(";") if g.strip()]
+    want = {"stress-threshold": env.get("BRIDGE_STRESS_THRESHOLD"),
+            "average-participant-stress": env.get("BRIDGE_AVG_PARTICIPANT_STRESS"),
+            "max-bridge-participants": env.get("MAX_BRIDGE_PARTICIPANTS"),
+            "region-groups": groups or None,
+            "selection-strategy": env.get("OCTO_BRIDGE_SELECTION_STRATEGY", "SingleBridgeSelectionStrategy")}
+    for key, value in want.items():
+        got = bridge.get(key, None)
+        if key == "region-groups" and got is not None:
+            got = [list(g) for g in got]
+        elif got is not None and key != "selection-strategy":
+            got, value = float(got), (float(value) if value is not None else None)
+        if got != value:
+            raise Failed(f"{conf.name}: jicofo.bridge.{key} = {got!r}, want {value!r}")
+
+
+def check_rest_host(conf: Path, key: str, env: dict[str, str], variable: str, default: str | None) -> None:
+    """jicofo.rest.host / videobridge.http-servers.private.host: every address with the
+    variable, loopback (or the component's own default, None: key absent) without it."""
+    tree = ConfigFactory.parse_file(str(conf), resolve=False)
+    host = tree.get(key, None)
+    want = "0.0.0.0" if truthy(env, variable) else default
+    if host != want:
+        raise Failed(f"{conf.name}: {key} = {host!r} with {variable}={env.get(variable)!r}, want {want!r}")
+
+
+def check_prometheus(root: Path, env: dict[str, str]) -> None:
+    """promtool accepts the rendered file; its jobs scrape what prometheus.yml turns on, by
+    service name, on the ports the images use."""
+    conf = root / "run/prometheus/config/prometheus.yml"
+    r = run(["promtool", "check", "config", str(conf)])
+    if r.returncode:
+        raise Failed(f"promtool check config:\n{r.stdout}{r.stderr}\n{conf.read_text()}")
+    import yaml
+    loaded = yaml.safe_load(conf.read_text())
+    interval = env.get("PROMETHEUS_SCRAPE_INTERVAL", "15s")
+    if loaded["global"]["scrape_interval"] != interval:
+        raise Failed(f"scrape_interval {loaded['global']['scrape_interval']!r}, want {interval!r}")
+    jobs = {}
+    for job in loaded["scrape_configs"]:
+        sd = job.get("dns_sd_configs", [])
+        jobs[job["job_name"]] = sorted((n, c["port"]) for c in sd for n in c["names"] if c.get("type") == "A")
+    want = {"prometheus": [], "jvb": [("jvb.", 8080)], "jicofo": [("jicofo.", 8888)],
+            "prosody": [("prosody.", 5280)]}
+    port = env.get("JINIT_METRICS_PORT")
+    if port:
+        want["jinit"] = sorted((f"{s}.", int(port))
+                               for s in ("web", "prosody", "jicofo", "jvb", "jigasi", "turn", "prometheus"))
+    if jobs != want:
+        raise Failed(f"jobs {jobs}, want {want}")
+    argv = command("prometheus", "prometheus", env)
+    retention = f"--storage.tsdb.retention.time={env.get('PROMETHEUS_RETENTION_TIME', '15d')}"
+    if retention not in argv:
+        raise Failed(f"prometheus argv {argv} lacks {retention}")
+
+
+def check_prometheus_custom(work: Path) -> str:
+    """custom-prometheus.yml adds scrape jobs (appended as items of scrape_configs); one that
+    promtool rejects keeps the start from going further, naming the file."""
+    job = ("  - job_name: custom-node\n    static_configs:\n"
+           "      - targets: [\"node.example:9100\"]\n")
+    root = work / "good"
+    prepare_root(root, {"config/custom-prometheus.yml": job}, ("", ""))
+    render_validated("prometheus", {}, root)
+    import yaml
+    names = [j["job_name"] for j in yaml.safe_load(
+        (root / "run/prometheus/config/prometheus.yml").read_text())["scrape_configs"]]
+    if names[-1] != "custom-node":
+        raise Failed(f"jobs {names}: the custom job is not last")
+    bad = work / "bad"
+    prepare_root(bad, {"config/custom-prometheus.yml": job.replace("static_configs", "static_config")}, ("", ""))
+    try:
+        render_validated("prometheus", {}, bad)
+    except RenderError as e:
+        if "prometheus.yml" not in str(e) or "static_config" not in str(e):
+            raise Failed(f"the rejection does not name the file and the key: {e}") from None
+        return f"jobs {names}; a misspelt key refused by promtool at render"
+    raise Failed("promtool accepted a custom job with a misspelt key")
+
+
+def render_validated(image: str, env: dict[str, str], root: Path) -> jinit_cli.Rendered:
+    """`jinit render` with the spec's validation commands (promtool for prometheus)."""
+    return jinit_cli.render(image, dict(SECRETS, **env), root, JINIT, validate=True)
+
+
+def check_prosody_openmetrics_live(work: Path) -> str:
+    """Debian's Prosody with PROSODY_ENABLE_METRICS serves /metrics on its HTTP port to
+    loopback, and to another address only when it is inside PROSODY_METRICS_ALLOWED_CIDR
+    (127.0.0.2 stands for the prometheus container: Prosody lets only 127.0.0.1 and ::1 in
+    by themselves)."""
+    results = []
+    for cidr, want in (("172.16.0.0/12", 403), ("127.0.0.0/30", 200)):
+        c2s, http = free_port(), free_port()
+        env = {"XMPP_PORT": str(c2s), "PROSODY_HTTP_PORT": str(http), "PROSODY_ENABLE_METRICS": "1",
+               "PROSODY_METRICS_ALLOWED_CIDR": cidr}
+        root = work / cidr.replace("/", "_")
+        render("prosody", env, root)
+        data = root / "data"
+        (data / "certs").mkdir(parents=True)
+        (root / "config").mkdir()
+        cfg = root / "run/prosody/config/prosody.cfg.lua"
+        cfg.write_text(cfg.read_text().replace("/var/lib/prosody", str(data))
+                       .replace('Include "/config/', f'Include "{root}/config/'))
+        argv = [a.replace("/var/lib/prosody", str(data)) for a in command("prosody", "xmpp-cert", env)]
+        give_to_unprivileged(work)
+        r = run(as_unprivileged(argv))
+        if r.returncode:
+            raise Failed(f"xmpp-cert: {r.stdout}{r.stderr}")
+        log = root / "prosody.log"
+        log.write_text("")
+        give_to_unprivileged(work)
+        with log.open("r+") as out:
+            prosody = subprocess.Popen(as_unprivileged(["prosody", "--config", str(cfg), "-F"]),
+                                       stdout=out, stderr=out)
+            try:
+                wait_port(http, prosody, log)
+                st, headers, body = curl(f"http://127.0.0.1:{http}/metrics")
+                if st != 200 or "openmetrics" not in headers.get("content-type", "") \
+                        or "prosody_" not in body:
+                    raise Failed(f"/metrics from 127.0.0.1: {st} {headers} {body[:300]}\n{log.read_text()[-1500:]}")
+                st, _, body = curl(f"http://127.0.0.1:{http}/metrics", "--interface", "127.0.0.2")
+                if st != want:
+                    raise Failed(f"/metrics from 127.0.0.2 with PROSODY_METRICS_ALLOWED_CIDR={cidr}: "
+                                 f"{st}, want {want}")
+                results.append(f"{cidr}: {st}")
+            finally:
+                prosody.terminate()
+                prosody.wait(10)
+    return "from 127.0.0.1: 200; from 127.0.0.2 with " + ", ".join(results)
+
+
 # ---------------------------------------------------------------- hostile values
 
 def check_hostile(work: Path, image: str, cert) -> str:
@@ -948,6 +1126,11 @@ def check_hostile(work: Path, image: str, cert) -> str:
     def real_parser(image: str, root: Path) -> None:
         if image == "web":
             check_nginx(root, cert)
+        if image == "prometheus":
+            conf = root / "run/prometheus/config/prometheus.yml"
+            r = run(["promtool", "check", "config", str(conf)])
+            if r.returncode:
+                raise Failed(f"promtool check config:\n{r.stdout}{r.stderr}")
 
     def prepare(root: Path) -> None:
         prepare_root(root, {"usr/share/jitsi-meet/interface_config.js": "var interfaceConfig = { A: 1 };\n"}, cert)
@@ -964,8 +1147,8 @@ def check_hostile(work: Path, image: str, cert) -> str:
 # template change shows up as a diff of these files in the same commit. Only `defaults` keeps
 # every file; the others keep the files that differ from it (so each shows what it changes).
 GOLDEN_ENVS = ["defaults", "auth-internal-guests", "jwt", "ldap", "letsencrypt", "https-disabled", "ipv6-off",
-               "jigasi", "nat", "turn"]
-IMAGE_NAMES = ["web", "prosody", "jicofo", "jvb", "jigasi", "turn"]
+               "jigasi", "nat", "turn", "metrics"]
+IMAGE_NAMES = ["web", "prosody", "jicofo", "jvb", "jigasi", "turn", "prometheus"]
 TURN = {"TURN_CREDENTIALS": "turn-secret-0123456789"}
 
 
@@ -1069,6 +1252,8 @@ def main() -> int:
         ("prosody-register-overwrites", lambda: check_register_overwrites(work / "register")),
         ("prosody-subscribe-focus", lambda: check_subscribe_focus(work / "subscribe")),
         ("stack/bosh-through-nginx-to-prosody", lambda: check_stack(work / "stack")),
+        ("prosody-openmetrics-allowed-cidr", lambda: check_prosody_openmetrics_live(work / "openmetrics")),
+        ("prometheus-custom-jobs", lambda: check_prometheus_custom(work / "prometheus-custom")),
         ("checkers-reject-bad-input", lambda: check_checkers(work / "self-test", jicofo_ref, jvb_ref)),
         ("golden/no-stale-environments", check_golden_stale),
     ]
@@ -1096,12 +1281,16 @@ def main() -> int:
             prepare_root(root, files, cert)
             render("prosody", env, root)
             check_prosody(root, env)
+            check_prosody_metrics(root, env)
 
         def jicofo(name=name, env=env, files=files):
             root = work / name / "jicofo"
             prepare_root(root, files, cert)
             render("jicofo", env, root)
             check_hocon(root / "run/jicofo/config/jicofo.conf", jicofo_ref)
+            check_rest_host(root / "run/jicofo/config/jicofo.conf", "jicofo.rest.host", env,
+                            "JICOFO_ENABLE_REST", "127.0.0.1")
+            check_bridge_selection(root / "run/jicofo/config/jicofo.conf", env)
             props = root / "run/jicofo/config/logging.properties"
             with props.open() as f:
                 javaproperties.load(f)
@@ -1112,6 +1301,7 @@ def main() -> int:
             result = render("jvb", env, root)
             conf = root / "run/jvb/config/jvb.conf"
             check_hocon(conf, jvb_ref)
+            check_rest_host(conf, "videobridge.http-servers.private.host", env, "JVB_ENABLE_REST", None)
             if "DOCKER_HOST_ADDRESS" in env and not any("DOCKER_HOST_ADDRESS" in w for w in result.warnings):
                 raise Failed(f"no deprecation warning for DOCKER_HOST_ADDRESS: {result.stderr}")
             advertised = env.get("JVB_ADVERTISE_IPS") or env.get("DOCKER_HOST_ADDRESS")
@@ -1148,8 +1338,14 @@ def main() -> int:
             if allowed != want or ("denied-peer-ip", "10.0.0.0-10.255.255.255") not in settings:
                 raise Failed(f"peer rules: allowed {allowed}, want {want}")
 
+        def prometheus(name=name, env=env, files=files):
+            root = work / name / "prometheus"
+            prepare_root(root, files, cert)
+            render("prometheus", env, root)
+            check_prometheus(root, env)
+
         for image, fn in (("web", web), ("prosody", prosody), ("jicofo", jicofo), ("jvb", jvb), ("jigasi", jigasi),
-                          ("turn", turn)):
+                          ("turn", turn), ("prometheus", prometheus)):
             checks.append((f"{name}/{image}", fn))
 
     for cname, fn in checks:

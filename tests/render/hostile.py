@@ -45,12 +45,14 @@ VARIANTS = {"newline": PAYLOAD + "\nx = 1;\norg.jitsi.jigasi.ENABLE_SIP=false", 
 BASES: dict[str, list[dict[str, str]]] = {
     "web": [{"ENABLE_AUTH": "1", "AUTH_TYPE": "jwt", "ENABLE_GUESTS": "1", "ENABLE_RECORDING": "1",
              "ENABLE_LIVESTREAMING": "1", "ENABLE_LETSENCRYPT": "1"}],
-    "prosody": [{"ENABLE_AUTH": "1", "AUTH_TYPE": "jwt", "ENABLE_GUESTS": "1", "ENABLE_RECORDING": "1"},
+    "prosody": [{"ENABLE_AUTH": "1", "AUTH_TYPE": "jwt", "ENABLE_GUESTS": "1", "ENABLE_RECORDING": "1",
+                 "PROSODY_ENABLE_METRICS": "1"},
                 {"ENABLE_AUTH": "1", "AUTH_TYPE": "ldap", "LDAP_USE_TLS": "1", "LDAP_START_TLS": "1"}],
     "jicofo": [{"ENABLE_AUTH": "1", "ENABLE_RECORDING": "1", "ENABLE_OCTO": "1"}],
     "jvb": [{"ENABLE_OCTO": "1", "COLIBRI_REST_ENABLED": "1"}],
     "jigasi": [{"ENABLE_AUTH": "1", "JIGASI_ENABLE_SDES_SRTP": "1"}],
     "turn": [{"ENABLE_LETSENCRYPT": "1"}],
+    "prometheus": [{"JINIT_METRICS_PORT": "9105"}],
 }
 
 
@@ -66,7 +68,7 @@ def clean_value(decl: dict) -> str:
         if str(decl.get(key, "")).strip():
             return jinit_cli.env_text(decl[key])
     return {"secret": "clean-secret-0123456789", "list": "a,b", "url": "https://x.example",
-            "path": "/x", "host": "x.example", "int": "1", "port": "1", "duration": "1s"}.get(
+            "path": "/x", "host": "x.example", "cidr": "10.0.0.0/8", "decimal": "0.5", "int": "1", "port": "1", "duration": "1s"}.get(
         t, decl.get("values", ["x"])[0])
 
 
@@ -189,7 +191,8 @@ def tree_shape(value, path: str, out: Counter) -> None:
         for item in value:
             tree_shape(item, path + "[]", out)
     else:
-        out[path, marked(json.dumps(value) if not hasattr(value, "tokens") else str(value))] += 1
+        # A HOCON duration ("45 seconds") parses to a relativedelta: compared as its text.
+        out[path, marked(json.dumps(value, default=str) if not hasattr(value, "tokens") else str(value))] += 1
 
 
 def js_shape(path: Path, name: str) -> Counter:
@@ -229,6 +232,18 @@ def ldap_shape(path: Path) -> Counter:
     return out
 
 
+def yaml_shape(path: Path) -> Counter:
+    """A YAML file (prometheus.yml) as the tree PyYAML reads: every mapping key and list item."""
+    import yaml
+    try:
+        tree = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise Different(f"YAML: {e}") from None
+    out: Counter = Counter()
+    tree_shape(tree, "", out)
+    return out
+
+
 def coturn_shape(path: Path) -> Counter:
     """turnserver.conf as coturn reads it (read_config_file): blank and `#` lines skipped, the
     key ends at the first space, tab or `=`, the value is the rest of the line."""
@@ -260,6 +275,8 @@ def file_shape(dest: str, path: Path) -> Counter:
         return hocon_shape(path)
     if name.endswith(".properties"):
         return properties_shape(path)
+    if name.endswith(".yml"):
+        return yaml_shape(path)
     raise Different(f"no parser for {dest}: add one to hostile.file_shape")
 
 
@@ -385,6 +402,9 @@ def self_test(work: Path) -> None:
          'a { b = "x", c = true }\na.c = false\n'),
         (from_text(ldap_shape), "TLS_REQCERT demand\n", "TLS_REQCERT demand\n",
          "TLS_REQCERT demand\nTLS_REQCERT never\n"),
+        (from_text(yaml_shape), 'global:\n  scrape_interval: "15s"\njobs: [a]\n',
+         'global:\n  scrape_interval: "HOSTILE\\"\\n  x: 1"\njobs: [a]\n',
+         'global:\n  scrape_interval: "15s"\n  x: 1\njobs: [a]\n'),
     ]
     for shape, clean, as_data, as_syntax in cases:
         base = {"f": shape(clean)}

@@ -64,8 +64,8 @@ for svc in prosody:/run/prosody/prosody.pid slapd:/run/slapd/slapd.pid nginx:/ru
   fi
 done
 
-pymods="pyhocon javaproperties slixmpp websockets"
-if ! "$PY" -c "import pyhocon, javaproperties, slixmpp, websockets" 2>/dev/null; then
+pymods="pyhocon javaproperties slixmpp websockets pyyaml"
+if ! "$PY" -c "import pyhocon, javaproperties, slixmpp, websockets, yaml" 2>/dev/null; then
   echo "pip install $pymods"
   if ! "$PY" -m pip --version >/dev/null 2>&1; then
     need_debs python3-pip || fatal "cannot install python3-pip"

@@ -9,9 +9,12 @@ with those values:
   - asks xmpp-domain (default: domain) for disco#info, where Jicofo discovers components;
   - joins jicofo.bridge.brewery-jid and, when set, jicofo.jigasi.brewery-jid and
     jicofo.jibri.brewery-jid, with its resource as nickname, as Jicofo's breweries do;
-  - serves on jicofo.rest host:port (default 0.0.0.0:8888) /about/health (200 while
-    connected) and, for the tests only, /standin/breweries: the occupants it sees in each
-    brewery, {"bridge": {"room": JID, "occupants": [{"nick", "jid"}]}, "jigasi": ...}.
+  - serves on jicofo.rest host:port (default 0.0.0.0:8888; the rendered jicofo.conf says
+    127.0.0.1, or 0.0.0.0 with JICOFO_ENABLE_REST) /about/health (200 while connected),
+    /metrics (gauges jitsi_jicofo_stand_in_up and jitsi_jicofo_stand_in_brewery_occupants,
+    in Prometheus's text format) and, for the tests only, /standin/breweries: the occupants
+    it sees in each brewery, {"bridge": {"room": JID, "occupants": [{"nick", "jid"}]},
+    "jigasi": ...}.
 """
 
 import os
@@ -66,12 +69,19 @@ async def run():
         return 200, {kind: {"room": jid, "occupants": connection.occupants(jid)}
                      for kind, jid in breweries.items()}
 
+    def metrics():
+        return 200, common.metrics_text(
+            [("jitsi_jicofo_stand_in_up", "1 while the stand-in focus is logged in.", {}, 1)]
+            + [("jitsi_jicofo_stand_in_brewery_occupants", "Others in each brewery room the stand-in focus is in.",
+                {"brewery": kind}, len(connection.occupants(jid))) for kind, jid in breweries.items()])
+
     rest = conf.get_config("rest", None)
     host = rest.get_string("host", "0.0.0.0") if rest else "0.0.0.0"
     port = rest.get_int("port", 8888) if rest else 8888
     await common.serve_http(host, port, {
         "/about/health": lambda: (200, {"standin": "jicofo"}),
         "/standin/breweries": breweries_seen,
+        "/metrics": metrics,
     })
     return await common.run_until_stopped([connection])
 

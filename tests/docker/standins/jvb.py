@@ -10,12 +10,19 @@ DISABLE_CERTIFICATE_VERIFICATION):
     DISABLE_CERTIFICATE_VERIFICATION;
   - joins every room of MUC_JIDS (comma-separated) as MUC_NICKNAME: the brewery where Jicofo
     finds the bridge.
-Then serves /about/health on videobridge.http-servers.private host:port (defaults of the
-reference: 127.0.0.1, jicoco's 8080).
+Then serves /about/health and /metrics (gauges jitsi_jvb_stand_in_up and
+jitsi_jvb_stand_in_breweries, in Prometheus's text format) on videobridge.http-servers.private
+host:port (defaults of the reference: 127.0.0.1, jicoco's 8080; JVB_ENABLE_REST makes the host
+0.0.0.0), with jitsi_jvb_local_endpoints (the bridge's own name: the participants on it,
+$STANDIN_JVB_ENDPOINTS, default 0). With videobridge.rest.shutdown.enabled, POST
+/colibri/shutdown starts a graceful shutdown like the bridge's: the participants leave
+$STANDIN_JVB_DRAIN_SECONDS (default 2) later; the stand-in then waits for SIGTERM (the real
+bridge would exit by itself after its shutting-down delay).
 """
 
 import os
 import sys
+import time
 
 from pyhocon import ConfigFactory
 
@@ -73,7 +80,37 @@ async def run():
     private = conf.get_config("http-servers.private", None)
     host = private.get_string("host", "127.0.0.1") if private else "127.0.0.1"
     port = private.get_int("port", 8080) if private else 8080
-    await common.serve_http(host, port, {"/about/health": lambda: (200, {"standin": "jvb"})})
+
+    endpoints = int(os.environ.get("STANDIN_JVB_ENDPOINTS", "0"))
+    drain_seconds = float(os.environ.get("STANDIN_JVB_DRAIN_SECONDS", "2"))
+    shutdown_enabled = conf.get_bool("rest.shutdown.enabled", False)
+    graceful_since = []
+
+    def local_endpoints():
+        if graceful_since and time.monotonic() - graceful_since[0] >= drain_seconds:
+            return 0
+        return endpoints
+
+    def metrics():
+        rooms = sum(len(c.rooms) for c in connections)
+        return 200, common.metrics_text([
+            ("jitsi_jvb_stand_in_up", "1 while the stand-in bridge is logged in.", {}, 1),
+            ("jitsi_jvb_stand_in_breweries", "Brewery rooms the stand-in bridge is in.", {}, rooms),
+            ("jitsi_jvb_local_endpoints", "Participants on the stand-in bridge.", {}, local_endpoints()),
+        ])
+
+    def shutdown():
+        if not shutdown_enabled:
+            return 404, {"error": "the shutdown API is disabled"}
+        if not graceful_since:
+            graceful_since.append(time.monotonic())
+            common.log.info("graceful shutdown requested (%d participants leave in %gs)",
+                            endpoints, drain_seconds)
+        return 200, {}
+
+    await common.serve_http(host, port, {"/about/health": lambda: (200, {"standin": "jvb"}),
+                                         "/metrics": metrics,
+                                         "POST /colibri/shutdown": shutdown})
     return await common.run_until_stopped(connections)
 
 

@@ -4,7 +4,8 @@ NOT JITSI: these programs exist only for tests/docker/run.sh, in images built FR
 (jinit-test/<component>-standin), never shipped. Each is installed at the path of the real
 launcher and started by jinit exactly as the real one would be; it reads the configuration
 file the real component reads, with a real parser, and does on the XMPP level what the real
-component does with those values: log in, join the brewery room, answer on the health port.
+component does with those values: log in, join the brewery room, answer on the health port
+(and /metrics, a few gauges in Prometheus's text format, on the same host and port).
 
 This module owns the XMPP connection (slixmpp), the small HTTP server and the process's
 lifetime. It never decides what to read: each component module does that.
@@ -146,23 +147,48 @@ class Connection:
         self.client.disconnect()
 
 
+def metrics_text(gauges: list[tuple[str, str, dict[str, str], float]]) -> str:
+    """Prometheus text format (0.0.4) of (name, help, labels, value) gauges; samples of one name
+    follow each other under one HELP and TYPE."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for name, help_text, labels, value in gauges:
+        if name not in seen:
+            seen.add(name)
+            out += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+        shown = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        out.append(f"{name}{{{shown}}} {value:g}" if shown else f"{name} {value:g}")
+    return "\n".join(out) + "\n"
+
+
 async def serve_http(host: str, port: int, routes: dict) -> asyncio.AbstractServer:
-    """A minimal HTTP/1.0 server: GET PATH -> routes[PATH]() -> (status, JSON-able body)."""
+    """A minimal HTTP/1.0 server: METHOD PATH -> routes["METHOD PATH"]() or, for any method,
+    routes[PATH]() -> (status, body): a str is sent as Prometheus text (the /metrics routes),
+    anything else as JSON. A request body (Content-Length) is read and dropped."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request = await asyncio.wait_for(reader.readline(), 5)
-            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
-                pass
+            length = 0
+            while (line := await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.strip().lower() == "content-length" and value.strip().isdigit():
+                    length = min(int(value.strip()), 65536)
+            if length:
+                await asyncio.wait_for(reader.readexactly(length), 5)
             parts = request.decode("latin-1").split()
-            path = parts[1] if len(parts) >= 2 else ""
-            if path in routes:
-                status, body = routes[path]()
+            method, path = (parts[0], parts[1]) if len(parts) >= 2 else ("", "")
+            route = routes.get(f"{method} {path}") or routes.get(path)
+            if route:
+                status, body = route()
             else:
                 status, body = 404, {"error": f"no such path: {path}"}
-            data = json.dumps(body).encode()
+            if isinstance(body, str):
+                data, kind = body.encode(), "text/plain; version=0.0.4; charset=utf-8"
+            else:
+                data, kind = json.dumps(body).encode(), "application/json"
             reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}.get(status, "")
-            writer.write(f"HTTP/1.0 {status} {reason}\r\nContent-Type: application/json\r\n"
+            writer.write(f"HTTP/1.0 {status} {reason}\r\nContent-Type: {kind}\r\n"
                          f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode() + data)
             await writer.drain()
         except (asyncio.TimeoutError, ConnectionError):
@@ -171,7 +197,7 @@ async def serve_http(host: str, port: int, routes: dict) -> asyncio.AbstractServ
             writer.close()
 
     server = await asyncio.start_server(handle, host, port)
-    log.info("health on http://%s:%d%s", host, port, "/about/health")
+    log.info("serving %s on http://%s:%d", ", ".join(sorted(routes)), host, port)
     return server
 
 
