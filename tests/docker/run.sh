@@ -1142,7 +1142,7 @@ swarm_healthy() { local c; c=$(swarm_task "$1"); [ -n "$c" ] && healthy "$c"; }
 
 # swarm_stack: ./swarm-secrets.sh and `docker stack deploy -c swarm.yml`: every service
 # converges healthy, the passwords arrive as Swarm secrets files (none in the environment), the
-# bridge is named after its node and is in Jicofo's brewery, web answers on its host-mode port;
+# bridge is named after its node's id and is in Jicofo's brewery, web answers on its host-mode port;
 # a rolling update of jvb drains the bridge and its old container exits 0. The daemon leaves
 # the swarm afterwards when this test made it join one.
 swarm_stack() {
@@ -1173,7 +1173,8 @@ swarm_stack() {
     local jvb jicofo nick
     jvb=$(swarm_task jvb); jicofo=$(swarm_task jicofo)
     nick=$(docker inspect -f '{{.Config.Hostname}}' "$jvb")
-    check "$label: the bridge is named after its node (jvb-<node>)" test "$nick" = "jvb-$(docker info -f '{{.Name}}')"
+    check "$label: the bridge is named after its node's id (jvb-<node id>)" \
+      test "$nick" = "jvb-$(docker info -f '{{.Swarm.NodeID}}')"
     # shellcheck disable=SC2016 # expanded by the container's shell
     check "$label: its password is a Swarm secret file, not in the environment" docker exec "$jvb" sh -c \
       'test -s /run/secrets/jitsi_jvb_auth_password && test -z "${JVB_AUTH_PASSWORD:-}"'
