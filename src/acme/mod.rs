@@ -28,4 +28,6 @@ mod store;
 mod types;
 
 pub use renew::run;
-pub use types::{show_time, status_path, Options, Status, DEFAULT_STORAGE, DEFAULT_WEBROOT};
+pub use types::{
+    read_status, show_time, status_path, Options, Status, DEFAULT_STORAGE, DEFAULT_WEBROOT,
+};

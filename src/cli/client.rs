@@ -32,9 +32,7 @@ pub fn status(args: &[String]) -> Result<i32, String> {
     )?;
     let resp = call::call(&Request::Status)?;
     // `jinit acme` leaves its state beside the socket; secrets never appear in either.
-    let cert: Option<acme::Status> = std::fs::read(acme::status_path())
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
+    let cert = acme::read_status();
     if a.has("json") {
         let out = serde_json::json!({ "units": resp.units, "certificate": cert });
         println!("{out}");

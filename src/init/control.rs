@@ -19,9 +19,10 @@
 //! # Limits
 //! A request line longer than `MAX_REQUEST` gets an error answer; a client that sends no full
 //! line within `IDLE_TIMEOUT` is answered and closed; beyond `MAX_CLIENTS` open connections a
-//! new one is told so and closed at once; a failing accept (EMFILE) is retried after a delay
-//! doubling from `ACCEPT_BACKOFF_MIN` to `ACCEPT_BACKOFF_MAX`, logged once per streak.
+//! new one is told so and closed at once; a failing accept (EMFILE) is retried with backoff
+//! (`accept`).
 
+use super::accept::AcceptFailures;
 use crate::log;
 use crate::sink::Sink;
 use serde::{Deserialize, Serialize};
@@ -44,8 +45,6 @@ pub const MAX_REQUEST: usize = 4096;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections served at once; more are refused at once, so idle ones cannot pile up.
 pub const MAX_CLIENTS: usize = 16;
-pub const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
-pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// Input read and dropped after the answer, so that closing does not reset the connection.
 const DRAIN_MAX: u64 = 64 << 10;
 /// Client side: the longest answer read (`status` of every unit is a few kB).
@@ -271,7 +270,7 @@ pub struct Call {
 /// each request to the supervisor. `restore` asks it to bring a deleted socket back.
 pub async fn serve<S: Sink<Call> + Clone>(mut socket: Socket, tx: S, restore: Arc<Notify>) {
     let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
-    let mut failures: u32 = 0;
+    let mut failures = AcceptFailures::new("control socket");
     loop {
         let accepted = tokio::select! {
             r = socket.listener.accept() => r,
@@ -283,24 +282,11 @@ pub async fn serve<S: Sink<Call> + Clone>(mut socket: Socket, tx: S, restore: Ar
         let stream = match accepted {
             Ok((stream, _)) => stream,
             Err(e) => {
-                // The failure (EMFILE, ENFILE, ENOBUFS) lasts until something frees a
-                // resource: retrying at once would only spin.
-                if failures == 0 {
-                    log::warn(&format!(
-                        "control socket: cannot accept a connection: {e}; retrying with backoff"
-                    ));
-                }
-                failures = failures.saturating_add(1);
-                tokio::time::sleep(accept_backoff(failures)).await;
+                failures.failed(&e).await;
                 continue;
             }
         };
-        if failures > 0 {
-            log::info(&format!(
-                "control socket: accepting again after {failures} failed attempts"
-            ));
-            failures = 0;
-        }
+        failures.accepted();
         match slots.clone().try_acquire_owned() {
             Ok(slot) => {
                 let tx = tx.clone();
@@ -320,15 +306,6 @@ pub async fn serve<S: Sink<Call> + Clone>(mut socket: Socket, tx: S, restore: Ar
             }
         }
     }
-}
-
-/// Delay before the next accept after `failures` failed ones in a row: doubling from the
-/// minimum, capped at the maximum.
-pub fn accept_backoff(failures: u32) -> Duration {
-    let doublings = failures.saturating_sub(1).min(16);
-    ACCEPT_BACKOFF_MIN
-        .saturating_mul(1 << doublings)
-        .min(ACCEPT_BACKOFF_MAX)
 }
 
 async fn handle<S: Sink<Call>>(stream: tokio::net::UnixStream, tx: S, restore: Arc<Notify>) {
@@ -472,15 +449,6 @@ pub fn connect(path: &Path, limit: Duration) -> io::Result<UnixStream> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn accept_backoff_doubles_to_the_cap() {
-        assert_eq!(accept_backoff(1), ACCEPT_BACKOFF_MIN);
-        assert_eq!(accept_backoff(2), ACCEPT_BACKOFF_MIN * 2);
-        assert_eq!(accept_backoff(3), ACCEPT_BACKOFF_MIN * 4);
-        assert_eq!(accept_backoff(8), ACCEPT_BACKOFF_MAX, "1.28 s is capped");
-        assert_eq!(accept_backoff(u32::MAX), ACCEPT_BACKOFF_MAX);
-    }
 
     #[test]
     fn only_requests_naming_a_unit_are_guarded() {

@@ -9,15 +9,12 @@ use super::os::Os;
 use super::slots::Units;
 use super::unit::{State, Unit};
 use crate::acme;
-use crate::bounded::{self, Links};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// The variable that turns the endpoint on: the TCP port (0: any free one, logged).
 pub const PORT_VAR: &str = "JINIT_METRICS_PORT";
-/// The longest acme status file read (it is a few hundred bytes).
-const ACME_STATUS_MAX: u64 = 64 * 1024;
 
 /// Where to serve, from `JINIT_METRICS_PORT`: None when unset or empty.
 pub fn address() -> Result<Option<SocketAddr>, String> {
@@ -154,16 +151,10 @@ pub fn text<O: Os>(units: &Units<O>, renders: &Renders, now: Instant) -> String 
             Seconds(unix(ok)),
         );
     }
-    if let Some(status) = acme_status() {
+    if let Some(status) = acme::read_status() {
         acme_metrics(&mut out, &status);
     }
     out.0
-}
-
-/// The state `jinit acme` left, if it runs in this container.
-fn acme_status() -> Option<acme::Status> {
-    let bytes = bounded::read(&acme::status_path(), ACME_STATUS_MAX, Links::Refuse).ok()?;
-    serde_json::from_slice(&bytes).ok()
 }
 
 fn acme_metrics(out: &mut Out, s: &acme::Status) {

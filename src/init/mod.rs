@@ -8,10 +8,11 @@
 //! - `helpers`: jinit's own short commands (exec probes, validations, drains).
 //! - `reload`: re-rendering while running (debounce, queued re-renders, validations).
 //! - `probe`: readiness checks. `metrics`: the Prometheus text; `scrape`: its HTTP port.
-//!   `control`: the control socket (the server side, in PID 1);
+//!   `control`: the control socket (the server side, in PID 1); `accept`: their accept backoff;
 //!   `client`: its client side (`jinit status` and the other client commands, `jinit acme`).
 //! - `watch`: inotify on the config inputs. `single`: `jinit -- CMD`, the tini-compatible mode.
 
+mod accept;
 pub mod client;
 mod commands;
 pub mod control;

@@ -8,9 +8,9 @@
 //! a request head of at most `MAX_HEAD` bytes within `IDLE_TIMEOUT`, the answer written within
 //! `IDLE_TIMEOUT`, a failing accept retried with backoff.
 
-use super::control::{self, Call, Request, IDLE_TIMEOUT, MAX_CLIENTS};
+use super::accept::AcceptFailures;
+use super::control::{Call, Request, IDLE_TIMEOUT, MAX_CLIENTS};
 use super::metrics::PORT_VAR;
-use crate::log;
 use crate::sink::Sink;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,22 +35,16 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
 /// Answers scrapes until dropped, asking the supervisor for the text of each.
 pub async fn serve<S: Sink<Call> + Clone>(listener: TcpListener, tx: S) {
     let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
-    let mut failures: u32 = 0;
+    let mut failures = AcceptFailures::new("metrics");
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(e) => {
-                if failures == 0 {
-                    log::warn(&format!(
-                        "metrics: cannot accept a connection: {e}; retrying with backoff"
-                    ));
-                }
-                failures = failures.saturating_add(1);
-                tokio::time::sleep(control::accept_backoff(failures)).await;
+                failures.failed(&e).await;
                 continue;
             }
         };
-        failures = 0;
+        failures.accepted();
         // Beyond the limit a scraper gets no answer at all: it retries at its next interval.
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             continue;
