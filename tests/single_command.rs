@@ -255,3 +255,36 @@ fn inherited_ignored_signals_stay_ignored(mode: Mode) {
         "SIGPIPE is jinit's own (Rust ignores it), not inherited: {mask:016x}"
     );
 }
+
+/// On a terminal (`docker run -it`) the command's group becomes the terminal's foreground
+/// group, so Ctrl-C reaches it; without one (the other tests) jinit starts it by posix_spawn.
+/// `script` gives jinit a pseudo-terminal as its controlling terminal, as Docker does.
+#[test]
+fn on_a_terminal_the_child_is_the_foreground_group() {
+    let report = r#"read -r pid comm state ppid pgrp sid tty tpgid rest < /proc/$$/stat; echo "pid=$pid pgrp=$pgrp tpgid=$tpgid""#;
+    let inner = format!("{JINIT} -- sh -c '{report}'");
+    let out = std::process::Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script(1) from util-linux runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("pid="))
+        .unwrap_or_else(|| panic!("no report in {text:?}"));
+    let field = |k: &str| -> i32 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(k))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{k} in {line:?}"))
+    };
+    let pid = field("pid=");
+    assert_eq!(field("pgrp="), pid, "own process group: {line}");
+    assert_eq!(
+        field("tpgid="),
+        pid,
+        "the terminal's foreground group: {line}"
+    );
+}
