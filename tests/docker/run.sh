@@ -33,8 +33,9 @@
 #              of another network through remote-bridges.yml and jvb.yml; and `stop jvb`
 #              draining the bridge before SIGTERM, exit 0 (see standins_e2e, standins_metrics,
 #              standins_bridges, standins_remote, standins_drain); and swarm.yml deployed
-#              on a one-node swarm of this daemon: converged, secrets as files, the bridge named
-#              after its node in the brewery, a rolling update that drains it (swarm_stack).
+#              on a two-node swarm (this daemon and a second one in its own network
+#              namespace): converged, secrets as files, a bridge on each node named after it
+#              and in the brewery, a rolling update that drains them (swarm_stack).
 #   conference (opt-in, not in the default PARTS) a real conference: prosody, web, jicofo and jvb
 #              from docker-compose.yml with the IMAGE_TAG images, and tests/docker/conference.py
 #              (two participants over BOSH and WebSocket, Jicofo's Jingle offer through the
@@ -65,6 +66,9 @@
 #                 that bridge's UDP port (jvb.yml, 127.0.0.1: 15015)
 #   E2E_SWARM_HTTP_PORT, E2E_SWARM_HTTPS_PORT, E2E_SWARM_JVB_PORT  host ports of the Swarm
 #                 stack (host mode, every address): 38000, 38443, 35010
+#   E2E_SWARM_NODES  2 (default): a second dockerd in its own network namespace joins the
+#                 swarm as a worker; 1: this daemon alone
+#   E2E_SWARM_NET  the /24 of the veth pair to the second node (.1 here, .2 there): 10.231.0
 #   E2E_TURN_PORT  host port (127.0.0.1, UDP and TCP) of its coturn (turn.yml's 3478): 15478
 #   E2E_PROMETHEUS_PORT  host port (127.0.0.1) of its Prometheus (prometheus.yml's
 #                 PROMETHEUS_PORT): 19090
@@ -124,6 +128,7 @@ cleanup() {
   if [ -n "${E2E_DIR:-}" ] && [ -z "${KEEP_E2E:-}" ]; then e2e_down >/dev/null 2>&1 || true; fi
   if [ -n "${CONF_DIR:-}" ]; then conf_down || true; fi
   if [ -n "${FRESH_DIR:-}" ]; then fresh_down || true; fi
+  if [ -n "${NODE2_STARTED:-}" ]; then node2_down || true; fi
   if [ -n "$STARTED_DOCKERD" ]; then
     echo "stopping the dockerd this run started (pid $STARTED_DOCKERD)"
     kill "$STARTED_DOCKERD" 2>/dev/null || true
@@ -139,7 +144,7 @@ cleanup() {
 trap cleanup EXIT
 
 install_tools() {
-  need_debs docker.io mmdebstrap docker-compose file curl openssl shellcheck python3 coturn \
+  need_debs docker.io mmdebstrap docker-compose file curl openssl shellcheck python3 coturn iproute2 util-linux \
     || fatal "cannot install the Debian packages"
   # Compose v2 and buildx: Debian trixie's static CLI plugins (bookworm has neither).
   local plugins="$HOME/.docker/cli-plugins"
@@ -1133,24 +1138,100 @@ sys.exit(not ip.ip_network(sys.argv[1]).subnet_of(ip.ip_network("172.16.0.0/12")
 }
 
 # ---------------------------------------------------------------------------------------------
-# Docker Swarm: swarm.yml on a one-node swarm of this daemon, with the stand-ins
+# Docker Swarm: swarm.yml on a two-node swarm (this daemon and a second one), with the stand-ins
 # ---------------------------------------------------------------------------------------------
 
-# swarm_task SERVICE: the container of the stack's SERVICE on this node.
-swarm_task() { docker ps -q -f "label=com.docker.swarm.service.name=${SWARM_STACK_NAME_}_$1" | head -n 1; }
-swarm_healthy() { local c; c=$(swarm_task "$1"); [ -n "$c" ] && healthy "$c"; }
+# swarm_task SERVICE [DOCKER...]: the container of the stack's SERVICE on a node (this
+# daemon unless DOCKER says which, e.g. `node2`).
+swarm_task() {
+  local s=$1; shift
+  "${@:-docker}" ps -q -f "label=com.docker.swarm.service.name=${SWARM_STACK_NAME_}_$s" | head -n 1
+}
+swarm_healthy() {
+  local s=$1 c; shift
+  c=$(swarm_task "$s" "$@") && [ -n "$c" ] &&
+    [ "$("${@:-docker}" inspect -f '{{.State.Health.Status}}' "$c" 2>/dev/null)" = healthy ]
+}
 
-# swarm_stack: ./swarm-secrets.sh and `docker stack deploy -c swarm.yml`: every service
-# converges healthy, the passwords arrive as Swarm secrets files (none in the environment), the
-# bridge is named after its node's id and is in Jicofo's brewery, web answers on its host-mode port;
-# a rolling update of jvb drains the bridge and its old container exits 0. The daemon leaves
-# the swarm afterwards when this test made it join one.
+# The swarm's second node: a second Docker daemon on this machine in its own network namespace
+# (a veth pair: $SWARM_NET.1 on this side, $SWARM_NET.2 there) and UTS namespace (its own host
+# name), with its own data and exec roots, socket and containerd. It shares the mount namespace,
+# so the overlay mounts it makes are the ones its containerd sees. Swarm traffic (2377, 7946,
+# VXLAN 4789) crosses the veth as it would cross a LAN. Only jvb runs there (the other services
+# are placed on the manager), so only the bridge's image is copied over.
+NODE2_NS=jinit-swarm-n2
+NODE2_SOCK=/run/jinit-swarm-n2.sock
+NODE2_ROOT=/var/lib/jinit-swarm-n2
+NODE2_EXEC=/run/jinit-swarm-n2
+SWARM_NET=${E2E_SWARM_NET:-10.231.0}
+NODE2_STARTED=""
+node2() { docker -H "unix://$NODE2_SOCK" "$@"; }
+node2_up() {
+  node2_down
+  if ip -4 addr | grep -q "inet $SWARM_NET\."; then
+    echo "$SWARM_NET.0/24 is in use on this machine: set E2E_SWARM_NET to a free /24 (e.g. 10.232.0)"
+    return 1
+  fi
+  NODE2_STARTED=1
+  ip netns add "$NODE2_NS" &&
+    ip link add jinit-n2h type veth peer name jinit-n2c &&
+    ip link set jinit-n2c netns "$NODE2_NS" &&
+    ip addr add "$SWARM_NET.1/24" dev jinit-n2h && ip link set jinit-n2h up &&
+    ip netns exec "$NODE2_NS" sh -c "ip addr add $SWARM_NET.2/24 dev jinit-n2c &&
+      ip link set jinit-n2c up && ip link set lo up && ip route add default via $SWARM_NET.1" ||
+    return 1
+  mkdir -p "$NODE2_ROOT" "$NODE2_EXEC"
+  nsenter --net="/run/netns/$NODE2_NS" unshare --uts sh -c "hostname jinit-swarm-node2 &&
+    exec dockerd --data-root $NODE2_ROOT --exec-root $NODE2_EXEC -H unix://$NODE2_SOCK \
+      --pidfile $NODE2_EXEC.pid" >"$LOGS/dockerd-node2.log" 2>&1 &
+  wait_for 60 node2 info || { echo "the second dockerd did not start:"; tail -20 "$LOGS/dockerd-node2.log"; return 1; }
+}
+node2_down() {
+  [ -S "$NODE2_SOCK" ] && node2 swarm leave --force >/dev/null 2>&1
+  if [ -s "$NODE2_EXEC.pid" ]; then
+    local pid; pid=$(cat "$NODE2_EXEC.pid")
+    kill "$pid" 2>/dev/null
+    wait_for 60 sh -c "! kill -0 $pid" || kill -9 "$pid" 2>/dev/null
+  fi
+  # Whatever an interrupted daemon left mounted under its roots, deepest first.
+  awk -v a="$NODE2_ROOT" -v b="$NODE2_EXEC" 'index($2, a) == 1 || index($2, b) == 1 { print $2 }' \
+    /proc/mounts | sort -r | xargs -r umount -l 2>/dev/null
+  ip netns del "$NODE2_NS" 2>/dev/null
+  ip link del jinit-n2h 2>/dev/null
+  rm -rf "$NODE2_ROOT" "$NODE2_EXEC" "$NODE2_EXEC.pid" "$NODE2_SOCK"
+  return 0
+}
+
+# swarm_stack: ./swarm-secrets.sh and `docker stack deploy -c swarm.yml` on a two-node swarm
+# (this daemon as the manager, node2_up's as a worker; E2E_SWARM_NODES=1 for this daemon only,
+# and one node when this daemon is already in a swarm): every service converges healthy, a
+# bridge on each node (global service) named after its node's id, both in Jicofo's brewery
+# (the worker's reaches Prosody over the overlay network), the passwords arrive as Swarm
+# secrets files (none in the environment), web answers on its host-mode port; a rolling update
+# of jvb drains each old bridge, which exits 0, and new ones converge on every node. The
+# daemons leave the swarm afterwards when this test made them join one.
 swarm_stack() {
-  step "Docker Swarm: swarm.yml with the stand-ins (docker stack deploy on a one-node swarm)"
+  local nodes=${E2E_SWARM_NODES:-2}
+  step "Docker Swarm: swarm.yml with the stand-ins (docker stack deploy on a $nodes-node swarm)"
   local t0=$SECONDS joined="" dir label=swarm
   SWARM_STACK_NAME_=jinit-swarm-e2e
   build_standins || return
-  if [ "$(docker info -f '{{.Swarm.LocalNodeState}}')" != active ]; then
+  if [ "$(docker info -f '{{.Swarm.LocalNodeState}}')" = active ]; then
+    echo "      (this daemon is already in a swarm: one node only)"
+    nodes=1
+  elif [ "$nodes" = 2 ]; then
+    check "$label: a second Docker daemon in its own network namespace" node2_up || { node2_down; return; }
+    check "$label: docker swarm init on the veth address" \
+      docker swarm init --advertise-addr "$SWARM_NET.1" || { node2_down; return; }
+    joined=1
+    check "$label: the second daemon joins as a worker" sh -c \
+      "docker -H unix://$NODE2_SOCK swarm join --token \"\$(docker swarm join-token -q worker)\" $SWARM_NET.1:2377" ||
+      nodes=1
+    check "$label: ... and is Ready" wait_for 60 sh -c \
+      "[ \"\$(docker node ls -f role=worker --format '{{.Status}}')\" = Ready ]"
+    check "$label: the bridge's image copied to it (docker save | load)" sh -c \
+      "docker save $REPO/jvb-standin:$TAG | docker -H unix://$NODE2_SOCK load"
+  else
     check "$label: docker swarm init" docker swarm init --advertise-addr 127.0.0.1 || return
     joined=1
   fi
@@ -1169,8 +1250,13 @@ swarm_stack() {
     else fail "$label: $s converged, healthy"; docker service ps --no-trunc "${SWARM_STACK_NAME_}_$s"
       docker service logs "${SWARM_STACK_NAME_}_$s" 2>&1 | tail -20; ok=""; fi
   done
+  if [ "$nodes" = 2 ]; then
+    if wait_for 180 swarm_healthy jvb node2; then pass "$label: jvb converged, healthy on the second node"
+    else fail "$label: jvb converged, healthy on the second node"; docker service ps --no-trunc "${SWARM_STACK_NAME_}_jvb"
+      ok=""; fi
+  fi
   if [ -n "$ok" ]; then
-    local jvb jicofo nick
+    local jvb jvb2="" jicofo nick nick2
     jvb=$(swarm_task jvb); jicofo=$(swarm_task jicofo)
     nick=$(docker inspect -f '{{.Config.Hostname}}' "$jvb")
     check "$label: the bridge is named after its node's id (jvb-<node id>)" \
@@ -1180,6 +1266,16 @@ swarm_stack() {
       'test -s /run/secrets/jitsi_jvb_auth_password && test -z "${JVB_AUTH_PASSWORD:-}"'
     check "$label: Jicofo sees the bridge in its brewery as $nick" \
       in_brewery_within 60 "$jicofo" bridge "jvb@auth.meet.jitsi" "$nick"
+    if [ "$nodes" = 2 ]; then
+      jvb2=$(swarm_task jvb node2)
+      nick2=$(node2 inspect -f '{{.Config.Hostname}}' "$jvb2")
+      check "$label: the second node's bridge is named after that node (jvb-<its id>)" \
+        test "$nick2" = "jvb-$(node2 info -f '{{.Swarm.NodeID}}')"
+      check "$label: ... and is in the brewery too (Prosody reached over the overlay network)" \
+        in_brewery_within 60 "$jicofo" bridge "jvb@auth.meet.jitsi" "$nick2"
+      check "$label: ... with its UDP port published on its own host" \
+        sh -c "ip netns exec $NODE2_NS ss -Hnlu | grep -q ':$E2E_SWARM_JVB_PORT '"
+    fi
     check "$label: web serves the app on its host-mode port" \
       wait_for 30 sh -c "curl -sk https://127.0.0.1:$E2E_SWARM_HTTPS_PORT/ | grep -q 'Jitsi Meet'"
     check "$label: docker service update --force jvb (a rolling update)" \
@@ -1190,6 +1286,15 @@ swarm_stack() {
     check "$label: ... and the new one converges healthy" wait_for 120 sh -c \
       "c=\$(docker ps -q -f label=com.docker.swarm.service.name=${SWARM_STACK_NAME_}_jvb | head -n 1);
        [ -n \"\$c\" ] && [ \"\$c\" != '$jvb' ] && [ \"\$(docker inspect -f '{{.State.Health.Status}}' \$c)\" = healthy ]"
+    if [ -n "$jvb2" ]; then
+      check "$label: ... on the second node too: its old bridge drains, then exits 0" \
+        wait_for 120 sh -c "[ \"\$(docker -H unix://$NODE2_SOCK inspect -f '{{.State.Status}} {{.State.ExitCode}}' '$jvb2')\" = 'exited 0' ] &&
+          docker -H unix://$NODE2_SOCK logs '$jvb2' 2>&1 | grep -q 'jvb: drain done in'"
+      check "$label: ... and its new one converges healthy" wait_for 120 sh -c \
+        "c=\$(docker -H unix://$NODE2_SOCK ps -q -f label=com.docker.swarm.service.name=${SWARM_STACK_NAME_}_jvb | head -n 1);
+         [ -n \"\$c\" ] && [ \"\$c\" != '$jvb2' ] &&
+         [ \"\$(docker -H unix://$NODE2_SOCK inspect -f '{{.State.Health.Status}}' \$c)\" = healthy ]"
+    fi
   fi
   {
     docker stack rm "$SWARM_STACK_NAME_"
@@ -1198,6 +1303,7 @@ swarm_stack() {
     docker secret rm jitsi_jicofo_auth_password jitsi_jvb_auth_password
     docker volume ls -q -f "label=com.docker.stack.namespace=$SWARM_STACK_NAME_" | xargs -r docker volume rm
     docker network rm "${SWARM_STACK_NAME_}_meet-jitsi"
+    [ -n "$NODE2_STARTED" ] && node2_down && NODE2_STARTED=""
     [ -n "$joined" ] && docker swarm leave --force
   } >>"$LOGS/swarm.log" 2>&1
   rm -rf "$dir"
