@@ -14,7 +14,8 @@ Then serves /about/health and /metrics (gauges jitsi_jvb_stand_in_up and
 jitsi_jvb_stand_in_breweries, in Prometheus's text format) on videobridge.http-servers.private
 host:port (defaults of the reference: 127.0.0.1, jicoco's 8080; JVB_ENABLE_REST makes the host
 0.0.0.0), with jitsi_jvb_local_endpoints (the bridge's own name: the participants on it,
-$STANDIN_JVB_ENDPOINTS, default 0). With videobridge.rest.shutdown.enabled, POST
+$STANDIN_JVB_ENDPOINTS, default 0; like the bridge's, /metrics fails with HTTP 500 without an
+Accept header). With videobridge.rest.shutdown.enabled, POST
 /colibri/shutdown starts a graceful shutdown like the bridge's: the participants leave
 $STANDIN_JVB_DRAIN_SECONDS (default 2) later; the stand-in then waits for SIGTERM (the real
 bridge would exit by itself after its shutting-down delay).
@@ -110,7 +111,8 @@ async def run():
 
     await common.serve_http(host, port, {"/about/health": lambda: (200, {"standin": "jvb"}),
                                          "/metrics": metrics,
-                                         "POST /colibri/shutdown": shutdown})
+                                         "POST /colibri/shutdown": shutdown},
+                            needs_accept=("/metrics",))
     return await common.run_until_stopped(connections)
 
 

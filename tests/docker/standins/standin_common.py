@@ -161,25 +161,30 @@ def metrics_text(gauges: list[tuple[str, str, dict[str, str], float]]) -> str:
     return "\n".join(out) + "\n"
 
 
-async def serve_http(host: str, port: int, routes: dict) -> asyncio.AbstractServer:
+async def serve_http(host: str, port: int, routes: dict, needs_accept: tuple = ()) -> asyncio.AbstractServer:
     """A minimal HTTP/1.0 server: METHOD PATH -> routes["METHOD PATH"]() or, for any method,
     routes[PATH]() -> (status, body): a str is sent as Prometheus text (the /metrics routes),
-    anything else as JSON. A request body (Content-Length) is read and dropped."""
+    anything else as JSON. A request body (Content-Length) is read and dropped. The paths in
+    `needs_accept` answer 500 to a request without an Accept header, as the bridge's /metrics
+    does (it splits the header without looking first)."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request = await asyncio.wait_for(reader.readline(), 5)
-            length = 0
+            length, accept = 0, False
             while (line := await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
                 name, _, value = line.decode("latin-1").partition(":")
                 if name.strip().lower() == "content-length" and value.strip().isdigit():
                     length = min(int(value.strip()), 65536)
+                accept = accept or name.strip().lower() == "accept"
             if length:
                 await asyncio.wait_for(reader.readexactly(length), 5)
             parts = request.decode("latin-1").split()
             method, path = (parts[0], parts[1]) if len(parts) >= 2 else ("", "")
             route = routes.get(f"{method} {path}") or routes.get(path)
-            if route:
+            if route and path in needs_accept and not accept:
+                status, body = 500, {"error": "no Accept header (the bridge's NullPointerException)"}
+            elif route:
                 status, body = route()
             else:
                 status, body = 404, {"error": f"no such path: {path}"}
@@ -187,7 +192,8 @@ async def serve_http(host: str, port: int, routes: dict) -> asyncio.AbstractServ
                 data, kind = body.encode(), "text/plain; version=0.0.4; charset=utf-8"
             else:
                 data, kind = json.dumps(body).encode(), "application/json"
-            reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}.get(status, "")
+            reason = {200: "OK", 404: "Not Found", 500: "Internal Server Error",
+                      503: "Service Unavailable"}.get(status, "")
             writer.write(f"HTTP/1.0 {status} {reason}\r\nContent-Type: {kind}\r\n"
                          f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode() + data)
             await writer.drain()
