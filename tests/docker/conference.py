@@ -17,6 +17,17 @@ ends with "N passed, M failed"; exit code 1 on a failure):
   5. the bridge's statistics (COLIBRI REST API, COLIBRI_REST_ENABLED) show one conference
      with two endpoints.
 
+With several bridges (./bridges.sh: one --stats and one --jvb-port per bridge) and --rooms N,
+steps 1-4 run for N rooms one after the other, every participant staying in its room, and the
+end check is over all bridges: N conferences with 2N endpoints in all, each bridge with at least
+one of them when N is at least the number of bridges (Jicofo spreads new conferences over the
+least loaded bridges), and every room's offer names the port of the bridge that has it.
+
+--drain PORT --drain-command CMD then stops the bridge on PORT with CMD (e.g. `docker stop
+CONTAINER`) while every participant stays: the bridge drains (the image's jvb-drain asks it for a
+graceful shutdown), Jicofo moves its participants, each gets a new Jingle offer through another
+bridge's port and accepts it, and CMD ends with exit code 0.
+
 The XMPP side is a deliberately small client: it answers what Jicofo asks of a participant
 (disco#info for its features, pings, Jingle) and nothing else. The login steps (SASL
 ANONYMOUS, resource binding) come from tests/pylib/xmpp_clients.py; here the sessions stay
@@ -201,6 +212,8 @@ class Participant(threading.Thread):
         self.jid = ""
         self.error: Exception | None = None
         self.accept_id = ""  # the id of our session-accept, once sent
+        self.port = 0  # the bridge's port in Jicofo's offer
+        self.room = ""
         self.stopping = False
 
     def send(self, stanza: str) -> None:
@@ -340,16 +353,20 @@ def focus_in_room(p: Participant, room: str) -> str:
     return el.get("from")
 
 
-def jingle_offer(p: Participant, advertise: str | None, port: int) -> str:
+def jingle_offer(p: Participant, advertise: str | None, ports: list[int]) -> str:
+    """Jicofo's offer names one of the bridges' advertised address and port; the port found is
+    kept in p.port (which bridge the room is on)."""
     iq = p.wait("Jingle session-initiate",
                 lambda e: local(e.tag) == "iq" and e.find(f"{{{JINGLE}}}jingle[@action='session-initiate']") is not None)
     candidates = [(c.get("ip"), c.get("port"), c.get("type"))
                   for c in iq.iter(f"{{{ICE}}}candidate")]
     if not candidates:
         raise ConnectionError(f"no ICE candidate in the offer: {text(iq)[:600]}")
-    wanted = [c for c in candidates if (advertise is None or c[0] == advertise) and c[1] == str(port)]
+    wanted = [c for c in candidates
+              if (advertise is None or c[0] == advertise) and c[1] in {str(port) for port in ports}]
     if not wanted:
-        raise ConnectionError(f"no candidate {advertise}:{port} among {candidates}")
+        raise ConnectionError(f"no candidate {advertise}:{'/'.join(map(str, ports))} among {candidates}")
+    p.port = int(wanted[0][1])
     media = [c.get("name") for c in iq.iter(f"{{{JINGLE}}}content")]
     return f"from {iq.get('from')}, contents {media}, candidates {sorted(set(candidates))}"
 
@@ -380,54 +397,154 @@ def read_stats(source: str) -> dict:
     return json.loads(body)
 
 
-def bridge_stats(source: str, conferences: int, endpoints: int) -> str:
+def moved(p: Participant, seen: set[int], ports: list[int], gone: int, timeout: float) -> str:
+    """A Jingle offer newer than the ones in `seen`, through another bridge than `gone`'s port;
+    answered with a session-accept that Jicofo acknowledges."""
+    def new_offer(e: ET.Element) -> bool:
+        return (id(e) not in seen and local(e.tag) == "iq"
+                and e.find(f"{{{JINGLE}}}jingle[@action='session-initiate']") is not None)
+    iq = p.wait("a new Jingle session-initiate", new_offer, timeout)
+    offered = {c.get("port") for c in iq.iter(f"{{{ICE}}}candidate")}
+    others = {str(port) for port in ports if port != gone}
+    if not offered & others:
+        raise ConnectionError(f"the new offer names ports {sorted(offered)}, not another bridge's {sorted(others)}")
+    accept_id = p.accept_id
+    p.wait("Jicofo's answer to the new session-accept",
+           lambda e: local(e.tag) == "iq" and e.get("id") == accept_id and e.get("type") == "result")
+    p.port = int(sorted(offered & others)[0])
+    return f"now through port {p.port}"
+
+
+def command_ends(proc: subprocess.Popen, timeout: float) -> str:
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise TimeoutError(f"still running after {timeout:.0f} s") from None
+    if proc.returncode != 0:
+        raise ConnectionError(f"exit code {proc.returncode}: {out.strip()[:300]}")
+    return f"exit code 0 after {time.monotonic() - proc.started:.1f} s"
+
+
+def someone(leaving: list[Participant]) -> str:
+    if not leaving:
+        raise ConnectionError("no participant there")
+    return ", ".join(f"{p.nick} [{p.room}]" for p in leaving)
+
+
+def same_bridge(a: Participant, b: Participant) -> str:
+    if a.port != b.port:
+        raise ConnectionError(f"{a.nick}'s offer names port {a.port}, {b.nick}'s {b.port}")
+    return f"port {a.port}"
+
+
+def bridges_used(placed: dict[int, list[str]], wanted: int) -> str:
+    if len(placed) < wanted:
+        raise ConnectionError(f"{len(placed)} of {wanted} bridges used")
+    return f"{len(placed)} bridges used"
+
+
+def bridge_stats(sources: list[str], conferences: int, endpoints: int, spread: bool) -> str:
+    """Polls every bridge's statistics until they add up to `conferences` and `endpoints`
+    (and, when `spread`, every bridge has a conference)."""
     deadline = time.monotonic() + TIMEOUT
-    last = {}
+    last: list[dict] = []
     while time.monotonic() < deadline:
-        try:
-            last = read_stats(source)
-        except (OSError, ValueError, subprocess.SubprocessError) as e:
-            last = {"error": str(e)}
-        if last.get("conferences") == conferences and last.get("endpoints") == endpoints:
-            return f"conferences={conferences}, endpoints={endpoints}"
+        last = []
+        for source in sources:
+            try:
+                last.append(read_stats(source))
+            except (OSError, ValueError, subprocess.SubprocessError) as e:
+                last.append({"error": str(e)})
+        counts = [(st.get("conferences"), st.get("endpoints")) for st in last]
+        if (all(isinstance(c, int) and isinstance(e, int) for c, e in counts)
+                and sum(c for c, _ in counts) == conferences and sum(e for _, e in counts) == endpoints
+                and (not spread or all(c >= 1 for c, _ in counts))):
+            return "; ".join(f"bridge {i + 1}: conferences={c}, endpoints={e}"
+                             for i, (c, e) in enumerate(counts))
         time.sleep(1)
-    shown = {k: last.get(k) for k in ("conferences", "endpoints", "participants", "error") if k in last}
-    raise ConnectionError(f"wanted conferences={conferences} endpoints={endpoints}, last {shown}")
+    shown = [{k: st.get(k) for k in ("conferences", "endpoints", "participants", "error") if k in st}
+             for st in last]
+    raise ConnectionError(f"wanted conferences={conferences} endpoints={endpoints} in all"
+                          f"{', each bridge with one' if spread else ''}; last {shown}")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--web", required=True, help="https://HOST:PORT of the web container")
-    ap.add_argument("--stats", required=True,
-                    help="the bridge's /colibri/stats URL, or docker:CONTAINER (read inside the bridge's container)")
+    ap.add_argument("--stats", required=True, action="append",
+                    help="a bridge's /colibri/stats URL, or docker:CONTAINER (read inside the bridge's "
+                         "container); once per bridge")
     ap.add_argument("--domain", default="meet.jitsi")
     ap.add_argument("--muc-domain", default=None, help="default muc.DOMAIN")
     ap.add_argument("--advertise", default=None, help="address the candidates must name")
-    ap.add_argument("--jvb-port", type=int, default=10000)
+    ap.add_argument("--jvb-port", type=int, action="append",
+                    help="a bridge's JVB_PORT, once per bridge (default 10000)")
+    ap.add_argument("--rooms", type=int, default=1, help="conferences to hold at once (default 1)")
     ap.add_argument("--room", default=f"conference{random.randrange(10**6)}")
+    ap.add_argument("--drain", type=int, default=None, metavar="PORT",
+                    help="afterwards, stop the bridge on this port with --drain-command")
+    ap.add_argument("--drain-command", default=None, help="a shell command that stops that bridge")
+    ap.add_argument("--drain-timeout", type=float, default=150, help="seconds for the whole move (150)")
     args = ap.parse_args()
+    if (args.drain is None) != (args.drain_command is None):
+        ap.error("--drain and --drain-command go together")
+    ports = args.jvb_port or [10000]
     web = args.web.rstrip("/")
-    room = f"{args.room}@{args.muc_domain or 'muc.' + args.domain}"
     ws_url = "wss" + web[len("https"):] if web.startswith("https") else "ws" + web[len("http"):]
 
-    a = Participant("alice", Bosh(f"{web}/http-bind", args.domain))
-    b = Participant("bob", WebSocket(f"{ws_url}/xmpp-websocket", args.domain))
+    everyone: list[Participant] = []
+    placed: dict[int, list[str]] = {}
     try:
-        step("alice (BOSH) asks the focus for the room and joins it", lambda: join(a, room, args.domain))
-        step("Jicofo is in the room", lambda: focus_in_room(a, room))
-        step("bob (WebSocket) asks the focus for the room and joins it", lambda: join(b, room, args.domain))
-        for p in (a, b):
-            step(f"{p.nick}: Jicofo offers a Jingle session through the bridge "
-                 f"({args.advertise or 'any address'}:{args.jvb_port})",
-                 lambda p=p: jingle_offer(p, args.advertise, args.jvb_port))
-        for p in (a, b):
-            step(f"{p.nick}: Jicofo accepts the session-accept", lambda p=p: accepted(p))
-        step("the bridge has one conference with two endpoints",
-             lambda: bridge_stats(args.stats, 1, 2))
+        for r in range(args.rooms):
+            name = args.room if args.rooms == 1 else f"{args.room}-{r + 1}"
+            room = f"{name}@{args.muc_domain or 'muc.' + args.domain}"
+            tag = "" if args.rooms == 1 else f" [{name}]"
+            a = Participant("alice", Bosh(f"{web}/http-bind", args.domain))
+            b = Participant("bob", WebSocket(f"{ws_url}/xmpp-websocket", args.domain))
+            a.room = b.room = name
+            everyone += [a, b]
+            step(f"alice (BOSH) asks the focus for the room and joins it{tag}", lambda: join(a, room, args.domain))
+            step(f"Jicofo is in the room{tag}", lambda: focus_in_room(a, room))
+            step(f"bob (WebSocket) asks the focus for the room and joins it{tag}", lambda: join(b, room, args.domain))
+            for p in (a, b):
+                step(f"{p.nick}: Jicofo offers a Jingle session through the bridge "
+                     f"({args.advertise or 'any address'}:{'/'.join(map(str, ports))}){tag}",
+                     lambda p=p: jingle_offer(p, args.advertise, ports))
+            for p in (a, b):
+                step(f"{p.nick}: Jicofo accepts the session-accept{tag}", lambda p=p: accepted(p))
+            if len(ports) > 1:
+                step(f"alice and bob are on the same bridge{tag}", lambda: same_bridge(a, b))
+            placed.setdefault(a.port, []).append(name)
+        if args.rooms == 1 and len(args.stats) == 1:
+            step("the bridge has one conference with two endpoints",
+                 lambda: bridge_stats(args.stats, 1, 2, False))
+        else:
+            spread = len(args.stats) > 1 and args.rooms >= len(args.stats)
+            shown = ", ".join(f"port {port}: {', '.join(rooms)}" for port, rooms in sorted(placed.items()))
+            step(f"Jicofo placed the rooms on the bridges ({shown})",
+                 lambda: bridges_used(placed, len(args.stats) if spread else 1))
+            step(f"the bridges have {args.rooms} conferences with {2 * args.rooms} endpoints in all"
+                 f"{', each bridge at least one' if spread else ''}",
+                 lambda: bridge_stats(args.stats, args.rooms, 2 * args.rooms, spread))
+        if args.drain is not None:
+            leaving = [p for p in everyone if p.port == args.drain]
+            step(f"a room on the bridge of port {args.drain} to move", lambda: someone(leaving))
+            seen = {id(p): {id(e) for e in p.events} for p in leaving}
+            proc = subprocess.Popen(args.drain_command, shell=True, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            proc.started = time.monotonic()
+            deadline = time.monotonic() + args.drain_timeout
+            for p in leaving:
+                step(f"{p.nick} [{p.room}]: moved to another bridge while port {args.drain}'s drains",
+                     lambda p=p: moved(p, seen[id(p)], ports, args.drain,
+                                       max(1.0, deadline - time.monotonic())))
+            step(f"the drained bridge's stop ({args.drain_command}) ends",
+                 lambda: command_ends(proc, max(1.0, deadline - time.monotonic())))
     except Stop:
         pass
     finally:
-        for p in (a, b):
+        for p in everyone:
             if p.is_alive():
                 p.stop()
     return RESULTS.summary()

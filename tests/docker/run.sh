@@ -78,6 +78,8 @@
 #                 bridge at /usr/share/jicofo and /usr/share/jitsi-videobridge
 #   CONFERENCE_HTTP_PORT, CONFERENCE_HTTPS_PORT, CONFERENCE_JVB_PORT  its host ports: 28000,
 #                 28443, 10001/udp
+#   CONFERENCE_BRIDGES=N  N bridges (./bridges.sh N, on CONFERENCE_JVB_PORT and the next
+#                 ports) and N rooms: Jicofo must place a conference on each bridge
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
@@ -1458,6 +1460,7 @@ fi
 CONF_DIR=""
 conf_compose() {
   local files=(-f "$ROOT/docker-compose.yml") f
+  [ -f "$CONF_DIR/bridges.yml" ] && files+=(-f "$CONF_DIR/bridges.yml")
   for f in ${CONFERENCE_COMPOSE_FILES:-}; do files+=(-f "$f"); done
   docker compose -p jinit-conference --project-directory "$CONF_DIR" "${files[@]}" "$@"
 }
@@ -1474,9 +1477,26 @@ conference() {
   printf '%s\n' "HTTP_PORT=${CONFERENCE_HTTP_PORT:-28000}" "HTTPS_PORT=$https" \
     "JVB_PORT=$jvb_port" "JVB_ADVERTISE_IPS=$advertise" JVB_DISABLE_STUN=1 COLIBRI_REST_ENABLED=1 \
     "JITSI_REPO=$REPO" "JITSI_IMAGE_VERSION=$TAG" RESTART_POLICY=no >>"$CONF_DIR/.env"
+  # Several bridges (CONFERENCE_BRIDGES=N): ./bridges.sh's overlay, jvb-2 ... on the next ports.
+  local bridges=${CONFERENCE_BRIDGES:-1} n jvbs=(jvb) stats=() ports=()
+  if [ "$bridges" -gt 1 ]; then
+    # bridges.sh writes bridges.yml next to itself from docker-compose.yml's jvb.
+    if ! { cp bridges.sh docker-compose.yml "$CONF_DIR/" &&
+      sh "$CONF_DIR/bridges.sh" "$bridges" "$jvb_port" >/dev/null; }; then
+      fail "conference: ./bridges.sh $bridges"; conf_down; return
+    fi
+    for n in $(seq 2 "$bridges"); do jvbs+=("jvb-$n"); done
+    # Jicofo gives a new conference to the least stressed bridge. By default a bridge reports
+    # its stress from the CPU load of its host: every bridge of this one shared host reports the
+    # same noisy figure, which decides more than the conferences do. Measured by packet rate
+    # (no media flows here: 0 on every bridge), the stress Jicofo adds for a bridge's recently
+    # placed participants is what tells the bridges apart, as a loaded bridge would.
+    printf '%s\n' 'videobridge.load-management.load-measurements.load-measurement = "packet-rate"' \
+      >"$CONF_DIR/custom/jvb/custom-jvb.conf"
+  fi
   local log="$LOGS/conference-up.log"
   # (Builds only the check image: the others exist with this tag.)
-  if ! conf_compose up -d prosody web jicofo jvb >"$log" 2>&1; then
+  if ! conf_compose up -d prosody web jicofo "${jvbs[@]}" >"$log" 2>&1; then
     fail "conference: up -d" "$log"; conf_down; return
   fi
   local c id missing=""
@@ -1490,21 +1510,39 @@ conference() {
     fail "conference: the images lack Jitsi's programs ($missing): build them with WITH_JITSI=1 or mount them (CONFERENCE_COMPOSE_FILES)"
     conf_down; return
   fi
-  for c in prosody web jicofo jvb; do
+  for c in prosody web jicofo "${jvbs[@]}"; do
     id=$(conf_compose ps -q "$c")
     if wait_for 180 healthy "$id"; then pass "conference: $c healthy"
     else fail "conference: $c healthy"; conf_compose logs --no-color --tail=40 "$c" 2>&1 | sed 's/^/      | /'; conf_down; return; fi
   done
   # The bridge's statistics are read inside its container: its HTTP server listens on loopback.
   log="$LOGS/conference.log"
-  if python3 tests/docker/conference.py --web "https://127.0.0.1:$https" \
-      --stats "docker:$(conf_compose ps -q jvb)" --advertise "$advertise" --jvb-port "$jvb_port" >"$log" 2>&1; then
-    pass "conference: two participants, Jicofo and the bridge (tests/docker/conference.py)"
+  for n in $(seq 0 $((bridges - 1))); do
+    stats+=(--stats "docker:$(conf_compose ps -q "${jvbs[$n]}")") ports+=(--jvb-port $((jvb_port + n)))
+  done
+  local what="two participants, Jicofo and the bridge" drain=() last=""
+  if [ "$bridges" -gt 1 ]; then
+    # Then the last bridge is stopped as an operator would (its compose stop window, no -t):
+    # it drains, Jicofo moves its room to another bridge, and it exits 0.
+    last=$(conf_compose ps -q "${jvbs[$((bridges - 1))]}")
+    what="$bridges rooms of two participants, Jicofo and $bridges bridges, the last one drained"
+    drain=(--drain $((jvb_port + bridges - 1)) --drain-command "docker stop $last")
+  fi
+  if python3 tests/docker/conference.py --web "https://127.0.0.1:$https" "${stats[@]}" \
+      --advertise "$advertise" "${ports[@]}" --rooms "$bridges" "${drain[@]}" >"$log" 2>&1; then
+    pass "conference: $what (tests/docker/conference.py)"
   else
-    fail "conference: two participants, Jicofo and the bridge (tests/docker/conference.py)"
-    conf_compose logs --no-color --tail=30 jicofo jvb 2>&1 | sed 's/^/      | /'
+    fail "conference: $what (tests/docker/conference.py)"
+    conf_compose logs --no-color --tail=30 jicofo "${jvbs[@]}" 2>&1 | sed 's/^/      | /'
   fi
   sed 's/^/      /' "$log"
+  if [ -n "$last" ]; then
+    check "conference: the drained bridge exited 0 after its participants had gone" sh -c \
+      "[ \"\$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' $last)\" = 'exited 0' ] &&
+       docker logs $last 2>&1 | grep -q 'jvb-drain: no participant left on the bridge' &&
+       docker logs $last 2>&1 | grep -q 'jvb: drain done in'"
+    docker logs "$last" 2>&1 | grep -E 'jvb-drain|jvb: (drain|draining|stopping)|exited' | sed 's/^/      | /'
+  fi
   conf_down
 }
 conf_down() {
