@@ -415,7 +415,7 @@ def moved(p: Participant, seen: set[int], ports: list[int], gone: int, timeout: 
     return f"now through port {p.port}"
 
 
-def command_ends(proc: subprocess.Popen, timeout: float) -> str:
+def command_ends(proc: subprocess.Popen, started: float, timeout: float) -> str:
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -423,7 +423,7 @@ def command_ends(proc: subprocess.Popen, timeout: float) -> str:
         raise TimeoutError(f"still running after {timeout:.0f} s") from None
     if proc.returncode != 0:
         raise ConnectionError(f"exit code {proc.returncode}: {out.strip()[:300]}")
-    return f"exit code 0 after {time.monotonic() - proc.started:.1f} s"
+    return f"exit code 0 after {time.monotonic() - started:.1f} s"
 
 
 def someone(leaving: list[Participant]) -> str:
@@ -533,14 +533,14 @@ def main() -> int:
             seen = {id(p): {id(e) for e in p.events} for p in leaving}
             proc = subprocess.Popen(args.drain_command, shell=True, text=True,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-            proc.started = time.monotonic()
-            deadline = time.monotonic() + args.drain_timeout
+            started = time.monotonic()
+            deadline = started + args.drain_timeout
             for p in leaving:
                 step(f"{p.nick} [{p.room}]: moved to another bridge while port {args.drain}'s drains",
                      lambda p=p: moved(p, seen[id(p)], ports, args.drain,
                                        max(1.0, deadline - time.monotonic())))
             step(f"the drained bridge's stop ({args.drain_command}) ends",
-                 lambda: command_ends(proc, max(1.0, deadline - time.monotonic())))
+                 lambda: command_ends(proc, started, max(1.0, deadline - time.monotonic())))
     except Stop:
         pass
     finally:
