@@ -232,7 +232,16 @@ async fn issue(
     let mut written = Vec::new();
     let result = async {
         let mut authorizations = order.authorizations();
+        let mut seen = 0;
         while let Some(a) = authorizations.next().await {
+            // One authorization per name asked for; a CA listing more is not followed.
+            seen += 1;
+            if seen > identifiers.len() {
+                return Err(format!(
+                    "the CA's order lists more authorizations than the {} name(s) asked for",
+                    identifiers.len()
+                ));
+            }
             let mut a = a.map_err(|e| explain(&e, cfg))?;
             match a.status {
                 AuthorizationStatus::Valid => continue,
@@ -242,7 +251,7 @@ async fn issue(
             let mut challenge = a
                 .challenge(ChallengeType::Http01)
                 .ok_or("the CA offers no http-01 challenge for this domain")?;
-            let path = challenge_dir.join(&challenge.token);
+            let path = challenge_dir.join(token_file(&challenge.token)?);
             let body = challenge.key_authorization();
             atomic::replace(
                 &path,
@@ -269,12 +278,39 @@ async fn issue(
             .await
             .map_err(|e| explain(&e, cfg))?;
         Ok((key, chain))
-    }
-    .await;
+    };
+    let result = tokio::time::timeout(ORDER_TIMEOUT, result)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "the CA did not complete the order within {} s",
+                ORDER_TIMEOUT.as_secs()
+            ))
+        });
     for p in written {
         let _ = std::fs::remove_file(p);
     }
     result
+}
+
+/// The challenge token as a file name in the webroot: the CA chooses it, and RFC 8555 makes it
+/// base64url, so anything else ("../", "/", an empty or huge name) is refused before a file is
+/// written.
+fn token_file(token: &str) -> Result<&str, String> {
+    let ok = !token.is_empty()
+        && token.len() <= TOKEN_MAX
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(token)
+    } else {
+        let shown: String = token.chars().take(64).collect();
+        Err(format!(
+            "the CA sent an http-01 token that is not base64url ({shown:?}, {} bytes): refused, nothing written",
+            token.len()
+        ))
+    }
 }
 
 /// Finds the validation error the CA recorded, and says what usually causes it.
@@ -339,6 +375,36 @@ fn explain(e: &instant_acme::Error, cfg: &Config) -> String {
                 src = s.source();
             }
             format!("cannot talk to the ACME server {}: {text}", cfg.directory)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_plain_file_names() {
+        for good in ["evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA", "a", "A_b-9"] {
+            assert_eq!(token_file(good), Ok(good));
+        }
+        let long = "a".repeat(TOKEN_MAX + 1);
+        for bad in [
+            "",
+            "..",
+            "../../etc/passwd",
+            "/etc/passwd",
+            "a/b",
+            "a b",
+            "a\0b",
+            "tok.en",
+            &long,
+        ] {
+            let e = token_file(bad).unwrap_err();
+            assert!(
+                e.contains("not base64url") && e.contains("nothing written"),
+                "{bad:?}: {e}"
+            );
         }
     }
 }

@@ -18,6 +18,11 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const BODY_LIMIT: usize = 1024 * 1024;
 /// How long one order may be polled for readiness, then for its certificate.
 pub const POLL_TIMEOUT: Duration = Duration::from_secs(120);
+/// A whole order, from asking for it to the certificate: its requests and polls are bounded
+/// one by one, this bounds how many a CA can make us do.
+pub const ORDER_TIMEOUT: Duration = Duration::from_secs(600);
+/// The longest HTTP-01 token accepted (RFC 8555 asks for 128 bits: 22 base64url characters).
+pub const TOKEN_MAX: usize = 256;
 /// Retry-After as handed on to instant-acme, which adds it to the clock unchecked (and so
 /// panics on a huge one); it only compares it with its polling deadline.
 pub const RETRY_AFTER_HANDED_ON: Duration = Duration::from_secs(86400);

@@ -84,3 +84,30 @@ macro_rules! both_modes {
         }
     )*};
 }
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Puts a self-signed certificate for `domain` in `s`'s storage: `lifetime` days, `left` of them
+/// still to go.
+pub fn plant_certificate(s: &Sandbox, domain: &str, lifetime: i64, left: i64) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec![domain.into()]).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(lifetime - left);
+    params.not_after = now + time::Duration::days(left);
+    let cert = params.self_signed(&key).unwrap();
+    s.write(
+        &format!("storage/acme-certs/{domain}/fullchain.pem"),
+        &cert.pem(),
+    );
+    s.write(
+        &format!("storage/acme-certs/{domain}/key.pem"),
+        &key.serialize_pem(),
+    );
+}
