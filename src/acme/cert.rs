@@ -53,12 +53,17 @@ impl CertInfo {
     }
 
     /// When to renew: at a random point of the CA's suggested window (ARI) when there is one,
-    /// otherwise once less than a third of the lifetime remains. `pick` in [0, 1).
+    /// otherwise once less than a third of the lifetime remains. `pick` in [0, 1). A window
+    /// that reaches past `renew_by` (a CA's mistake, or a hostile one) is not followed there:
+    /// the certificate must not expire waiting for it.
     pub fn renew_at(&self, ari_window: Option<(SystemTime, SystemTime)>, pick: f64) -> SystemTime {
         match ari_window {
             Some((start, end)) => match end.duration_since(start) {
-                Ok(width) => start + width.mul_f64(pick.clamp(0.0, 1.0)),
-                Err(_) => start,
+                Ok(width) => start
+                    .checked_add(width.mul_f64(pick.clamp(0.0, 1.0)))
+                    .unwrap_or(start)
+                    .min(self.renew_by()),
+                Err(_) => start.min(self.renew_by()),
             },
             None => {
                 let lifetime = self
@@ -128,6 +133,18 @@ mod tests {
             c.renew_at(Some((start, end)), 0.0) <= SystemTime::now(),
             "CA asks for early renewal"
         );
+    }
+
+    #[test]
+    fn an_ari_window_past_expiry_is_not_followed_there() {
+        let day = Duration::from_secs(86400);
+        let c = info(90, 20);
+        let start = c.not_after + day * 365;
+        assert_eq!(c.renew_at(Some((start, start + day)), 0.5), c.renew_by());
+        assert_eq!(c.renew_at(Some((start + day, start)), 0.5), c.renew_by());
+        // A window that ends before renew_by is followed as it is.
+        let early = SystemTime::now();
+        assert_eq!(c.renew_at(Some((early, early + day)), 0.0), early);
     }
 
     #[test]
