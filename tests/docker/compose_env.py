@@ -14,10 +14,14 @@ variable that docker-compose.yml's `check` service passes as a build argument.
                            images/check/Dockerfile
   compose_env.py --check   fail when a block is stale, a service passes the wrong variables, or
                            a compose file uses a variable that no schema declares (env.example,
-                           generated from the schemas, would not document it)
+                           generated from the schemas, would not document it), or a copy of
+                           the bridge's service (jvb.yml, swarm.yml, bridges.sh) has drifted
 """
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -177,11 +181,47 @@ def check():
     if jigasi["check"]["build"]["args"].get("JINIT_CHECK_REQUIRE_JIGASI") != want:
         problems.append(f"jigasi.yml: the check build arg JINIT_CHECK_REQUIRE_JIGASI is not {want!r} "
                         "(images/jigasi/jinit.toml's require)")
+    problems += bridge_copies()
     for p in problems:
         print("FAIL:", p)
     if not problems:
         print("compose environment matches the schemas")
     return 1 if problems else 0
+
+
+def seconds(text):
+    """A duration as compose files and jinit specs write these ones: 125s, 2m, 1h."""
+    m = re.fullmatch(r"(\d+)([smh])", str(text).strip())
+    if not m:
+        raise ValueError(f"not a duration this check reads: {text!r}")
+    return int(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+def bridge_copies():
+    """The bridge's service is written again in jvb.yml, swarm.yml and the bridges.yml that
+    bridges.sh writes (YAML anchors do not cross files): their health check and stop window must
+    be docker-compose.yml's, and the stop window must hold the jvb image's whole stop (its
+    stop-timeout: the drain, then SIGTERM), or Docker kills a draining bridge."""
+    problems = []
+    main = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["jvb"]
+    copies = {f: yaml.safe_load((ROOT / f).read_text())["services"]["jvb"] for f in ("jvb.yml", "swarm.yml")}
+    with tempfile.TemporaryDirectory() as d:
+        for f in ("bridges.sh", "docker-compose.yml"):
+            shutil.copy(ROOT / f, d)
+        run = subprocess.run(["sh", f"{d}/bridges.sh", "2"], capture_output=True, text=True)
+        if run.returncode != 0:
+            return [f"bridges.sh 2 failed: {run.stderr.strip()}"]
+        copies["bridges.sh's bridges.yml"] = yaml.safe_load(Path(d, "bridges.yml").read_text())["services"]["jvb-2"]
+    for name, service in copies.items():
+        for key in ("healthcheck", "stop_grace_period"):
+            if service.get(key) != main.get(key):
+                problems.append(f"{name}: the bridge's {key} {service.get(key)!r} is not "
+                                f"docker-compose.yml's {main.get(key)!r}")
+    spec = tomllib.loads((ROOT / "images/jvb/jinit.toml").read_text())["jinit"]
+    if seconds(main["stop_grace_period"]) <= seconds(spec["stop-timeout"]):
+        problems.append(f"docker-compose.yml: jvb's stop_grace_period {main['stop_grace_period']} does not "
+                        f"exceed the jvb image's stop-timeout {spec['stop-timeout']}")
+    return problems
 
 
 def write():
