@@ -417,7 +417,7 @@ static_checks() {
   done
   check "bridges.sh refuses a bad count, naming the usage" sh -c \
     "! out=\$(sh bridges.sh 0 2>&1) && printf '%s' \"\$out\" | grep -q 'usage: ./bridges.sh N'"
-  check "compose environment matches the schemas" python3 tests/docker/compose_env.py --check
+  check "compose files: environment from the schemas, the bridge's copies in step" python3 tests/docker/compose_env.py --check
   # Metrics stay inside: Prometheus is published on the host's loopback, nothing else is added.
   # shellcheck disable=SC2016 # ${PROMETHEUS_PORT...} is Compose's, in the file
   check "prometheus.yml publishes Prometheus on 127.0.0.1 only and no other port" python3 -c '
