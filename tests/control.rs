@@ -276,6 +276,32 @@ fn a_second_jinit_refuses_to_take_the_socket() {
     assert!(!sb.socket().exists(), "jinit removes its own socket");
 }
 
+/// Two jinits started at the same instant could both find no socket; the one that holds the
+/// claim (`SOCKET.lock`) binds, the other refuses without touching the path, even before the
+/// first has bound anything.
+#[test]
+fn a_held_claim_keeps_a_second_jinit_off_the_socket() {
+    let sb = Sandbox::new();
+    let mut lock_path = sb.socket().into_os_string();
+    lock_path.push(".lock");
+    let file = std::fs::File::create(&lock_path).unwrap();
+    let held = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| e)
+        .expect("the test takes the claim");
+    let second = Jinit::spec(&sb).run(secs(20));
+    assert_eq!(second.code, 2, "{second:?}");
+    assert!(second.stderr.contains("already running"), "{second:?}");
+    assert!(!sb.socket().exists(), "nothing bound: {second:?}");
+    // Released (as when the first jinit exits): the next one starts and binds.
+    drop(held);
+    let mut jinit = spawn(&sb);
+    wait_for("an answer on the socket", secs(10), || {
+        client(&sb, ["status"]).code == 0
+    });
+    jinit.signal(libc::SIGTERM);
+    assert_eq!(jinit.wait_exit(secs(10)), 0, "stderr:\n{}", jinit.stderr());
+}
+
 #[test]
 fn a_stale_socket_is_replaced() {
     let sb = Sandbox::new();

@@ -16,7 +16,14 @@ pub fn run(args: &[String]) -> Result<i32, String> {
     // Before rendering anything: a second `jinit` (`docker exec CONTAINER jinit`) must not
     // touch the running one's files, units or socket.
     let socket = control::socket_path();
-    control::check_free(&socket).map_err(|e| e.to_string())?;
+    // Held until this function returns: no other jinit binds this socket meanwhile.
+    let _claim = control::claim(&socket).map_err(|e| match e {
+        control::BindError::Served { .. } => e.to_string(),
+        control::BindError::Io(e) => format!(
+            "cannot lock the control socket {}: {e} (set JINIT_SOCKET to a writable path)",
+            socket.display()
+        ),
+    })?;
     let metrics_at = metrics::address()?;
     reap::become_subreaper();
     // Before any thread exists, so every thread inherits the mask (see `signals`).
