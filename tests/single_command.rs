@@ -16,6 +16,7 @@ both_modes!(
     death_by_signal_is_128_plus_n,
     missing_command_is_127,
     not_executable_is_126,
+    a_script_without_a_shebang_runs_under_sh,
     every_catchable_signal_reaches_the_child,
     signals_reach_the_whole_process_group,
     child_starts_clean,
@@ -80,6 +81,17 @@ fn not_executable_is_126(mode: Mode) {
         let out = Jinit::command(&sb, [&argv]).mode(mode).run(secs(5));
         assert_eq!(out.code, 126, "{argv}; stderr:\n{}", out.stderr);
     }
+}
+
+/// A script without a `#!` line runs under /bin/sh, as execvp, tini and the shell run it.
+fn a_script_without_a_shebang_runs_under_sh(mode: Mode) {
+    let sb = Sandbox::new();
+    let script = sb.write("no-shebang", "echo from-sh\nexit 7\n");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Jinit::command(&sb, [script.to_str().unwrap()])
+        .mode(mode)
+        .run(secs(5));
+    assert_eq!(out.code, 7, "stderr:\n{}", out.stderr);
 }
 
 /// Sends each signal to jinit in turn and waits until every `roles` process recorded it;

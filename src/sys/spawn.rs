@@ -83,7 +83,12 @@ pub fn spawn(req: &Request) -> Result<Pid, (i32, io::Error)> {
         ));
     };
     if is_plain(req) {
-        return spawn_plain(req.argv);
+        match spawn_plain(req.argv) {
+            // A script without a #! line: posix_spawn does not hand it to /bin/sh as execvp
+            // does (and as tini and the shell do), so the general path below runs it.
+            Err((_, e)) if e.raw_os_error() == Some(libc::ENOEXEC) => {}
+            done => return done,
+        }
     }
     let mut cmd = Command::new(program);
     cmd.args(args);
