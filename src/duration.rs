@@ -73,6 +73,29 @@ fn bad(text: &str) -> String {
     format!("bad duration {text:?} (write a number with a unit: ms, s, m, h or d, e.g. \"500ms\", \"10s\", \"1h30m\")")
 }
 
+/// A duration as one whole number and one unit, the largest that is exact ("90m", "1500ms",
+/// "1d"): the form both HOCON (Jicofo) and Prometheus read, which neither "1h30m" (HOCON) nor
+/// "1.5s" (Prometheus) is. None below millisecond precision.
+pub fn whole(d: Duration) -> Option<String> {
+    if !d.subsec_nanos().is_multiple_of(1_000_000) {
+        return None;
+    }
+    let ms = d.as_millis();
+    if ms == 0 {
+        return Some("0s".into());
+    }
+    [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ]
+    .into_iter()
+    .find(|(_, size)| ms.is_multiple_of(*size))
+    .map(|(unit, size)| format!("{}{unit}", ms / size))
+}
+
 /// Formats a duration compactly for log lines and `jinit status`.
 pub fn show(d: Duration) -> String {
     let ms = d.as_millis();
@@ -145,6 +168,24 @@ mod tests {
             Duration::from_secs(1)
         )
         .is_ok());
+    }
+
+    #[test]
+    fn whole_takes_the_largest_exact_unit() {
+        let cases = [
+            ("15s", "15s"),
+            ("1h30m", "90m"),
+            ("1.5s", "1500ms"),
+            ("24h", "1d"),
+            ("36h", "36h"),
+            ("15d", "15d"),
+            ("2m0s", "2m"),
+            ("0s", "0s"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(whole(parse(text).unwrap()).as_deref(), Some(want), "{text}");
+        }
+        assert_eq!(whole(parse("0.5ms").unwrap()), None);
     }
 
     #[test]

@@ -348,7 +348,12 @@ impl Type {
                     Err(format!("{text:?} is not one of: {}", values.join(", ")))
                 }
             }
-            Type::Duration => crate::duration::parse(t).map(|_| Typed::Str(t.to_string())),
+            // Templates get one number and one unit, which every config language here reads.
+            Type::Duration => crate::duration::parse(t).and_then(|d| {
+                crate::duration::whole(d)
+                    .map(Typed::Str)
+                    .ok_or_else(|| format!("{text:?} is finer than a millisecond"))
+            }),
             Type::Path => {
                 if !t.starts_with('/') {
                     return Err(format!("{text:?} is not an absolute path"));
@@ -439,6 +444,19 @@ pub fn weak(secret: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_reach_templates_as_one_number_and_unit() {
+        let shape = Shape::default();
+        for (text, want) in [("1d12h", "36h"), ("1.5s", "1500ms"), ("15s", "15s")] {
+            match Type::Duration.parse_shaped(&shape, text) {
+                Ok(Typed::Str(s)) => assert_eq!(s, want, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        let e = Type::Duration.parse_shaped(&shape, "0.5ms").unwrap_err();
+        assert!(e.contains("finer than a millisecond"), "{e}");
+    }
 
     #[test]
     fn decimals_are_digits_with_at_most_one_point() {

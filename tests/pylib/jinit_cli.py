@@ -99,6 +99,18 @@ def env_text(value) -> str:
     return str(value)
 
 
+def whole_duration(text: str) -> str:
+    """What jinit hands a template for a `duration` variable: one whole number and the largest
+    exact unit ("1h30m" -> "90m", "1.5s" -> "1500ms"; src/duration.rs `whole`)."""
+    units = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", text.strip())
+    ms = round(sum(float(n) * units[u] for n, u in parts))
+    if ms == 0:
+        return "0s"
+    unit = next(u for u in ("d", "h", "m", "s", "ms") if ms % units[u] == 0)
+    return f"{ms // units[unit]}{unit}"
+
+
 def expand_argv(argv: list[str], environ: dict[str, str], schema: dict[str, dict]) -> list[str]:
     """A unit's command with its `{{ NAME }}` placeholders filled in, for running it by hand.
 
@@ -108,10 +120,12 @@ def expand_argv(argv: list[str], environ: dict[str, str], schema: dict[str, dict
     def value(m: re.Match) -> str:
         name = m.group(1)
         if environ.get(name):
-            return environ[name]
-        if "default" in schema.get(name, {}):
-            return env_text(schema[name]["default"])
-        raise KeyError(f"{name} has no value")
+            text = environ[name]
+        elif "default" in schema.get(name, {}):
+            text = env_text(schema[name]["default"])
+        else:
+            raise KeyError(f"{name} has no value")
+        return whole_duration(text) if schema.get(name, {}).get("type") == "duration" else text
 
     out = []
     for arg in argv:

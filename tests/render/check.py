@@ -114,8 +114,8 @@ MATRIX: dict[str, tuple[dict[str, str], dict[str, str]]] = {
               "storage/acme-certs/meet.example.com/key.pem": "@key"}),
     # prometheus.yml: every metrics switch on, jinit's port in every container.
     "metrics": ({"JINIT_METRICS_PORT": "9105", "PROSODY_ENABLE_METRICS": "1", "PROSODY_METRICS_ALLOWED_CIDR": "10.20.0.0/16",
-                 "JICOFO_ENABLE_REST": "1", "JVB_ENABLE_REST": "1", "PROMETHEUS_SCRAPE_INTERVAL": "30s",
-                 "PROMETHEUS_RETENTION_TIME": "30d"}, {}),
+                 "JICOFO_ENABLE_REST": "1", "JVB_ENABLE_REST": "1", "PROMETHEUS_SCRAPE_INTERVAL": "12.5s",
+                 "PROMETHEUS_RETENTION_TIME": "1d12h"}, {}),
     "everything": ({"TURN_HOST": "turn.example.com", "TURNS_HOST": "turns.example.com", "TURN_TRANSPORT": "udp",
                     "TURN_CREDENTIALS": "turn-secret-0123456789", "GLOBAL_MODULES": "mod_statistics, alert",
                     "XMPP_MODULES": "info", "XMPP_MUC_MODULES": "mod_info,", "XMPP_INTERNAL_MUC_MODULES": "alert",
@@ -124,7 +124,7 @@ MATRIX: dict[str, tuple[dict[str, str], dict[str, str]]] = {
                     "TOOLBAR_BUTTONS": "microphone, camera,hangup", "DEFAULT_LANGUAGE": "de", "DISABLE_POLLS": "1",
                     "ENABLE_LOBBY": "0", "ENABLE_BREAKOUT_ROOMS": "0", "ENABLE_AV_MODERATION": "0",
                     "ENABLE_END_CONFERENCE": "0", "JICOFO_ENABLE_HEALTH_CHECKS": "1", "MAX_BRIDGE_PARTICIPANTS": "80",
-                    "JICOFO_CONF_INITIAL_PARTICIPANT_WAIT_TIMEOUT": "20s", "JICOFO_CONF_SINGLE_PARTICIPANT_TIMEOUT": "30s",
+                    "JICOFO_CONF_INITIAL_PARTICIPANT_WAIT_TIMEOUT": "1m30s", "JICOFO_CONF_SINGLE_PARTICIPANT_TIMEOUT": "1.5s",
                     "JICOFO_CONF_MAX_AUDIO_SENDERS": "10", "JICOFO_CONF_MAX_VIDEO_SENDERS": "20", "ENABLE_CODEC_OPUS_RED": "1",
                     "COLIBRI_REST_ENABLED": "1", "SHUTDOWN_REST_ENABLED": "1", "LOG_LEVEL": "debug",
                     "XMPP_DOMAIN": "meet.internal", "XMPP_MUC_DOMAIN": "conference.meet.internal",
@@ -1012,6 +1012,41 @@ def check_rest_host(conf: Path, key: str, env: dict[str, str], variable: str, de
         raise Failed(f"{conf.name}: {key} = {host!r} with {variable}={env.get(variable)!r}, want {want!r}")
 
 
+def millis(text: str) -> float:
+    """A duration as jinit's schemas take it ("1h30m", "1.5s") or as Prometheus and HOCON write
+    it ("90m"), in milliseconds."""
+    units = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", text)
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        raise Failed(f"not a duration: {text!r}")
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+# One whole number and one unit: what both HOCON and Prometheus read.
+WHOLE_DURATION = re.compile(r"\d+(ms|s|m|h|d)")
+
+
+def check_duration(where: str, got: str, wanted: str) -> None:
+    """A rendered duration: in the one form every reader here takes, and the value asked for."""
+    if not WHOLE_DURATION.fullmatch(str(got)) or millis(str(got)) != millis(wanted):
+        raise Failed(f"{where} = {got!r}: want {wanted!r} as one whole number and unit")
+
+
+def check_jicofo_durations(conf: Path, env: dict[str, str]) -> None:
+    """Jicofo's duration keys from their variables, in HOCON's duration syntax (no "1h30m")."""
+    tree = ConfigFactory.parse_file(str(conf), resolve=False)
+    keys = {"JICOFO_AUTH_LIFETIME": ("jicofo.authentication.authentication-lifetime", "24h"),
+            "JICOFO_CONF_INITIAL_PARTICIPANT_WAIT_TIMEOUT": ("jicofo.conference.initial-timeout", None),
+            "JICOFO_CONF_SINGLE_PARTICIPANT_TIMEOUT": ("jicofo.conference.single-participant-timeout", None),
+            "JIBRI_PENDING_TIMEOUT": ("jicofo.jibri.pending-timeout", None)}
+    for variable, (key, default) in keys.items():
+        wanted = env.get(variable) or default
+        got = tree.get(key, None)
+        if wanted is None or got is None:
+            continue
+        check_duration(f"{conf.name}: {key}", got, wanted)
+
+
 def check_prometheus(root: Path, env: dict[str, str]) -> None:
     """promtool accepts the rendered file; its jobs scrape what prometheus.yml turns on, by
     service name, on the ports the images use."""
@@ -1021,9 +1056,8 @@ def check_prometheus(root: Path, env: dict[str, str]) -> None:
         raise Failed(f"promtool check config:\n{r.stdout}{r.stderr}\n{conf.read_text()}")
     import yaml
     loaded = yaml.safe_load(conf.read_text())
-    interval = env.get("PROMETHEUS_SCRAPE_INTERVAL", "15s")
-    if loaded["global"]["scrape_interval"] != interval:
-        raise Failed(f"scrape_interval {loaded['global']['scrape_interval']!r}, want {interval!r}")
+    check_duration("scrape_interval", loaded["global"]["scrape_interval"],
+                   env.get("PROMETHEUS_SCRAPE_INTERVAL", "15s"))
     jobs = {}
     for job in loaded["scrape_configs"]:
         sd = job.get("dns_sd_configs", [])
@@ -1037,9 +1071,11 @@ def check_prometheus(root: Path, env: dict[str, str]) -> None:
     if jobs != want:
         raise Failed(f"jobs {jobs}, want {want}")
     argv = command("prometheus", "prometheus", env)
-    retention = f"--storage.tsdb.retention.time={env.get('PROMETHEUS_RETENTION_TIME', '15d')}"
-    if retention not in argv:
-        raise Failed(f"prometheus argv {argv} lacks {retention}")
+    flag = "--storage.tsdb.retention.time="
+    retention = [a[len(flag):] for a in argv if a.startswith(flag)]
+    if len(retention) != 1:
+        raise Failed(f"prometheus argv {argv}: want one {flag}")
+    check_duration("--storage.tsdb.retention.time", retention[0], env.get("PROMETHEUS_RETENTION_TIME", "15d"))
 
 
 def check_prometheus_custom(work: Path) -> str:
@@ -1291,6 +1327,7 @@ def main() -> int:
             check_rest_host(root / "run/jicofo/config/jicofo.conf", "jicofo.rest.host", env,
                             "JICOFO_ENABLE_REST", "127.0.0.1")
             check_bridge_selection(root / "run/jicofo/config/jicofo.conf", env)
+            check_jicofo_durations(root / "run/jicofo/config/jicofo.conf", env)
             props = root / "run/jicofo/config/logging.properties"
             with props.open() as f:
                 javaproperties.load(f)
