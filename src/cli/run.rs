@@ -5,7 +5,7 @@
 use super::config::prepare;
 use super::{inputs, parse, SPEC_ONLY};
 use crate::config::apply;
-use crate::init::{control, event, metrics, os, scrape, supervise, watch};
+use crate::init::{claim, control, event, metrics, os, scrape, supervise, watch};
 use crate::log;
 use crate::problem::Problems;
 use crate::sys::{reap, signals};
@@ -17,7 +17,7 @@ pub fn run(args: &[String]) -> Result<i32, String> {
     // touch the running one's files, units or socket.
     let socket = control::socket_path();
     // Held until this function returns: no other jinit binds this socket meanwhile.
-    let _claim = control::claim(&socket).map_err(|e| match e {
+    let _claim = claim::claim(&socket).map_err(|e| match e {
         control::BindError::Served { .. } => e.to_string(),
         control::BindError::Io(e) => format!(
             "cannot lock the control socket {}: {e} (set JINIT_SOCKET to a writable path)",

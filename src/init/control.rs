@@ -147,7 +147,7 @@ fn another(pid: Option<i32>) -> String {
 
 /// Fails when something already answers on `path`; a socket nobody answers on (connection
 /// refused) is stale, and no file at all is free.
-fn check_free(path: &Path) -> Result<(), BindError> {
+pub(super) fn check_free(path: &Path) -> Result<(), BindError> {
     match connect(path, Duration::from_secs(2)) {
         Ok(stream) => Err(BindError::Served {
             path: path.to_path_buf(),
@@ -231,7 +231,7 @@ impl Drop for Socket {
 }
 
 /// The socket's directory, created when missing.
-fn prepare_dir(path: &Path) -> Result<(), BindError> {
+pub(super) fn prepare_dir(path: &Path) -> Result<(), BindError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(BindError::Io)?;
         // Only tighten a directory we own alone; /tmp must stay as it is.
@@ -243,46 +243,9 @@ fn prepare_dir(path: &Path) -> Result<(), BindError> {
     Ok(())
 }
 
-/// A running jinit's hold on its socket path: an exclusive lock on `SOCKET.lock`, kept until
-/// it exits (the kernel drops it with the process). Looking for an answer on the socket and
-/// binding it are two steps: two jinits started at the same instant could both find the path
-/// free, and the later one would replace the other's socket. Only the lock's holder binds.
-pub struct Claim {
-    _lock: nix::fcntl::Flock<std::fs::File>,
-}
-
-/// Takes the claim on `path`, before anything is rendered; refuses like `check_free` when
-/// another jinit holds it (naming its pid when it answers on the socket).
-pub fn claim(path: &Path) -> Result<Claim, BindError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    prepare_dir(path)?;
-    let mut name = path.as_os_str().to_owned();
-    name.push(".lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&name)
-        .map_err(BindError::Io)?;
-    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
-        Ok(lock) => {
-            check_free(path)?;
-            Ok(Claim { _lock: lock })
-        }
-        Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
-            Err(check_free(path).err().unwrap_or_else(|| BindError::Served {
-                path: path.to_path_buf(),
-                pid: None,
-            }))
-        }
-        Err((_, e)) => Err(BindError::Io(e.into())),
-    }
-}
-
 /// Binds the socket (inside the runtime), replacing a stale one from an earlier run. Refuses
 /// when something answers on the path, and never removes anything but a socket. The caller
-/// holds the path's `Claim`.
+/// holds the path's `claim::Claim`.
 pub fn bind(path: &Path) -> Result<Socket, BindError> {
     prepare_dir(path)?;
     check_free(path)?;

@@ -13,6 +13,7 @@
 //! - `watch`: inotify on the config inputs. `single`: `jinit -- CMD`, the tini-compatible mode.
 
 mod accept;
+pub mod claim;
 pub mod client;
 mod commands;
 pub mod control;
