@@ -27,13 +27,25 @@ fn fake_ca(answer: impl Fn(TcpStream) + Send + Sync + 'static) -> String {
     url
 }
 
-/// Reads a request's head (the fakes answer GETs only).
-fn read_request(conn: &mut TcpStream) {
+/// Reads a request: its head, returned, then as many body bytes as it declares (up to 1 MiB).
+fn read_request(conn: &mut TcpStream) -> String {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
         head.push(byte[0]);
     }
+    let head = String::from_utf8_lossy(&head).to_string();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().to_string())
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let _ = conn.read_exact(&mut vec![0u8; length.min(1 << 20)]);
+    head
 }
 
 /// The variables that point `jinit acme` at `url`, in a sandbox of its own.
@@ -248,23 +260,7 @@ fn fake_acme_ca(authorizations: usize, token: &'static str) -> String {
     let base = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
     let b = base.clone();
     let url = fake_ca(move |mut conn| {
-        // The request: its head, then as many body bytes as it declares.
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
-            head.push(byte[0]);
-        }
-        let head = String::from_utf8_lossy(&head).to_string();
-        let length: usize = head
-            .lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .strip_prefix("content-length:")
-                    .map(|v| v.trim().to_string())
-            })
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let _ = conn.read_exact(&mut vec![0u8; length.min(1 << 20)]);
+        let head = read_request(&mut conn);
         let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
         let base = b.get().cloned().unwrap_or_default();
         let authz: Vec<String> = (1..=authorizations)

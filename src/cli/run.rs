@@ -17,13 +17,7 @@ pub fn run(args: &[String]) -> Result<i32, String> {
     // touch the running one's files, units or socket.
     let socket = control::socket_path();
     // Held until this function returns: no other jinit binds this socket meanwhile.
-    let _claim = claim::claim(&socket).map_err(|e| match e {
-        control::BindError::Served { .. } => e.to_string(),
-        control::BindError::Io(e) => format!(
-            "cannot lock the control socket {}: {e} (set JINIT_SOCKET to a writable path)",
-            socket.display()
-        ),
-    })?;
+    let _claim = claim::claim(&socket).map_err(|e| e.describe("lock", &socket))?;
     let metrics_at = metrics::address()?;
     reap::become_subreaper();
     // Before any thread exists, so every thread inherits the mask (see `signals`).
@@ -55,13 +49,7 @@ pub fn run(args: &[String]) -> Result<i32, String> {
         let sfd =
             signals::signalfd(&set, true).map_err(|e| format!("cannot create a signalfd: {e}"))?;
         let sfd = signals::watch(sfd).map_err(|e| format!("cannot watch the signalfd: {e}"))?;
-        let listener = control::bind(&socket).map_err(|e| match e {
-            control::BindError::Served { .. } => e.to_string(),
-            control::BindError::Io(e) => format!(
-                "cannot create the control socket {}: {e} (set JINIT_SOCKET to a writable path)",
-                socket.display()
-            ),
-        })?;
+        let listener = control::bind(&socket).map_err(|e| e.describe("create", &socket))?;
         let restore_socket = Arc::new(tokio::sync::Notify::new());
         let server = tokio::spawn(control::serve(listener, tx.clone(), restore_socket.clone()));
         tokio::spawn(signals::forward(sfd, tx.clone(), restore_socket));

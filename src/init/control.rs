@@ -138,6 +138,19 @@ pub enum BindError {
     Io(io::Error),
 }
 
+impl BindError {
+    /// The refusal as the operator reads it; `doing` is what failed ("lock", "create").
+    pub fn describe(&self, doing: &str, path: &Path) -> String {
+        match self {
+            BindError::Served { .. } => self.to_string(),
+            BindError::Io(e) => format!(
+                "cannot {doing} the control socket {}: {e} (set JINIT_SOCKET to a writable path)",
+                path.display()
+            ),
+        }
+    }
+}
+
 fn another(pid: Option<i32>) -> String {
     match pid {
         Some(p) if p > 0 => format!("another jinit (pid {p})"),

@@ -99,16 +99,26 @@ def env_text(value) -> str:
     return str(value)
 
 
+DURATION_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def duration_ms(text: str) -> float:
+    """A duration as jinit's schemas take it ("1h30m", "1.5s") or as Prometheus and HOCON write
+    it ("90m"), in milliseconds; ValueError for anything else."""
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", text.strip())
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        raise ValueError(f"not a duration: {text!r}")
+    return sum(float(n) * DURATION_UNITS[u] for n, u in parts)
+
+
 def whole_duration(text: str) -> str:
     """What jinit hands a template for a `duration` variable: one whole number and the largest
     exact unit ("1h30m" -> "90m", "1.5s" -> "1500ms"; src/duration.rs `whole`)."""
-    units = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", text.strip())
-    ms = round(sum(float(n) * units[u] for n, u in parts))
+    ms = round(duration_ms(text))
     if ms == 0:
         return "0s"
-    unit = next(u for u in ("d", "h", "m", "s", "ms") if ms % units[u] == 0)
-    return f"{ms // units[unit]}{unit}"
+    unit = next(u for u in ("d", "h", "m", "s", "ms") if ms % DURATION_UNITS[u] == 0)
+    return f"{ms // DURATION_UNITS[unit]}{unit}"
 
 
 def expand_argv(argv: list[str], environ: dict[str, str], schema: dict[str, dict]) -> list[str]:

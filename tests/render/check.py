@@ -420,19 +420,26 @@ def xmpp_login(port: int, jid: str, password: str) -> bool:
     return xmpp_clients.c2s("127.0.0.1", port, jid, password).ok
 
 
+
+def prosody_scratch(root: Path, env: dict[str, str]) -> tuple[Path, Path]:
+    """Prosody's config rendered into `root` and pointed at a scratch data directory and config
+    volume there, to run the real Prosody by hand: (data directory, prosody.cfg.lua)."""
+    render("prosody", env, root)
+    data = root / "data"
+    (data / "certs").mkdir(parents=True)
+    (root / "config").mkdir()
+    cfg = root / "run/prosody/config/prosody.cfg.lua"
+    cfg.write_text(cfg.read_text().replace("/var/lib/prosody", str(data))
+                   .replace('Include "/config/', f'Include "{root}/config/'))
+    return data, cfg
+
 def check_stack(work: Path) -> None:
     """Rendered Prosody behind rendered nginx: a browser's BOSH session gets SASL ANONYMOUS;
     Jicofo's account logs in over STARTTLS; a password changed in .env replaces the old one."""
     c2s, bosh, http, https = free_port(), free_port(), free_port(), free_port()
     env = {"XMPP_PORT": str(c2s), "PROSODY_HTTP_PORT": str(bosh), "XMPP_BOSH_URL_BASE": f"http://127.0.0.1:{bosh}"}
     proot, wroot = work / "prosody", work / "web"
-    render("prosody", env, proot)
-    data = proot / "data"
-    (data / "certs").mkdir(parents=True)
-    (proot / "config").mkdir()
-    cfg = proot / "run/prosody/config/prosody.cfg.lua"
-    cfg.write_text(cfg.read_text().replace("/var/lib/prosody", str(data))
-                   .replace('Include "/config/', f'Include "{proot}/config/'))
+    data, cfg = prosody_scratch(proot, env)
     for unit in ("xmpp-cert", "register-focus", "register-jvb"):
         argv = [a.replace("/var/lib/prosody", str(data)).replace("/run/prosody/config", str(cfg.parent))
                 for a in command("prosody", unit, env)]
@@ -1012,23 +1019,17 @@ def check_rest_host(conf: Path, key: str, env: dict[str, str], variable: str, de
         raise Failed(f"{conf.name}: {key} = {host!r} with {variable}={env.get(variable)!r}, want {want!r}")
 
 
-def millis(text: str) -> float:
-    """A duration as jinit's schemas take it ("1h30m", "1.5s") or as Prometheus and HOCON write
-    it ("90m"), in milliseconds."""
-    units = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", text)
-    if not parts or "".join(n + u for n, u in parts) != text.strip():
-        raise Failed(f"not a duration: {text!r}")
-    return sum(float(n) * units[u] for n, u in parts)
-
-
 # One whole number and one unit: what both HOCON and Prometheus read.
 WHOLE_DURATION = re.compile(r"\d+(ms|s|m|h|d)")
 
 
 def check_duration(where: str, got: str, wanted: str) -> None:
     """A rendered duration: in the one form every reader here takes, and the value asked for."""
-    if not WHOLE_DURATION.fullmatch(str(got)) or millis(str(got)) != millis(wanted):
+    try:
+        same = jinit_cli.duration_ms(str(got)) == jinit_cli.duration_ms(wanted)
+    except ValueError as e:
+        raise Failed(f"{where}: {e}") from None
+    if not WHOLE_DURATION.fullmatch(str(got)) or not same:
         raise Failed(f"{where} = {got!r}: want {wanted!r} as one whole number and unit")
 
 
@@ -1118,13 +1119,7 @@ def check_prosody_openmetrics_live(work: Path) -> str:
         env = {"XMPP_PORT": str(c2s), "PROSODY_HTTP_PORT": str(http), "PROSODY_ENABLE_METRICS": "1",
                "PROSODY_METRICS_ALLOWED_CIDR": cidr}
         root = work / cidr.replace("/", "_")
-        render("prosody", env, root)
-        data = root / "data"
-        (data / "certs").mkdir(parents=True)
-        (root / "config").mkdir()
-        cfg = root / "run/prosody/config/prosody.cfg.lua"
-        cfg.write_text(cfg.read_text().replace("/var/lib/prosody", str(data))
-                       .replace('Include "/config/', f'Include "{root}/config/'))
+        data, cfg = prosody_scratch(root, env)
         argv = [a.replace("/var/lib/prosody", str(data)) for a in command("prosody", "xmpp-cert", env)]
         give_to_unprivileged(work)
         r = run(as_unprivileged(argv))
