@@ -102,6 +102,12 @@ def report_size(rows, notes, rep):
             w(f"- {label}: not built (no `{r['missing'][0]}`), so not checked.")
             continue
         size = sum(f["bytes"] for f in r["files"])
+        if label == "jinit-config":
+            # Not a PID 1: the configuration half, a short-lived child of PID 1.
+            w(f"- `{label}` (not a PID 1: in every image, the spec parser, schemas and template "
+              f"engine, run by jinit at boot and for each re-render and by `jinit check`, "
+              f"`render`, ...; it exits once the files are written): {size / 1e6:.2f} MB.")
+            continue
         if label != "jinit":
             # Not a PID 1: the Let's Encrypt client, run by `jinit acme` in the web image only.
             w(f"- `{label}` (not a PID 1: the web image's Let's Encrypt client, run by "

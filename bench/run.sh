@@ -4,7 +4,8 @@
 # verdicts into README.md's Benchmarks section.
 #
 #   bash bench/run.sh                  # about 3 minutes on 2 busy cores; needs root (PID namespaces)
-#   JINIT=/path/to/jinit bash bench/run.sh        # that binary, no build; jinit-acme next to it
+#   JINIT=/path/to/jinit bash bench/run.sh        # that binary, no build; jinit-config and
+#                                                 # jinit-acme next to it
 #   SECTIONS="2 4" bash bench/run.sh   # some sections only: printed, BENCHMARKS.md untouched
 #   TEMPLATES=DIR IMAGES=DIR bash bench/run.sh   # render other templates/specs than the repo's
 #   STARTUP_RUNS=1000 TERM_RUNS=60 CRASH_WINDOW=60 INSTR_RUNS=3 SCALE="1 5 10 50 200"
@@ -21,6 +22,8 @@ TARGET=x86_64-unknown-linux-gnu
 JINIT=${JINIT:-$ROOT/target/$TARGET/release/jinit}
 # The Let's Encrypt client, split out of jinit into its own binary (built next to it).
 JINIT_ACME=${JINIT_ACME:-$(dirname "$JINIT")/jinit-acme}
+# The configuration half PID 1 runs at boot and for every re-render (in every image).
+JINIT_CONFIG=$(dirname "$JINIT")/jinit-config
 TEMPLATES=${TEMPLATES:-$ROOT/templates}
 IMAGES=${IMAGES:-$ROOT/images}
 SECTIONS=${SECTIONS:-1 2 3 4 5 6}
@@ -107,6 +110,7 @@ done
 # libraries; libc is in every image anyway, so only the others are counted.
 measure_size() {
     M size "jinit (static)" "$JINIT"
+    M size "jinit-config (static)" "$JINIT_CONFIG"
     M size "jinit-acme (static)" "$JINIT_ACME"
     M size "tini" /usr/bin/tini
     if [[ -x /usr/bin/tini-static ]]; then M size "tini-static" /usr/bin/tini-static; fi

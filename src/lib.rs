@@ -1,5 +1,7 @@
 //! jinit: PID 1, supervisor and config renderer of the Jitsi Meet images, as a library for
-//! its two binaries: `jinit` (src/main.rs, every image's PID 1) and `jinit-acme`
+//! its three binaries: `jinit` (src/main.rs, every image's PID 1: the supervisor),
+//! `jinit-config` (src/bin/jinit-config.rs, in every image: spec, schemas, environment and
+//! templates, run by PID 1 at boot and for every re-render) and `jinit-acme`
 //! (src/bin/jinit-acme.rs, the Let's Encrypt client, only in the web image: the TLS stack and
 //! the ACME code are linked into it alone).
 //!

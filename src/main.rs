@@ -13,7 +13,7 @@
 #![cfg(not(test))]
 #![no_main]
 
-use jinit::cli::{client, config as configure, run, USAGE};
+use jinit::cli::{client, run, USAGE};
 use jinit::problem::EXIT_INVALID;
 use std::io::Write;
 
@@ -40,11 +40,7 @@ fn dispatch(args: &[String]) -> i32 {
     };
     let result = match cmd {
         "run" => run::run(rest),
-        "check" => configure::check(rest),
-        "check-env" => configure::check_env(rest),
-        "render" => configure::render(rest),
-        "gen-secrets" => configure::gen_secrets(rest),
-        "docs" => configure::docs(rest),
+        "check" | "check-env" | "render" | "gen-secrets" | "docs" => client::exec_config(args),
         "status" => client::status(rest),
         "health" => client::health(rest),
         "metrics" => client::metrics(rest),

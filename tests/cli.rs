@@ -155,3 +155,86 @@ fn single_mode_passes_on_sigpipe_as_jinit_got_it() {
         "a default SIGPIPE stays default"
     );
 }
+
+/// A copy of `jinit` alone in a directory, with `jinit-config` there as `config` says: the
+/// real one, a script, or none (PATH then has no `jinit-config` either).
+fn lone_jinit(config: Option<&str>) -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("jinit");
+    std::fs::copy(env!("CARGO_BIN_EXE_jinit"), &bin).unwrap();
+    match config {
+        Some("real") => {
+            std::fs::copy(
+                env!("CARGO_BIN_EXE_jinit-config"),
+                dir.path().join("jinit-config"),
+            )
+            .unwrap();
+        }
+        Some(script) => {
+            let path = dir.path().join("jinit-config");
+            std::fs::write(&path, script).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        None => {}
+    }
+    (dir, bin)
+}
+
+fn run_lone(dir: &tempfile::TempDir, bin: &std::path::Path, args: &[&str]) -> Output {
+    let spec = dir.path().join("spec.toml");
+    std::fs::write(
+        &spec,
+        "[oneshot.hello]\ncommand = [\"true\"]\non-success = \"shutdown\"\n",
+    )
+    .unwrap();
+    Command::new(bin)
+        .args(args)
+        .arg("--spec")
+        .arg(&spec)
+        .env("PATH", "/usr/bin:/bin")
+        .env("JINIT_SOCKET", dir.path().join("jinit.sock"))
+        .env_remove("JINIT_ENV_FILE")
+        .output()
+        .expect("jinit runs")
+}
+
+#[test]
+fn pid1_and_the_config_commands_name_a_missing_jinit_config() {
+    let (dir, bin) = lone_jinit(None);
+    for args in [&[][..], &["check"][..]] {
+        let out = run_lone(&dir, &bin, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("cannot run jinit-config")
+                && text(&out).contains("ships beside jinit"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    // With its config half beside it, the same spec runs (and its oneshot ends the container).
+    let (dir, bin) = lone_jinit(Some("real"));
+    let out = run_lone(&dir, &bin, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn pid1_refuses_a_broken_or_endless_plan_with_a_clear_error() {
+    for (script, says) in [
+        (
+            "#!/bin/sh\necho '{\"units\": [{\"spec\": 7}]}'\n",
+            "answer is unreadable",
+        ),
+        ("#!/bin/sh\n", "gave no answer"),
+        (
+            "#!/bin/sh\nhead -c 9000000 /dev/zero\n",
+            "larger than 8388608 bytes",
+        ),
+        ("#!/bin/sh\necho crashed >&2\nexit 3\n", "failed"),
+    ] {
+        let (dir, bin) = lone_jinit(Some(script));
+        let out = run_lone(&dir, &bin, &[]);
+        assert_eq!(out.status.code(), Some(2), "{script}: {}", text(&out));
+        assert!(text(&out).contains(says), "{script}: {}", text(&out));
+    }
+}

@@ -72,3 +72,35 @@ fn main_dispatches_and_long_files_say_why() {
         "over 500 lines without a reason: {unexplained:?}"
     );
 }
+
+/// PID 1's modules leave the configuration to `jinit-config` (README.md, "Images"): the spec
+/// parser, schemas and template engine stay out of the `jinit` binary. tests/ci.sh checks the
+/// built binary too (size, no crate paths of minijinja or toml).
+#[test]
+fn pid1_modules_leave_the_configuration_to_jinit_config() {
+    let src = Path::new(ROOT).join("src");
+    let mut files = vec![
+        src.join("main.rs"),
+        src.join("cli/run.rs"),
+        src.join("cli/client.rs"),
+    ];
+    sources(&src.join("init"), &mut files);
+    sources(&src.join("sys"), &mut files);
+    let mut found = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        for needle in [
+            "crate::config",
+            "minijinja",
+            "toml::",
+            "spec::parse",
+            "cli::config",
+        ] {
+            if text.contains(needle) {
+                found.push(format!("{} uses {needle}", f.display()));
+            }
+        }
+    }
+    assert!(files.len() > 20, "{files:?}");
+    assert!(found.is_empty(), "{found:#?}");
+}

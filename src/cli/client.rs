@@ -4,6 +4,7 @@
 use super::{parse, usage_of, Accepts};
 use crate::init::client as call;
 use crate::init::control::{Request, Response};
+use crate::spec::handoff;
 use crate::{acme, duration};
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
@@ -136,17 +137,36 @@ pub const ACME_BINARY: &str = "jinit-acme";
 /// else on PATH), so the unit running it supervises the client itself. PID 1 of the images
 /// without Let's Encrypt carries no TLS stack.
 pub fn exec_acme(args: &[String]) -> Result<i32, String> {
-    use std::os::unix::process::CommandExt;
-    let beside = std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.join(ACME_BINARY)))
-        .filter(|p| p.is_file());
-    let program = beside.unwrap_or_else(|| PathBuf::from(ACME_BINARY));
-    let e = std::process::Command::new(&program).args(args).exec();
+    let e = exec_beside(ACME_BINARY, args);
     Err(format!(
-        "cannot run {}: {e} (the Let's Encrypt client ships in the web image only)",
-        program.display()
+        "cannot run {ACME_BINARY}: {e} (the Let's Encrypt client ships in the web image only)"
     ))
+}
+
+/// `jinit check|check-env|render|gen-secrets|docs ARGS` (the command first in `args`):
+/// replaced by `jinit-config` with the same arguments, which carries the configuration code.
+pub fn exec_config(args: &[String]) -> Result<i32, String> {
+    let e = exec_beside(handoff::CONFIG_BINARY, args);
+    Err(format!(
+        "cannot run {}: {e} (it ships beside jinit in every image)",
+        handoff::CONFIG_BINARY
+    ))
+}
+
+/// Replaces this process with `name` found beside this binary, else on PATH; returns only
+/// when that fails.
+fn exec_beside(name: &str, args: &[String]) -> std::io::Error {
+    use std::os::unix::process::CommandExt;
+    std::process::Command::new(beside(name)).args(args).exec()
+}
+
+/// The path of jinit's companion binary `name`: beside this one, else found on PATH.
+pub fn beside(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join(name)))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(name))
 }
 
 /// `jinit-acme [--storage DIR] [--webroot DIR] [--once] [--retry-min DUR] [--check-interval DUR]`.

@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod config;
+pub mod plan;
 pub mod run;
 
 use crate::config::render;

@@ -19,15 +19,15 @@ pub struct Applied {
 
 /// A changed file waiting for its validation command before it replaces the old one.
 #[derive(Debug)]
-pub struct Validation {
-    pub index: usize,
-    pub staged: atomic::Staged,
+struct Validation {
+    index: usize,
+    staged: atomic::Staged,
     /// The entry's `validate` command with `{}` replaced by the staged file.
-    pub argv: Vec<String>,
+    argv: Vec<String>,
 }
 
 /// Writes rendered files; `validate` runs each entry's validation command first (here, and
-/// waiting for it: before the supervisor's loop, or in `jinit render`).
+/// waiting for it: in `jinit-config`, PID 1's helper, or in `jinit render`).
 pub fn apply(spec: &Spec, rendered: &[Rendered], validate: bool) -> Applied {
     let (mut applied, pending) = apply_unvalidated(spec, rendered, validate);
     let results = pending
@@ -41,10 +41,9 @@ pub fn apply(spec: &Spec, rendered: &[Rendered], validate: bool) -> Applied {
     applied
 }
 
-/// The first half of `apply`, for a caller that must not wait for validation commands (the
-/// supervisor's loop): writes every file without one at once, and stages each changed file
-/// with one, returned with the command to run. `finish_validated` completes the job.
-pub fn apply_unvalidated(
+/// The first half of `apply`: writes every file without a validation command at once, and
+/// stages each changed file with one, returned with the command to run.
+fn apply_unvalidated(
     spec: &Spec,
     rendered: &[Rendered],
     validate: bool,
@@ -99,7 +98,7 @@ pub fn apply_unvalidated(
 
 /// The second half of `apply`: each staged file whose validation passed replaces the old one;
 /// the others are dropped and the old file is kept.
-pub fn finish_validated(
+fn finish_validated(
     spec: &Spec,
     results: Vec<(Validation, Result<(), String>)>,
     applied: &mut Applied,
@@ -152,11 +151,17 @@ fn parse_owner(text: &str) -> Result<(u32, u32), String> {
 
 fn run_validate(argv: &[String]) -> Result<(), String> {
     match crate::sys::spawn::run_captured(argv, VALIDATE_TIMEOUT) {
-        Ok((0, _)) => Ok(()),
-        Ok((code, output)) => Err(format!(
-            "validation `{}` failed (exit code {code}): {}",
+        Ok(c) if c.timed_out => Err(format!(
+            "validation `{}` did not finish within {} and was killed",
             argv.join(" "),
-            output.trim()
+            crate::duration::show(VALIDATE_TIMEOUT)
+        )),
+        Ok(c) if c.code == 0 => Ok(()),
+        Ok(c) => Err(format!(
+            "validation `{}` failed (exit code {}): {}",
+            argv.join(" "),
+            c.code,
+            c.output.trim()
         )),
         Err(e) => Err(format!("cannot run validation `{}`: {e}", argv.join(" "))),
     }

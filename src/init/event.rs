@@ -4,7 +4,7 @@
 use super::control::{Call, Request, Response};
 use super::probe::Report;
 use super::watch::Changed;
-use crate::config::apply;
+use crate::spec::handoff::Outcome;
 use nix::sys::signal::Signal;
 use tokio::sync::oneshot;
 
@@ -14,13 +14,8 @@ pub enum Event {
     Control(Request, oneshot::Sender<Response>),
     /// A watched input of the rendered config changed.
     InputChanged(std::path::PathBuf),
-    /// A re-render asks for one validation command to run; the answer is its verdict.
-    Validate {
-        argv: Vec<String>,
-        reply: oneshot::Sender<Result<(), String>>,
-    },
-    /// Every validation of the re-render in flight has answered.
-    Validated(Vec<(apply::Validation, Result<(), String>)>),
+    /// The re-render in flight has answered (or could not run: the reason in words).
+    Rendered(Box<Result<Outcome, String>>),
 }
 
 impl From<Signal> for Event {

@@ -1,9 +1,10 @@
-//! jinit's own short-lived commands beside the units: an exec readiness attempt, a re-render's
-//! validation, a service's `drain`. Each is a child in the units' pid table (`Owner::Helper`)
+//! jinit's own short-lived commands beside the units: an exec readiness attempt, a re-render
+//! (`jinit-config plan`), a service's `drain`. Each is a child in the units' pid table (`Owner::Helper`)
 //! with what it is for (`Job`) and when it is killed; `slots` answers whoever waits for it
 //! when it ends.
 
 use super::os::Os;
+use crate::spec::handoff::Outcome;
 use crate::sys::spawn;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -30,15 +31,19 @@ pub(super) enum Job {
         unit: usize,
         reply: oneshot::Sender<bool>,
     },
-    /// A re-render's validation command (`what`), limited to `apply::VALIDATE_TIMEOUT`.
-    Validate {
-        what: String,
-        reply: oneshot::Sender<Result<(), String>>,
+    /// A re-render: `jinit-config plan` writing its answer into `out` (a memory file),
+    /// limited to `RENDER_TIMEOUT`.
+    Render {
+        out: std::fs::File,
+        reply: oneshot::Sender<Result<Outcome, String>>,
     },
     /// The `drain` command of `unit`, killed at the drain's deadline or when the drain is
     /// over (`Action::EndDrain`).
     Drain { unit: usize, since: Instant },
 }
+
+/// How long a re-render may take (its validation commands included) before it is killed.
+pub const RENDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 pub(super) type Pids = HashMap<Pid, Owner>;
 
@@ -72,7 +77,7 @@ pub(super) fn kill(
         if let Owner::Helper { job, kill_at } = owner {
             let unit = match job {
                 Job::Probe { unit, .. } => Some(*unit),
-                Job::Validate { .. } | Job::Drain { .. } => None,
+                Job::Render { .. } | Job::Drain { .. } => None,
             };
             if kill_at.is_some_and(|at| which(unit, at)) {
                 signal_group(os, *pid, Signal::SIGKILL);

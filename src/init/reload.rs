@@ -1,14 +1,12 @@
-//! Re-rendering while running: input changes are debounced into one re-render, a re-render
-//! asked for while another one's validations run is queued (all its waiters served by one
-//! more), and the validation commands run as jinit's helpers while the loop goes on. This
-//! module keeps that state and renders; the supervisor acts on the outcome (reloads units,
-//! re-plans, answers).
+//! Re-rendering while running: input changes are debounced into one re-render, and a
+//! re-render asked for while another one runs is queued (all its waiters served by one more).
+//! The work itself is `jinit-config plan`, run as jinit's helper while the loop goes on; this
+//! module keeps that state, the supervisor acts on the outcome (reloads units, re-plans,
+//! answers).
 
 use super::control::Response;
 use super::event::Event;
-use crate::config::apply;
-use crate::config::image::Image;
-use crate::log;
+use crate::spec::handoff::Outcome;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -51,30 +49,19 @@ impl Waiters {
     }
 }
 
-/// A re-render that has written its files.
-pub struct Finished {
-    pub waiters: Waiters,
-    pub applied: apply::Applied,
-    /// The environment changed: the units must follow a new plan.
-    pub env_changed: bool,
-}
-
 /// What `begin` did.
 pub enum Begun {
-    /// Another re-render is validating; this one runs after it.
+    /// Another re-render runs; this one runs after it.
     Queued,
-    /// Nothing was written: the environment or a template is broken (the reason in words).
-    Failed(Waiters, String),
-    Finished(Finished),
-    /// These validation commands must pass first (see `validate`).
-    Validating(Vec<apply::Validation>),
+    /// The helper is to be started for these waiters (`finish` gives them back).
+    Start,
 }
 
 #[derive(Default)]
 pub struct Reloader {
     pending: Option<Pending>,
-    /// The re-render whose validations run, and who asked for another meanwhile.
-    in_flight: Option<Finished>,
+    /// Who waits for the re-render that runs, and who asked for another meanwhile.
+    in_flight: Option<Waiters>,
     queued: Option<Waiters>,
 }
 
@@ -106,93 +93,38 @@ impl Reloader {
         Some((format!("changed: {}", shown.join(", ")), p.paths))
     }
 
-    /// Reads the environment again and renders. On any problem the files in place are kept.
-    pub fn begin(&mut self, waiters: Waiters, image: &mut Image) -> Begun {
+    /// A re-render is asked for: it starts now, or after the one that runs.
+    pub fn begin(&mut self, waiters: Waiters) -> Begun {
         if self.in_flight.is_some() {
             self.queued
                 .get_or_insert_with(Waiters::default)
                 .add(waiters);
             return Begun::Queued;
         }
-        let before = (image.env.values.clone(), image.env.raw.clone());
-        let rendered = match image.reload_env().and_then(|()| image.render()) {
-            Ok(r) => r,
-            Err(problems) => {
-                let text = problems
-                    .iter()
-                    .map(|p| format!("{}: {}", p.at, p.message))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                log::warn(&format!(
-                    "{}: cannot render ({text}); keeping the current config",
-                    waiters.why.join(", ")
-                ));
-                return Begun::Failed(waiters, text);
-            }
-        };
-        let (applied, validations) = apply::apply_unvalidated(&image.spec, &rendered, true);
-        let env_changed = image.env.values != before.0 || image.env.raw != before.1;
-        let finished = Finished {
-            waiters,
-            applied,
-            env_changed,
-        };
-        if validations.is_empty() {
-            return Begun::Finished(finished);
-        }
-        self.in_flight = Some(finished);
-        Begun::Validating(validations)
+        self.in_flight = Some(waiters);
+        Begun::Start
     }
 
-    /// The validations of the re-render in flight have answered: it is finished.
-    pub fn validated(
-        &mut self,
-        results: Vec<(apply::Validation, Result<(), String>)>,
-        image: &Image,
-    ) -> Option<Finished> {
-        let mut flight = self.in_flight.take()?;
-        apply::finish_validated(&image.spec, results, &mut flight.applied);
-        Some(flight)
+    /// The re-render that ran has answered: its waiters.
+    pub fn finish(&mut self) -> Option<Waiters> {
+        self.in_flight.take()
     }
 
-    /// The re-render asked for while the last one was validating.
+    /// The re-render asked for while the last one ran.
     pub fn next(&mut self) -> Option<Waiters> {
         self.queued.take()
     }
 }
 
-/// Asks the loop to run each validation command in turn (as its helper), then hands it
-/// every verdict.
-pub fn validate(validations: Vec<apply::Validation>, tx: mpsc::UnboundedSender<Event>) {
+/// Hands the loop the answer of the re-render `reply` will carry.
+pub fn await_answer(
+    answer: oneshot::Receiver<Result<Outcome, String>>,
+    tx: mpsc::UnboundedSender<Event>,
+) {
     tokio::spawn(async move {
-        let mut results = Vec::new();
-        for v in validations {
-            let (reply, answer) = oneshot::channel();
-            let argv = v.argv.clone();
-            if tx.send(Event::Validate { argv, reply }).is_err() {
-                return;
-            }
-            let verdict = answer
-                .await
-                .unwrap_or_else(|_| Err("validation abandoned: jinit is stopping".into()));
-            results.push((v, verdict));
-        }
-        let _ = tx.send(Event::Validated(results));
+        let outcome = answer
+            .await
+            .unwrap_or_else(|_| Err("re-render abandoned: jinit is stopping".into()));
+        let _ = tx.send(Event::Rendered(Box::new(outcome)));
     });
-}
-
-/// The files a re-render changed, and the units to reload for them (each once).
-pub fn changes(image: &Image, applied: &apply::Applied) -> (Vec<String>, Vec<String>) {
-    let mut units: Vec<String> = Vec::new();
-    let mut files = Vec::new();
-    for &i in &applied.changed {
-        let entry = &image.spec.renders[i];
-        files.push(entry.dest.display().to_string());
-        if let Some(u) = &entry.reload {
-            if !units.contains(u) {
-                units.push(u.clone());
-            }
-        }
-    }
-    (files, units)
 }

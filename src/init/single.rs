@@ -55,6 +55,7 @@ pub fn run(argv: &[String]) -> i32 {
         account: None,
         group: Group::Foreground,
         stdin: spawn::Stdin::Inherit,
+        stdout: None,
     }) {
         Ok(pid) => pid,
         Err((code, e)) => {

@@ -9,8 +9,7 @@ use super::helpers::{self, Job, Owner};
 use super::os::Os;
 use super::probe::{self, Report};
 use super::unit::{Action, Input, State, Then, Unit};
-use crate::config::apply;
-use crate::config::image::Image;
+use crate::spec::handoff::{self, Outcome};
 use crate::spec::plan::{Plan, Planned};
 use crate::spec::{order, Kind};
 use crate::sys::spawn::{self, Group};
@@ -52,12 +51,12 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn of(image: &Image) -> Settings {
+    pub fn of(outcome: &Outcome) -> Settings {
         Settings {
-            shutdown_grace: image.spec.shutdown_grace,
-            stop_timeout: image.spec.stop_timeout,
-            base_env: image.unit_env(),
-            secrets: image.secret_names(),
+            shutdown_grace: outcome.shutdown_grace,
+            stop_timeout: outcome.stop_timeout,
+            base_env: outcome.base_env.clone(),
+            secrets: outcome.secrets.clone(),
         }
     }
 }
@@ -305,6 +304,7 @@ impl<O: Os> Units<O> {
             account: slot.and_then(|s| s.account.as_ref()),
             group: Group::Session,
             stdin: spawn::Stdin::Null,
+            stdout: None,
         };
         helpers::spawn(&mut self.os, &mut self.pids, &req, job, kill_at)
     }
@@ -325,21 +325,31 @@ impl<O: Os> Units<O> {
         }
     }
 
-    /// Starts one validation command of a re-render, as jinit's own helper.
-    pub fn run_validation(
+    /// Starts a re-render (`argv`: `jinit-config plan ...`) as jinit's own helper, with
+    /// jinit's whole environment (it needs the secrets to render); the answer comes on `reply`.
+    pub fn run_render(
         &mut self,
-        argv: Vec<String>,
-        reply: oneshot::Sender<Result<(), String>>,
+        argv: &[String],
+        reply: oneshot::Sender<Result<Outcome, String>>,
         now: Instant,
     ) {
-        let job = Job::Validate {
-            what: argv.join(" "),
-            reply,
+        let (out, theirs) = match handoff::answer_files() {
+            Ok(files) => files,
+            Err(e) => {
+                let _ = reply.send(Err(format!("cannot create the render's answer file: {e}")));
+                return;
+            }
         };
-        if let Err((Job::Validate { what, reply }, _, e)) =
-            self.run_helper(&argv, None, job, now + apply::VALIDATE_TIMEOUT)
+        let req = spawn::Request::answering(argv, &theirs);
+        let job = Job::Render { out, reply };
+        let kill_at = now + helpers::RENDER_TIMEOUT;
+        if let Err((Job::Render { reply, .. }, _, e)) =
+            helpers::spawn(&mut self.os, &mut self.pids, &req, job, kill_at)
         {
-            let _ = reply.send(Err(format!("cannot run validation `{what}`: {e}")));
+            let _ = reply.send(Err(format!(
+                "cannot run {}: {e}",
+                argv.first().map_or("", String::as_str)
+            )));
         }
     }
 
@@ -368,18 +378,20 @@ impl<O: Os> Units<O> {
             Job::Probe { reply, .. } => {
                 let _ = reply.send(code == 0);
             }
-            Job::Validate { what, reply } => {
-                let verdict = match (code, kill_at) {
-                    (0, _) => Ok(()),
+            Job::Render { mut out, reply } => {
+                let answer = match (code, kill_at) {
+                    (0, _) => handoff::read(&mut out),
                     (_, None) => Err(format!(
-                        "validation `{what}` did not finish within {} and was killed",
-                        duration::show(apply::VALIDATE_TIMEOUT)
+                        "{} did not finish within {} and was killed",
+                        handoff::CONFIG_BINARY,
+                        duration::show(helpers::RENDER_TIMEOUT)
                     )),
                     _ => Err(format!(
-                        "validation `{what}` failed (exit code {code}, its output is above)"
+                        "{} ended with exit code {code} (its output is above)",
+                        handoff::CONFIG_BINARY
                     )),
                 };
-                let _ = reply.send(verdict);
+                let _ = reply.send(answer);
             }
             Job::Drain { unit, since } => {
                 let u = &self.slots[unit].unit;
@@ -417,6 +429,7 @@ impl<O: Os> Units<O> {
                 Some(text) => spawn::Stdin::Data(text.as_bytes()),
                 None => spawn::Stdin::Null,
             },
+            stdout: None,
         };
         let result = match self.os.spawn(&req) {
             Ok(pid) => {

@@ -12,12 +12,11 @@ use super::control::{Request, Response};
 use super::event::Event;
 use super::metrics::{self, Renders};
 use super::os::Os;
-use super::reload::{self, Begun, Finished, Reloader, Waiters};
+use super::reload::{self, Begun, Reloader, Waiters};
 pub use super::slots::Settings;
 use super::slots::Units;
 use super::unit::{Input, State};
-use crate::config::apply;
-use crate::config::image::Image;
+use crate::spec::handoff::Outcome;
 use crate::spec::plan::Plan;
 use crate::{log, sys::signals};
 use nix::sys::signal::Signal;
@@ -42,8 +41,8 @@ pub struct Supervisor<O: Os> {
     children_left: bool,
     /// Set when the shutdown begins: everything is down by then.
     stop_deadline: Option<Instant>,
-    /// The image's configuration, for re-rendering; None in tests.
-    image: Option<Image>,
+    /// The command that re-renders (`jinit-config plan ...`); None in tests.
+    render: Option<Vec<String>>,
     reloader: Reloader,
     /// What the metrics say of the renders.
     renders: Renders,
@@ -60,7 +59,7 @@ impl<O: Os> Supervisor<O> {
     pub fn new(
         plan: Plan,
         settings: Settings,
-        image: Option<Image>,
+        render: Option<Vec<String>>,
         tx: mpsc::UnboundedSender<Event>,
         os: O,
     ) -> Supervisor<O> {
@@ -72,11 +71,11 @@ impl<O: Os> Supervisor<O> {
             stop_deadline: None,
             // Running means the boot's render went through (it stops the container otherwise).
             renders: Renders {
-                total: u64::from(image.is_some()),
+                total: u64::from(render.is_some()),
                 failed: 0,
-                last_ok: image.as_ref().map(|_| std::time::SystemTime::now()),
+                last_ok: render.as_ref().map(|_| std::time::SystemTime::now()),
             },
-            image,
+            render,
             reloader: Reloader::default(),
             release_at: None,
             tx,
@@ -127,8 +126,7 @@ impl<O: Os> Supervisor<O> {
                 let _ = reply.send(resp);
             }
             Event::InputChanged(path) => self.reloader.input_changed(path, now),
-            Event::Validate { argv, reply } => self.units.run_validation(argv, reply, now),
-            Event::Validated(results) => self.on_validated(results, now),
+            Event::Rendered(outcome) => self.finish_rerender(*outcome, now),
         }
         self.take_shutdown(now);
     }
@@ -316,94 +314,80 @@ impl<O: Os> Supervisor<O> {
         self.children_left
     }
 
-    /// Renders again (see `reload`); the outcome is finished here or when the validations
-    /// have answered.
+    /// Renders again (see `reload`): starts `jinit-config plan`, whose answer comes back as
+    /// `Event::Rendered`.
     fn rerender(&mut self, waiters: Waiters, now: Instant) {
-        let Some(image) = self.image.as_mut() else {
+        let Some(argv) = self.render.clone() else {
             return self.answer_waiters(waiters, Ok(()));
         };
-        match self.reloader.begin(waiters, image) {
-            Begun::Queued => {}
-            Begun::Failed(waiters, text) => {
-                self.renders.total += 1;
-                self.renders.failed += 1;
-                self.answer_waiters(waiters, Err(text))
-            }
-            Begun::Finished(finished) => self.finish_rerender(finished, now),
-            Begun::Validating(validations) => reload::validate(validations, self.tx.clone()),
+        if let Begun::Start = self.reloader.begin(waiters) {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            self.units.run_render(&argv, reply, now);
+            reload::await_answer(answer, self.tx.clone());
         }
     }
 
-    fn on_validated(
-        &mut self,
-        results: Vec<(apply::Validation, Result<(), String>)>,
-        now: Instant,
-    ) {
-        let Some(image) = self.image.as_ref() else {
+    /// Reports what a re-render wrote, reloads the units of changed files, has the units
+    /// follow the plan for the environment now in force, answers its waiters, and starts the
+    /// queued re-render if any.
+    fn finish_rerender(&mut self, outcome: Result<Outcome, String>, now: Instant) {
+        let Some(waiters) = self.reloader.finish() else {
             return;
         };
-        if let Some(finished) = self.reloader.validated(results, image) {
-            self.finish_rerender(finished, now);
-        }
-    }
-
-    /// Reports what a re-render wrote, reloads the units of changed files, re-plans after a
-    /// changed environment, answers its waiters, and starts the queued re-render if any.
-    fn finish_rerender(&mut self, finished: Finished, now: Instant) {
-        let Finished {
-            waiters,
-            applied,
-            env_changed,
-        } = finished;
         let why = waiters.why.join(", ");
-        let Some(image) = self.image.as_ref() else {
-            return;
-        };
-        for p in &applied.problems {
-            log::warn(&format!("{why}: {}: {}", p.at, p.message));
-        }
         self.renders.total += 1;
-        if applied.problems.is_empty() {
+        let outcome = match outcome.and_then(|o| match o.error {
+            Some(text) => Err(text),
+            None => Ok(o),
+        }) {
+            Ok(o) => o,
+            Err(text) => {
+                self.renders.failed += 1;
+                log::warn(&format!(
+                    "{why}: cannot render ({text}); keeping the current config"
+                ));
+                self.answer_waiters(waiters, Err(text));
+                return self.next_render(now);
+            }
+        };
+        for p in &outcome.problems {
+            log::warn(&format!("{why}: {p}"));
+        }
+        if outcome.problems.is_empty() {
             self.renders.last_ok = Some(std::time::SystemTime::now());
         } else {
             self.renders.failed += 1;
         }
-        let (files, reload_units) = reload::changes(image, &applied);
-        if files.is_empty() {
+        if outcome.changed.is_empty() {
             log::info(&format!("{why}: config unchanged"));
         } else {
-            log::info(&format!("{why}: rewrote {}", files.join(", ")));
+            log::info(&format!("{why}: rewrote {}", outcome.changed.join(", ")));
         }
-        let settings = &mut self.units.settings;
-        settings.base_env = image.unit_env();
-        settings.secrets = image.secret_names();
+        self.units.settings = Settings::of(&outcome);
         if self.phase == Phase::Running {
-            for name in &reload_units {
+            for name in &outcome.reload {
                 if let Ok(i) = self.units.find(name) {
                     if self.units.slots[i].unit.state.pid().is_some() {
                         let _ = self.units.reload(i, now);
                     }
                 }
             }
-            // Units depend on the environment only: a changed custom-* file needs no new plan.
-            if env_changed {
-                match image.plan() {
-                    Ok(plan) => self.units.follow(plan, &why, now),
-                    Err(problems) => {
-                        let text: Vec<String> = problems
-                            .iter()
-                            .map(|p| format!("{}: {}", p.at, p.message))
-                            .collect();
-                        log::warn(&format!(
-                            "{why}: the units cannot follow the new environment ({}); they stay as they are",
-                            text.join("; ")
-                        ));
-                    }
-                }
-                self.take_shutdown(now);
+            // The same environment gives the same plan, which changes nothing (`follow`).
+            match (outcome.units, outcome.plan_error) {
+                (Some(units), _) => self.units.follow(Plan { units }, &why, now),
+                (None, text) => log::warn(&format!(
+                    "{why}: the units cannot follow the new environment ({}); they stay as they are",
+                    text.unwrap_or_default()
+                )),
             }
+            self.take_shutdown(now);
         }
         self.answer_waiters(waiters, Ok(()));
+        self.next_render(now);
+    }
+
+    /// Starts the re-render asked for while the last one ran, if any.
+    fn next_render(&mut self, now: Instant) {
         match self.reloader.next() {
             Some(next) => self.rerender(next, now),
             None => self.release_at = Some(now + RELEASE_AFTER),

@@ -8,8 +8,10 @@
 //! - `types`: the spec as data. `parse`: the file to `Spec`. `fields`: typed reads of one
 //!   table's keys. `order`: the dependency graph (cycles, dependents).
 //! - `plan`: host checks turning a spec into a plan (commands, users, `if`, `{{ }}`).
+//! - `handoff`: the plan and what a render wrote, as `jinit-config` hands them to PID 1.
 
 pub mod fields;
+pub mod handoff;
 pub mod order;
 pub mod parse;
 pub mod plan;

@@ -10,12 +10,14 @@ use minijinja::Value;
 use std::collections::HashMap;
 use std::path::Path;
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Planned {
     pub spec: UnitSpec,
     pub enabled: bool,
     pub account: Option<Account>,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Plan {
     pub units: Vec<Planned>,
 }

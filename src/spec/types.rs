@@ -1,11 +1,12 @@
 //! The image spec as plain data: units, render entries and their defaults and ranges.
 
 use nix::sys::signal::Signal;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Kind {
     Service,
     Oneshot,
@@ -21,14 +22,14 @@ impl Kind {
 }
 
 /// What happens when a unit's process ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Policy {
     Restart,
     Shutdown,
     Ignore,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Ready {
     Tcp(String),
     Http(String),
@@ -36,7 +37,7 @@ pub enum Ready {
     File(PathBuf),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnitSpec {
     pub name: String,
     pub kind: Kind,
@@ -60,8 +61,10 @@ pub struct UnitSpec {
     pub health: Option<Ready>,
     pub on_success: Policy,
     pub on_failure: Policy,
+    #[serde(with = "signal_number")]
     pub stop_signal: Signal,
     pub kill_delay: Duration,
+    #[serde(with = "maybe_signal_number")]
     pub reload_signal: Option<Signal>,
     /// `on-change`: a signal for the running service when a file under these paths changes
     /// (a certificate renewed in place, which no rendered file shows).
@@ -76,11 +79,12 @@ pub struct UnitSpec {
 }
 
 /// A service's `on-change = { paths = [...], signal = "USR2" }`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OnChange {
     /// Files or directories (everything below a directory counts); watched like `[jinit]
     /// watch`.
     pub paths: Vec<PathBuf>,
+    #[serde(with = "signal_number")]
     pub signal: Signal,
 }
 
@@ -231,5 +235,41 @@ mod tests {
         assert_eq!((addr.port(), path), (80, "/"));
         assert!(http_target("https://127.0.0.1/").is_err());
         assert!(http_target("http://meet.example/").is_err());
+    }
+}
+
+/// Signals travel to PID 1 as their numbers (see `handoff`).
+mod signal_number {
+    use nix::sys::signal::Signal;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(sig: &Signal, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i32(*sig as i32)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Signal, D::Error> {
+        let n = i32::deserialize(d)?;
+        Signal::try_from(n).map_err(|_| serde::de::Error::custom(format!("no signal {n}")))
+    }
+}
+
+mod maybe_signal_number {
+    use nix::sys::signal::Signal;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(sig: &Option<Signal>, s: S) -> Result<S::Ok, S::Error> {
+        match sig {
+            Some(sig) => s.serialize_some(&(*sig as i32)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Signal>, D::Error> {
+        match Option::<i32>::deserialize(d)? {
+            None => Ok(None),
+            Some(n) => Signal::try_from(n)
+                .map(Some)
+                .map_err(|_| serde::de::Error::custom(format!("no signal {n}"))),
+        }
     }
 }

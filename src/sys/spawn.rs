@@ -34,6 +34,26 @@ pub struct Request<'a> {
     pub account: Option<&'a Account>,
     pub group: Group,
     pub stdin: Stdin<'a>,
+    /// Descriptor 1 of the child: this file instead of jinit's own (the render helper's
+    /// answer).
+    pub stdout: Option<&'a std::fs::File>,
+}
+
+impl<'a> Request<'a> {
+    /// jinit's own helper that answers on `out`: jinit's whole environment, its own session,
+    /// nothing on stdin (`jinit-config plan`, at boot and for every re-render).
+    pub fn answering(argv: &'a [String], out: &'a std::fs::File) -> Request<'a> {
+        Request {
+            argv,
+            env: &[],
+            env_remove: &[],
+            cwd: None,
+            account: None,
+            group: Group::Session,
+            stdin: Stdin::Null,
+            stdout: Some(out),
+        }
+    }
 }
 
 /// What the child reads on descriptor 0.
@@ -127,6 +147,9 @@ pub fn spawn(req: &Request) -> Result<Pid, (i32, io::Error)> {
             cmd.stdin(Stdio::from(reader));
         }
     }
+    if let Some(out) = req.stdout {
+        cmd.stdout(Stdio::from(out.try_clone().map_err(|e| (126, e))?));
+    }
     let group = req.group;
     // Switching identity needs root; a non-root jinit runs units as itself (check.rs refuses
     // a `user` other than jinit's own then), and setgroups would fail with EPERM.
@@ -218,6 +241,7 @@ fn is_plain(req: &Request) -> bool {
         && req.cwd.is_none()
         && req.account.is_none()
         && req.stdin == Stdin::Inherit
+        && req.stdout.is_none()
         // SAFETY: isatty(3) only inspects the descriptor.
         && unsafe { libc::isatty(0) } != 1
 }
@@ -337,11 +361,20 @@ pub fn exec_error_code(e: &io::Error) -> i32 {
     }
 }
 
+/// What `run_captured` saw.
+pub struct Captured {
+    pub code: i32,
+    /// Its stdout, then its stderr.
+    pub output: String,
+    /// It was still running after the limit and its group was killed.
+    pub timed_out: bool,
+}
+
 /// Runs a short command to completion and returns its exit code and combined output; after
 /// `limit` its process group is killed (exit code 137). Used for render validation
-/// (`nginx -t`) before the supervisor's loop runs, never inside it: std waits for this one pid
-/// itself, which must not race the loop's waitpid(-1).
-pub fn run_captured(argv: &[String], limit: std::time::Duration) -> io::Result<(i32, String)> {
+/// (`nginx -t`) in `jinit-config` and `jinit render`, never in PID 1: std waits for this one
+/// pid itself, which must not race the loop's waitpid(-1).
+pub fn run_captured(argv: &[String], limit: std::time::Duration) -> io::Result<Captured> {
     let Some((program, args)) = argv.split_first() else {
         return Err(io::Error::new(io::ErrorKind::NotFound, "empty command"));
     };
@@ -365,20 +398,26 @@ pub fn run_captured(argv: &[String], limit: std::time::Duration) -> io::Result<(
     let group = child.id() as i32;
     let (done, finished) = std::sync::mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
-        if finished.recv_timeout(limit).is_err() {
+        let late = finished.recv_timeout(limit).is_err();
+        if late {
             // SAFETY: kill(2) of the group this function created; its leader is not reaped
             // yet (wait_with_output has not returned, or `done` would have been sent).
             unsafe { libc::kill(-group, libc::SIGKILL) };
         }
+        late
     });
     let out = child.wait_with_output();
     let _ = done.send(());
-    let _ = watchdog.join();
+    let timed_out = watchdog.join().unwrap_or(false);
     let out = out?;
     let code = out.status.code().unwrap_or_else(|| {
         128 + std::os::unix::process::ExitStatusExt::signal(&out.status).unwrap_or(0)
     });
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    Ok((code, text))
+    let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
+    output.push_str(&String::from_utf8_lossy(&out.stderr));
+    Ok(Captured {
+        code,
+        output,
+        timed_out,
+    })
 }

@@ -63,7 +63,7 @@ fresh_copy() {
     [ -e "$f" ] && cp --parents -p -- "$f" "$1/"
   done < <(git ls-files -z --cached --others --exclude-standard)
   mkdir -p "$1/$(dirname "$JINIT_BINARY")"
-  cp "$JINIT_BINARY" "$JINIT_ACME_BINARY" "$1/$(dirname "$JINIT_BINARY")/"
+  cp "$JINIT_BINARY" "$JINIT_BINARY-config" "$JINIT_ACME_BINARY" "$1/$(dirname "$JINIT_BINARY")/"
   cp tests/docker/standins.yml "$1/"
 }
 

@@ -48,7 +48,7 @@
 #   PARTS         default "static images structure e2e"; a subset runs only those (without
 #                 "images" the images must exist already)
 #   IMAGE_TAG     tag of the images built and tested (default test; repository jinit-test/)
-#   BUILD_JINIT=0 the images part uses the static jinit and jinit-acme already in target/
+#   BUILD_JINIT=0 the images part uses the static jinit, jinit-config and jinit-acme already in target/
 #                 (built by someone else) instead of running cargo
 #   E2E_FRESH_COMPOSE  default "v1 v2": the Compose implementations of the fresh-clone test
 #   E2E_COMPOSE   default "v1 v2": the Compose implementations the end-to-end test runs with
@@ -202,10 +202,11 @@ debian_image() {
 
 build_jinit() {
   if [ "${BUILD_JINIT:-1}" = 0 ]; then
-    if [ ! -x "$JINIT_BINARY" ] || [ ! -x "$JINIT_ACME_BINARY" ]; then
-      fatal "BUILD_JINIT=0: no $JINIT_BINARY or $JINIT_ACME_BINARY to use"
-    fi
-    echo "BUILD_JINIT=0: using $JINIT_BINARY and $JINIT_ACME_BINARY as they are"
+    local bin
+    for bin in "$JINIT_BINARY" "$JINIT_BINARY-config" "$JINIT_ACME_BINARY"; do
+      [ -x "$bin" ] || fatal "BUILD_JINIT=0: no $bin to use"
+    done
+    echo "BUILD_JINIT=0: using $JINIT_BINARY(-config) and $JINIT_ACME_BINARY as they are"
     return 0
   fi
   echo "cargo build --release (static)"
