@@ -350,6 +350,20 @@ fn failed_validation_keeps_the_previous_file() {
     assert_eq!(out.code, 0, "{}", out.text());
 }
 
+#[test]
+fn validation_commands_get_no_secrets() {
+    // PASS is a secret of the schema, OTHER_TOKEN one by its name: neither reaches the
+    // validator (at boot, at every re-render and in `jinit render` alike); DOMAIN does.
+    let s = Sandbox::new();
+    image(
+        &s,
+        Some(r#"["sh", "-c", "test -z \"${PASS-}${OTHER_TOKEN-}\" && test -n \"$DOMAIN\"", "{}"]"#),
+    );
+    let out = render(&s, &with(&[("OTHER_TOKEN", "t0ken")]));
+    assert_eq!(out.code, 0, "{}", out.text());
+    assert!(s.read("out/site.conf").contains("a-long-enough-secret-123"));
+}
+
 /// Runs a shell script in a private mount namespace (root only), so tmpfs mounts vanish after.
 fn in_mount_ns(s: &Sandbox, script: &str) -> Outcome {
     let mut cmd = std::process::Command::new("unshare");

@@ -201,7 +201,12 @@ pub fn render(args: &[String]) -> Result<i32, String> {
         },
     )?;
     let (img, _plan, rendered) = prepare(&inputs(&a), false, false)?;
-    let applied = apply::apply(&img.spec, &rendered, !a.has("no-validate"));
+    let applied = apply::apply(
+        &img.spec,
+        &rendered,
+        !a.has("no-validate"),
+        &img.secret_names(),
+    );
     for r in &rendered {
         let what = match (&r.content, applied.changed.contains(&r.index)) {
             _ if applied.failed.contains(&r.index) => "failed",

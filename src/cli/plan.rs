@@ -41,7 +41,7 @@ fn boot(i: &super::Inputs) -> Outcome {
         Ok(p) => p,
         Err(text) => return failed(text),
     };
-    let applied = apply::apply(&img.spec, &rendered, true);
+    let applied = apply::apply(&img.spec, &rendered, true, &img.secret_names());
     if !applied.problems.is_empty() {
         return failed(
             Problems {
@@ -84,7 +84,7 @@ fn again(i: &super::Inputs) -> Outcome {
         Ok(r) => r,
         Err(problems) => return failed(inline(&problems)),
     };
-    let applied = apply::apply(&img.spec, &rendered, true);
+    let applied = apply::apply(&img.spec, &rendered, true, &img.secret_names());
     let mut outcome = settled(&img, &applied);
     outcome.rendered = rendered.len();
     match img.plan() {

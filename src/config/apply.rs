@@ -27,13 +27,14 @@ struct Validation {
 }
 
 /// Writes rendered files; `validate` runs each entry's validation command first (here, and
-/// waiting for it: in `jinit-config`, PID 1's helper, or in `jinit render`).
-pub fn apply(spec: &Spec, rendered: &[Rendered], validate: bool) -> Applied {
+/// waiting for it: in `jinit-config`, PID 1's helper, or in `jinit render`), without the
+/// variables named in `withheld` (the secrets: a validator has no use for them).
+pub fn apply(spec: &Spec, rendered: &[Rendered], validate: bool, withheld: &[String]) -> Applied {
     let (mut applied, pending) = apply_unvalidated(spec, rendered, validate);
     let results = pending
         .into_iter()
         .map(|v| {
-            let result = run_validate(&v.argv);
+            let result = run_validate(&v.argv, withheld);
             (v, result)
         })
         .collect();
@@ -149,8 +150,8 @@ fn parse_owner(text: &str) -> Result<(u32, u32), String> {
     Ok((account.uid, account.gid))
 }
 
-fn run_validate(argv: &[String]) -> Result<(), String> {
-    match crate::sys::spawn::run_captured(argv, VALIDATE_TIMEOUT) {
+fn run_validate(argv: &[String], withheld: &[String]) -> Result<(), String> {
+    match crate::sys::spawn::run_captured(argv, VALIDATE_TIMEOUT, withheld) {
         Ok(c) if c.timed_out => Err(format!(
             "validation `{}` did not finish within {} and was killed",
             argv.join(" "),

@@ -371,14 +371,22 @@ pub struct Captured {
 }
 
 /// Runs a short command to completion and returns its exit code and combined output; after
-/// `limit` its process group is killed (exit code 137). Used for render validation
+/// `limit` its process group is killed (exit code 137). `env_remove`: names taken out of
+/// jinit's environment for it. Used for render validation
 /// (`nginx -t`) in `jinit-config` and `jinit render`, never in PID 1: std waits for this one
 /// pid itself, which must not race the loop's waitpid(-1).
-pub fn run_captured(argv: &[String], limit: std::time::Duration) -> io::Result<Captured> {
+pub fn run_captured(
+    argv: &[String],
+    limit: std::time::Duration,
+    env_remove: &[String],
+) -> io::Result<Captured> {
     let Some((program, args)) = argv.split_first() else {
         return Err(io::Error::new(io::ErrorKind::NotFound, "empty command"));
     };
     let mut cmd = Command::new(program);
+    for name in env_remove {
+        cmd.env_remove(name);
+    }
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
