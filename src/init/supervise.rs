@@ -107,8 +107,8 @@ impl<O: Os> Supervisor<O> {
         }
     }
 
-    /// Starts what may start. Parsing, rendering and planning are done: their pages need not
-    /// stay resident.
+    /// Starts what may start. jinit-config has planned and rendered; the pages the start-up
+    /// touched need not stay resident.
     pub fn boot(&mut self, now: Instant) {
         self.pump(now);
         self.release_at = Some(now + RELEASE_AFTER);

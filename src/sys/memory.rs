@@ -1,6 +1,7 @@
 //! Giving back what only the boot needed. jinit is static: its resident memory is mostly pages
-//! of its own binary, which no other process shares, so every page that parsing, rendering and
-//! planning touched once would stay in PID 1's footprint for the container's life. After the
+//! of its own binary, which no other process shares, so every page that starting up touched once
+//! (the runtime, reading jinit-config's answer, the first spawns) would stay in PID 1's
+//! footprint for the container's life. After the
 //! boot (and after a re-render) the binary's mappings are paged out (MADV_PAGEOUT, Linux 5.4+:
 //! clean file pages, dropped from this process at once and refetched from the page cache on the
 //! next use) and the heap's free memory is returned (malloc_trim). Both are hints: an older
