@@ -238,3 +238,96 @@ fn pid1_refuses_a_broken_or_endless_plan_with_a_clear_error() {
         assert!(text(&out).contains(says), "{script}: {}", text(&out));
     }
 }
+
+#[test]
+fn a_rerender_whose_answer_is_broken_keeps_the_units_and_says_why() {
+    // The real jinit-config plans the boot; the one beside jinit then answers every re-render
+    // with junk, then crashes. The service keeps running, `jinit reload` fails with the reason
+    // and the metrics count the failures.
+    let (dir, bin) = lone_jinit(None);
+    let d = dir.path().display().to_string();
+    let spec = dir.path().join("spec.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "[service.web]\ncommand = [\"sh\", \"-c\", \"echo $$ > {d}/pid; exec sleep 100000\"]\nready = {{ file = \"{d}/pid\" }}\n"
+        ),
+    )
+    .unwrap();
+    let plan = Command::new(env!("CARGO_BIN_EXE_jinit-config"))
+        .args(["plan", "--boot", "--spec"])
+        .arg(&spec)
+        .env_remove("JINIT_ENV_FILE")
+        .output()
+        .unwrap();
+    assert!(plan.status.success(), "{}", text(&plan));
+    std::fs::write(dir.path().join("plan.json"), &plan.stdout).unwrap();
+    let script = format!(
+        "#!/bin/sh\ncase \" $* \" in *\" --boot \"*) exec cat {d}/plan.json;; esac\n\
+         if [ -e {d}/crash ]; then exit 3; fi\ntouch {d}/crash\necho '{{\"units\": 1}}'\n"
+    );
+    std::fs::write(dir.path().join("jinit-config"), script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        dir.path().join("jinit-config"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let socket = dir.path().join("jinit.sock");
+    let client = |args: &[&str]| {
+        Command::new(&bin)
+            .args(args)
+            .env("JINIT_SOCKET", &socket)
+            .output()
+            .unwrap()
+    };
+    let pid1 = Command::new(&bin)
+        .arg("--spec")
+        .arg(&spec)
+        .env("JINIT_SOCKET", &socket)
+        .env_remove("JINIT_ENV_FILE")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while client(&["health"]).status.code() != Some(0) {
+        assert!(started.elapsed().as_secs() < 10, "web never got ready");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let service = std::fs::read_to_string(dir.path().join("pid")).unwrap();
+    for says in [
+        "answer is unreadable",
+        "jinit-config ended with exit code 3",
+    ] {
+        let out = client(&["reload"]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(
+            text(&out).contains("cannot render, config kept") && text(&out).contains(says),
+            "{}",
+            text(&out)
+        );
+    }
+    let metrics = String::from_utf8_lossy(&client(&["metrics"]).stdout).into_owned();
+    assert!(
+        metrics.contains("jinit_renders_total 3")
+            && metrics.contains("jinit_render_failures_total 2"),
+        "{metrics}"
+    );
+    assert_eq!(client(&["health"]).status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("pid")).unwrap(),
+        service
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid1.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = pid1.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("cannot render") && text(&out).contains("keeping the current config"),
+        "{}",
+        text(&out)
+    );
+}
