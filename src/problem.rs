@@ -23,6 +23,17 @@ impl Problem {
     }
 }
 
+/// `at: message`, or the message alone when there is no place to name.
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.at.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.at, self.message)
+        }
+    }
+}
+
 /// Every problem of one validation, reported together so an operator fixes them in one go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problems {
@@ -41,11 +52,7 @@ impl fmt::Display for Problems {
             if n == 1 { "" } else { "s" }
         )?;
         for p in &self.list {
-            if p.at.is_empty() {
-                writeln!(f, "  - {}", p.message)?;
-            } else {
-                writeln!(f, "  - {}: {}", p.at, p.message)?;
-            }
+            writeln!(f, "  - {p}")?;
         }
         Ok(())
     }

@@ -44,7 +44,7 @@ pub(super) fn read(raw: &BTreeMap<String, String>) -> Result<Option<Config>, Vec
         )]);
     }
     let (env, list) = environ::resolve_all(&schema, raw, &[], Scope::Image);
-    problems.extend(list.iter().map(|p| format!("{}: {}", p.at, p.message)));
+    problems.extend(list.iter().map(|p| p.to_string()));
     let text = |name: &str| match env.values.get(name) {
         Some(Typed::Str(s)) => Some(s.clone()),
         _ => None,

@@ -3,7 +3,7 @@
 
 use super::{inputs, parse, templates, usage_of, Accepts, Args, Inputs, SPEC_FLAGS, SPEC_ONLY};
 use crate::config::{apply, docs, envfile, environ, image, render, schema, secrets};
-use crate::problem::Problems;
+use crate::problem::{Problem, Problems};
 use crate::spec::plan::Plan;
 use crate::{bounded, log};
 use std::collections::BTreeMap;
@@ -18,14 +18,7 @@ pub type Prepared = (image::Image, Plan, Vec<render::Rendered>);
 /// renders on a machine without its programs. `boot`: jinit starting as PID 1 (checks the
 /// `writable` volumes, creates missing stored secrets).
 pub fn prepare(i: &Inputs, host: bool, boot: bool) -> Result<Prepared, String> {
-    let (img, mut problems) = image::Image::load(&image::Paths {
-        spec: &i.spec,
-        templates: &i.templates,
-        env_file: i.env_file.as_deref(),
-        root: i.root.as_deref(),
-        boot,
-    })
-    .map_err(|p| p.to_string())?;
+    let (img, mut problems) = load(i, boot).map_err(|p| p.to_string())?;
     for w in &img.env.warnings {
         log::warn(w);
     }
@@ -48,6 +41,17 @@ pub fn prepare(i: &Inputs, host: bool, boot: bool) -> Result<Prepared, String> {
         }
         .to_string()),
     }
+}
+
+/// The image of these inputs with every problem found loading it (see `image::Image::load`).
+pub fn load(i: &Inputs, boot: bool) -> Result<(image::Image, Vec<Problem>), Problems> {
+    image::Image::load(&image::Paths {
+        spec: &i.spec,
+        templates: &i.templates,
+        env_file: i.env_file.as_deref(),
+        root: i.root.as_deref(),
+        boot,
+    })
 }
 
 pub fn check(args: &[String]) -> Result<i32, String> {

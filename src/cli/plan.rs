@@ -7,7 +7,7 @@
 //! it (a re-render of a running container): a broken environment or template writes nothing;
 //! a plan the environment breaks leaves the units as they are while the files are still written.
 
-use super::config::prepare;
+use super::config::{load, prepare};
 use super::{inputs, parse, Accepts, SPEC_FLAGS};
 use crate::config::{apply, image};
 use crate::log;
@@ -41,7 +41,8 @@ fn boot(i: &super::Inputs) -> Outcome {
         Ok(p) => p,
         Err(text) => return failed(text),
     };
-    let applied = apply::apply(&img.spec, &rendered, true, &img.secret_names());
+    let secrets = img.secret_names();
+    let applied = apply::apply(&img.spec, &rendered, true, &secrets);
     if !applied.problems.is_empty() {
         return failed(
             Problems {
@@ -58,22 +59,15 @@ fn boot(i: &super::Inputs) -> Outcome {
             applied.changed.len()
         ));
     }
-    let mut outcome = settled(&img, &applied);
-    outcome.rendered = rendered.len();
-    outcome.units = Some(plan.units);
+    let mut outcome = settled(&img, &applied, secrets);
+    outcome.plan = Some(plan);
     outcome
 }
 
 /// A re-render of a running container: its environment, env file or secrets changed.
 fn again(i: &super::Inputs) -> Outcome {
-    let loaded = image::Image::load(&image::Paths {
-        spec: &i.spec,
-        templates: &i.templates,
-        env_file: i.env_file.as_deref(),
-        root: i.root.as_deref(),
-        boot: true,
-    });
-    let (img, problems) = match loaded {
+    // As at boot: the writable volumes checked, missing stored secrets created.
+    let (img, problems) = match load(i, true) {
         Ok(l) => l,
         Err(p) => return failed(inline(&p.list)),
     };
@@ -84,29 +78,25 @@ fn again(i: &super::Inputs) -> Outcome {
         Ok(r) => r,
         Err(problems) => return failed(inline(&problems)),
     };
-    let applied = apply::apply(&img.spec, &rendered, true, &img.secret_names());
-    let mut outcome = settled(&img, &applied);
-    outcome.rendered = rendered.len();
+    let secrets = img.secret_names();
+    let applied = apply::apply(&img.spec, &rendered, true, &secrets);
+    let mut outcome = settled(&img, &applied, secrets);
     match img.plan() {
-        Ok(plan) => outcome.units = Some(plan.units),
+        Ok(plan) => outcome.plan = Some(plan),
         Err(problems) => outcome.plan_error = Some(inline(&problems)),
     }
     outcome
 }
 
 /// What every answer carries once the files are written.
-fn settled(img: &image::Image, applied: &apply::Applied) -> Outcome {
+fn settled(img: &image::Image, applied: &apply::Applied, secrets: Vec<String>) -> Outcome {
     let mut outcome = Outcome {
         shutdown_grace: img.spec.shutdown_grace,
         stop_timeout: img.spec.stop_timeout,
         base_env: img.unit_env(),
-        secrets: img.secret_names(),
+        secrets,
         inputs: img.inputs(),
-        problems: applied
-            .problems
-            .iter()
-            .map(|p| format!("{}: {}", p.at, p.message))
-            .collect(),
+        problems: applied.problems.iter().map(Problem::to_string).collect(),
         ..Outcome::default()
     };
     for &n in &applied.changed {
@@ -132,7 +122,7 @@ fn failed(text: String) -> Outcome {
 fn inline(problems: &[Problem]) -> String {
     problems
         .iter()
-        .map(|p| format!("{}: {}", p.at, p.message))
+        .map(Problem::to_string)
         .collect::<Vec<_>>()
         .join("; ")
 }

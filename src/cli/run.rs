@@ -34,9 +34,7 @@ pub fn run(args: &[String]) -> Result<i32, String> {
     let mut at_boot = render.clone();
     at_boot.insert(2, "--boot".into());
     let mut outcome = boot(&at_boot)?;
-    let plan = Plan {
-        units: outcome.units.take().unwrap_or_default(),
-    };
+    let plan = outcome.plan.take().unwrap_or(Plan { units: Vec::new() });
     let inputs = std::mem::take(&mut outcome.inputs);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()

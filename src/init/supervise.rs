@@ -373,8 +373,8 @@ impl<O: Os> Supervisor<O> {
                 }
             }
             // The same environment gives the same plan, which changes nothing (`follow`).
-            match (outcome.units, outcome.plan_error) {
-                (Some(units), _) => self.units.follow(Plan { units }, &why, now),
+            match (outcome.plan, outcome.plan_error) {
+                (Some(plan), _) => self.units.follow(plan, &why, now),
                 (None, text) => log::warn(&format!(
                     "{why}: the units cannot follow the new environment ({}); they stay as they are",
                     text.unwrap_or_default()

@@ -6,7 +6,7 @@
 //! checks and the template engine live in `jinit-config` alone, which PID 1 runs at boot and
 //! for every re-render. PID 1 reads this document with serde_json and nothing else.
 
-use super::plan::Planned;
+use super::plan::Plan;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Seek};
 use std::path::PathBuf;
@@ -18,14 +18,16 @@ pub const CONFIG_BINARY: &str = "jinit-config";
 /// Upper limit of the document PID 1 reads: a plan of hundreds of units is far below it.
 pub const MAX_BYTES: u64 = 8 << 20;
 
+/// Unknown fields are refused: a jinit-config of another build must not pass for this one's.
 #[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct Outcome {
     /// Why nothing was written: the spec, the environment or a template is broken (every
     /// problem, in words). The files in place are kept.
     pub error: Option<String>,
     /// The units for this host, or None when the environment gives no valid plan
     /// (`plan_error` says why; the units keep the plan they have).
-    pub units: Option<Vec<Planned>>,
+    pub plan: Option<Plan>,
     pub plan_error: Option<String>,
     pub shutdown_grace: Duration,
     pub stop_timeout: Duration,
@@ -35,9 +37,7 @@ pub struct Outcome {
     pub secrets: Vec<String>,
     /// Files whose change calls for a re-render.
     pub inputs: Vec<PathBuf>,
-    /// How many files the spec renders, the ones that changed on disk, and the units to
-    /// reload for those.
-    pub rendered: usize,
+    /// The files that changed on disk, and the units to reload for them.
     pub changed: Vec<String>,
     pub reload: Vec<String>,
     /// Files that could not be written or failed their validation (each old file kept).
@@ -82,6 +82,7 @@ pub fn answer_files() -> std::io::Result<(std::fs::File, std::fs::File)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::plan::Planned;
     use crate::spec::Spec;
     use std::io::Write;
 
@@ -123,13 +124,13 @@ command = ["true"]
             })
             .collect();
         let sent = Outcome {
-            units: Some(units),
+            plan: Some(Plan { units }),
             base_env: vec![("X".into(), "y".into())],
             changed: vec!["/etc/nginx/nginx.conf".into()],
             ..Outcome::default()
         };
         let got = answer(&serde_json::to_vec(&sent).unwrap()).unwrap();
-        let (sent, got) = (sent.units.unwrap(), got.units.unwrap());
+        let (sent, got) = (sent.plan.unwrap().units, got.plan.unwrap().units);
         assert_eq!(got.len(), 2);
         for (s, g) in sent.iter().zip(&got) {
             assert_eq!(s.spec, g.spec);
@@ -143,8 +144,13 @@ command = ["true"]
     #[test]
     fn a_bad_answer_is_refused_in_words() {
         let mut doc = serde_json::to_value(Outcome::default()).unwrap();
-        doc["units"] = serde_json::json!([]);
+        doc["plan"] = serde_json::json!({ "units": [] });
         assert!(answer(doc.to_string().as_bytes()).is_ok());
+        // A field this build does not know (a jinit-config of another build).
+        let mut other = doc.clone();
+        other["units"] = serde_json::json!([]);
+        let e = answer(other.to_string().as_bytes()).err().unwrap();
+        assert!(e.contains("unknown field `units`"), "{e}");
         // A signal number that does not exist, an empty answer, garbage.
         let spec = Spec::parse(
             "[service.a]\ncommand = [\"x\"]\n",
@@ -160,7 +166,7 @@ command = ["true"]
         })
         .unwrap();
         unit["spec"]["stop_signal"] = serde_json::json!(999);
-        doc["units"] = serde_json::json!([unit]);
+        doc["plan"] = serde_json::json!({ "units": [unit] });
         let e = answer(doc.to_string().as_bytes()).err().unwrap();
         assert!(e.contains("no signal 999"), "{e}");
         assert!(answer(b"").err().unwrap().contains("gave no answer"));
